@@ -1,0 +1,193 @@
+"""Trigger events: what upstream systems report, as the platform normalises it.
+
+The normalised data of each trigger is what playbook conditions address with dotted paths
+(``activity.type``, ``metrics.pack_type``), so its shape is part of the product.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import OrgId, StrictModel, UtcDatetime
+from .envelope import MAX_CAUSATION_DEPTH
+
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class TriggerType(StrEnum):
+    ACTIVITY_EVENT = "activity_event"
+    ACCOUNTS_PACK_RUN = "accounts_pack_run"
+    EXCEPTION = "exception"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
+class Activity(StrictModel):
+    type: Name = Field(description="What happened, e.g. contract_signed or deck_saved_to_vault.")
+    doc_id: str | None = Field(default=None, max_length=128)
+    category: str | None = Field(default=None, max_length=64, description="contract, deck, ...")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _norm = field_validator("type", "category")(_lower)
+
+
+class ActivityEventData(StrictModel):
+    activity: Activity
+
+
+class AccountsPackRunData(StrictModel):
+    # Metric names are the upstream's own (estimatedRunwayMonths, pack_type, ...): kept verbatim.
+    metrics: dict[str, Any]
+
+
+class ExceptionData(StrictModel):
+    exception_id: str | None = Field(
+        default=None, max_length=128, description="The upstream system's id; a repeat updates the exception."
+    )
+    domain: Name = Field(description="Finance, Healthcare, Trading, Claims, ...")
+    exception_type: Name
+    severity: Severity
+    sla_deadline: UtcDatetime | None = None
+    policy_tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=64)
+    summary: str | None = Field(default=None, max_length=2000)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity_lower(cls, value: Any) -> Any:
+        return value.lower().strip() if isinstance(value, str) else value
+
+    @field_validator("policy_tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return sorted({tag.lower() for tag in value})
+
+
+TRIGGER_DATA: dict[TriggerType, type[StrictModel]] = {
+    TriggerType.ACTIVITY_EVENT: ActivityEventData,
+    TriggerType.ACCOUNTS_PACK_RUN: AccountsPackRunData,
+    TriggerType.EXCEPTION: ExceptionData,
+}
+
+
+class EventMeta(StrictModel):
+    """Optional envelope fields a producer may set on a submitted event."""
+
+    id: uuid.UUID | None = Field(default=None, description="Idempotency key; a repeat is accepted once.")
+    occurred_at: UtcDatetime | None = None
+    source: str | None = Field(default=None, max_length=128)
+    causation_id: uuid.UUID | None = None
+    depth: int = Field(default=0, ge=0, le=MAX_CAUSATION_DEPTH)
+
+
+class ActivityEventIn(EventMeta, ActivityEventData):
+    """Body of ``POST /v1/events/activity_event``."""
+
+
+class AccountsPackRunIn(EventMeta, AccountsPackRunData):
+    """Body of ``POST /v1/events/accounts_pack_run``."""
+
+
+class ExceptionIn(EventMeta, ExceptionData):
+    """Body of ``POST /v1/events/exception``."""
+
+
+EVENT_IN: dict[TriggerType, type[EventMeta]] = {
+    TriggerType.ACTIVITY_EVENT: ActivityEventIn,
+    TriggerType.ACCOUNTS_PACK_RUN: AccountsPackRunIn,
+    TriggerType.EXCEPTION: ExceptionIn,
+}
+
+
+class BatchActivityEvent(ActivityEventIn):
+    trigger: Literal[TriggerType.ACTIVITY_EVENT]
+
+
+class BatchAccountsPackRun(AccountsPackRunIn):
+    trigger: Literal[TriggerType.ACCOUNTS_PACK_RUN]
+
+
+class BatchException(ExceptionIn):
+    trigger: Literal[TriggerType.EXCEPTION]
+
+
+BatchEvent = Annotated[BatchActivityEvent | BatchAccountsPackRun | BatchException, Field(discriminator="trigger")]
+
+MAX_BATCH_EVENTS = 1000
+
+
+class EventBatchIn(StrictModel):
+    """Body of ``POST /v1/events:batch``."""
+
+    events: list[BatchEvent] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+# Data maps are the producer's own and kept verbatim: conditions address them by their keys.
+_VERBATIM = {"metadata", "metrics", "attributes"}
+
+
+def snake_keys(body: Any) -> Any:
+    """``orgId`` -> ``org_id`` for envelope and record fields, never inside data maps."""
+    if not isinstance(body, dict):
+        return body
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        name = _CAMEL.sub("_", key).lower() if isinstance(key, str) else key
+        out[name] = value if name in _VERBATIM else snake_keys(value)
+    return out
+
+
+class _Upstream(StrictModel):
+    """Other systems write camelCase as often as snake_case; both are accepted."""
+
+    org_id: OrgId
+
+    @model_validator(mode="before")
+    @classmethod
+    def _snake(cls, value: Any) -> Any:
+        return snake_keys(value)
+
+
+class UpstreamActivityEvent(_Upstream, ActivityEventIn):
+    """Raw message on ``upstream.activity-events``: the org travels in the body."""
+
+
+class UpstreamAccountsPackRun(_Upstream, AccountsPackRunIn):
+    """Raw message on ``upstream.accounts-pack-runs``."""
+
+
+class UpstreamException(_Upstream, ExceptionIn):
+    """Raw message on ``upstream.exceptions``."""
+
+
+UPSTREAM_TRIGGER: dict[type[StrictModel], TriggerType] = {
+    UpstreamActivityEvent: TriggerType.ACTIVITY_EVENT,
+    UpstreamAccountsPackRun: TriggerType.ACCOUNTS_PACK_RUN,
+    UpstreamException: TriggerType.EXCEPTION,
+}
+
+
+class EventAccepted(StrictModel):
+    id: uuid.UUID
+    duplicate: bool = Field(description="True when this id was accepted before; it was not published again.")
+
+
+class EventsAccepted(StrictModel):
+    accepted: int
+    duplicates: int
+    events: list[EventAccepted]

@@ -1,0 +1,1 @@
+"""Shared runtime of the playbook platform. No domain logic lives here."""

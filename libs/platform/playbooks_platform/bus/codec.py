@@ -1,0 +1,51 @@
+"""JSON on the wire: pydantic models in, bytes out, and back, validated against the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from playbooks_contracts import Envelope, Topic
+
+from ..errors import PoisonMessage
+
+
+def encode(message: BaseModel | dict[str, Any] | bytes) -> bytes:
+    if isinstance(message, bytes):
+        return message
+    if isinstance(message, BaseModel):
+        return orjson.dumps(message.model_dump(mode="json", exclude_none=False))
+    return orjson.dumps(message)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for e in error.errors()[:5]:
+        loc = ".".join(str(p) for p in e["loc"]) or "(body)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def decode(topic: Topic, value: bytes | None) -> BaseModel:
+    """The message as its registered model; anything else is a poison message, with the reason."""
+    if value is None:
+        raise PoisonMessage("empty message (tombstone) on a topic that carries events")
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise PoisonMessage(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PoisonMessage(f"expected a JSON object, got {type(raw).__name__}")
+    try:
+        if topic.raw_model is not None:
+            return topic.raw_model.model_validate(raw)
+        envelope = Envelope.model_validate(raw)
+        model = topic.data_models.get(envelope.type)
+        if model is None:
+            raise PoisonMessage(f"unknown message type {envelope.type!r} on {topic.name}")
+        envelope.data = model.model_validate(envelope.data).model_dump(mode="json")
+        return envelope
+    except ValidationError as exc:
+        raise PoisonMessage(f"invalid message: {_describe(exc)}") from None

@@ -1,0 +1,319 @@
+"""The consumer runner: batches, retries, dead-lettering, offsets committed after success.
+
+A batch is handed to the handler as a whole (one database transaction for many messages is
+what makes throughput). If the handler fails:
+
+* a transient failure (database or broker unreachable) is retried with backoff for as long as
+  it lasts, without committing or skipping anything, and the runner reports not-ready;
+* any other failure splits the batch: each message is tried alone, up to ``max_attempts``
+  times, and a message that still fails goes to ``<topic>.dlq`` with the error and its origin
+  in headers. The rest of the partition keeps flowing.
+
+Messages that do not even decode are dead-lettered at once: no retry can fix them.
+Offsets are committed only after the handler returned, so a crash means redelivery, never
+loss; handlers are idempotent on the envelope id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from opentelemetry import trace
+from pydantic import BaseModel
+
+from playbooks_contracts import Topic
+from playbooks_contracts import topic as lookup_topic
+
+from ..errors import PoisonMessage
+from ..metrics import Metrics
+from ..telemetry import context_from_headers, tracer
+from ..transient import is_transient
+from .codec import decode
+from .publisher import OutgoingMessage, Publisher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivery:
+    """One consumed message, decoded, with its own ``"<topic> process"`` span."""
+
+    topic: Topic
+    partition: int
+    offset: int
+    key: str | None
+    message: BaseModel
+    headers: dict[str, str]
+    span: trace.Span
+    raw: bytes | None = None
+    timestamp_ms: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def activate(self) -> Any:
+        """Make this message's span current (for logs, child spans and publishing)."""
+        return trace.use_span(self.span, end_on_exit=False)
+
+
+Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[Topic],
+        handler: Handler,
+        publisher: Publisher,
+        metrics: Metrics | None = None,
+        max_batch: int = 500,
+        max_attempts: int = 3,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 10.0,
+        client_id: str | None = None,
+    ) -> None:
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.handler = handler
+        self.publisher = publisher
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._consumer = AIOKafkaConsumer(
+            *[t.name for t in self.topics],
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            client_id=client_id or group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=600_000,
+        )
+        self._stopping = asyncio.Event()
+        self._started = asyncio.Event()
+        self.healthy = True
+        self.last_error: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def run(self) -> None:
+        """Consume until ``stop()``; never raises on a bad message or a failing handler."""
+        await self._start_consumer()
+        self._started.set()
+        try:
+            while not self._stopping.is_set():
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=self.max_batch)
+                records = [r for rs in batch.values() for r in rs]
+                if not records:
+                    continue
+                if await self._process(records):
+                    await self._commit(batch)
+        finally:
+            await self._consumer.stop()
+
+    async def _start_consumer(self) -> None:
+        delay = self.backoff_s or 0.2
+        while True:
+            try:
+                await self._consumer.start()
+                return
+            except Exception as exc:  # broker not up yet: keep trying, report not ready
+                self._unhealthy(f"cannot reach the broker: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+
+    async def wait_started(self, timeout: float = 30) -> None:
+        await asyncio.wait_for(self._started.wait(), timeout)
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then leave the group (graceful shutdown)."""
+        self._stopping.set()
+
+    # -- processing --------------------------------------------------------------------
+    async def _process(self, records: list[ConsumerRecord]) -> bool:
+        """Handle a batch; False only when stopping interrupted a transient retry."""
+        deliveries: list[Delivery] = []
+        for record in records:
+            delivery = await self._decode(record)
+            if delivery is not None:
+                deliveries.append(delivery)
+        if not deliveries:
+            return True
+        try:
+            outcome = await self._call(deliveries)
+            if outcome is None:
+                return True
+            if outcome == "stopping":
+                return False
+            # A deterministic failure somewhere in the batch: find it message by message.
+            for d in deliveries:
+                if not await self._handle_one(d):
+                    return False
+            return True
+        finally:
+            for d in deliveries:
+                d.span.end()
+
+    async def _decode(self, record: ConsumerRecord) -> Delivery | None:
+        topic = lookup_topic(record.topic)
+        headers = {k: v.decode("latin-1") for k, v in (record.headers or ()) if v is not None}
+        span = tracer().start_span(
+            f"{record.topic} process",
+            context=context_from_headers(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.destination.partition": record.partition,
+                "messaging.kafka.message.offset": record.offset,
+                "messaging.consumer.group.name": self.group_id,
+            },
+        )
+        try:
+            message = decode(topic, record.value)
+        except PoisonMessage as exc:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+            span.end()
+            await self._dead_letter(topic, record.partition, record.offset, record.key, headers, record.value, exc, 0)
+            return None
+        org = getattr(message, "org_id", None)
+        if org:
+            span.set_attribute("playbooks.org_id", org)
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        return Delivery(
+            topic, record.partition, record.offset, key, message, headers, span, record.value, record.timestamp
+        )
+
+    async def _call(self, deliveries: Sequence[Delivery]) -> Exception | str | None:
+        """Run the handler, retrying transient failures until they pass or we stop.
+
+        Returns None on success, "stopping" if interrupted, or the deterministic error.
+        """
+        delay = self.backoff_s or 0.05
+        while True:
+            try:
+                await self.handler(deliveries)
+            except Exception as exc:
+                if self.metrics:
+                    self.metrics.failed(deliveries[0].topic.name).inc()
+                if not is_transient(exc):
+                    return exc
+                self._unhealthy(f"transient failure, retrying: {type(exc).__name__}: {exc}")
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    return "stopping"
+                except TimeoutError:
+                    delay = min(delay * 2, self.max_backoff_s)
+                continue
+            self.healthy, self.last_error = True, None
+            if self.metrics:
+                for d in deliveries:
+                    self.metrics.consumed(d.topic.name).inc()
+            return None
+
+    async def _handle_one(self, delivery: Delivery) -> bool:
+        error: BaseException | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            outcome = await self._call([delivery])
+            if outcome is None:
+                return True
+            if outcome == "stopping":
+                return False
+            error = outcome  # type: ignore[assignment]
+            log.warning(
+                "handler failed",
+                extra={
+                    "topic": delivery.topic.name,
+                    "offset": delivery.offset,
+                    "attempt": attempt,
+                    "error": str(error),
+                },
+            )
+            if isinstance(error, PoisonMessage):
+                break
+            if attempt < self.max_attempts:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+        assert error is not None
+        delivery.span.record_exception(error)
+        delivery.span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
+        await self._dead_letter(
+            delivery.topic,
+            delivery.partition,
+            delivery.offset,
+            delivery.key,
+            delivery.headers,
+            delivery.raw,
+            error,
+            attempt,
+        )
+        return True
+
+    # -- dead letters --------------------------------------------------------------------
+    async def _dead_letter(
+        self,
+        topic: Topic,
+        partition: int,
+        offset: int,
+        key: str | bytes | None,
+        headers: dict[str, str],
+        value: bytes | None,
+        error: BaseException,
+        attempts: int,
+    ) -> None:
+        dlq_headers = dict(headers)
+        dlq_headers.update(
+            {
+                "dlq.error": str(error)[:2000],
+                "dlq.error_class": type(error).__name__,
+                "dlq.original_topic": topic.name,
+                "dlq.original_partition": str(partition),
+                "dlq.original_offset": str(offset),
+                "dlq.attempts": str(attempts),
+                "dlq.consumer_group": self.group_id,
+                "dlq.failed_at": str(int(time.time() * 1000)),
+            }
+        )
+        payload = value if value is not None else b""
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        # The dead-letter write must not be lost either: retry it like any transient failure.
+        delay = self.backoff_s or 0.05
+        while True:
+            try:
+                await self.publisher.publish_many([OutgoingMessage(topic.dlq, payload, key, dlq_headers)])
+                break
+            except Exception as exc:
+                self._unhealthy(f"cannot write to {topic.dlq}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+        if self.metrics:
+            self.metrics.dead_lettered(topic.name).inc()
+        log.error("dead-lettered", extra={"topic": topic.name, "offset": offset, "reason": str(error)[:500]})
+
+    async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        delay = self.backoff_s or 0.05
+        while True:
+            try:
+                await self._consumer.commit(offsets)
+                return
+            except Exception as exc:
+                # A rebalance took the partitions away: the new owner redelivers, handlers are idempotent.
+                if not is_transient(exc):
+                    log.warning("commit failed, messages will be redelivered", extra={"error": str(exc)})
+                    return
+                self._unhealthy(f"commit failed: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+
+    def _unhealthy(self, reason: str) -> None:
+        if self.healthy:
+            log.warning("consumer unhealthy", extra={"group": self.group_id, "reason": reason})
+        self.healthy, self.last_error = False, reason

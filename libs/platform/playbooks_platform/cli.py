@@ -1,0 +1,84 @@
+"""``playbooks``: the platform's command line."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from .settings import SERVICE_PORTS, PlatformSettings
+
+app = typer.Typer(help="The governed playbook platform.", no_args_is_help=True)
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole platform on the embedded stack (what `make dev` runs)."""
+    from .dev import run_dev
+
+    run_dev()
+
+
+@app.command()
+def token(
+    org: Annotated[str, typer.Option(help="Org (tenant) id the token is for.")],
+    user: Annotated[str, typer.Option(help="User id (the 'sub' claim).")] = "dev-user",
+    role: Annotated[list[str] | None, typer.Option(help="A role; repeat for more.")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 12 * 3600,
+) -> None:
+    """Print a bearer token the dev stack accepts."""
+    from .auth import issue_token
+
+    typer.echo(issue_token(PlatformSettings(), org_id=org, user_id=user, roles=role or ["admin"], ttl_s=ttl))
+
+
+@app.command()
+def migrate(
+    service: Annotated[list[str] | None, typer.Argument(help="Services to migrate (default: all).")] = None,
+) -> None:
+    """Apply every service's database migrations."""
+    from .migrations import upgrade
+    from .service import installed_services, load_spec
+
+    specs = [load_spec(n) for n in (service or installed_services())]
+    upgrade([s.package for s in specs if s.schema], PlatformSettings().async_database_url)
+    typer.echo(f"migrated: {', '.join(s.name for s in specs if s.schema) or 'nothing'}")
+
+
+@app.command()
+def topics() -> None:
+    """Create every topic of the registry (and its dead-letter topic) on the configured broker."""
+    from .bus import create_topics
+
+    created = asyncio.run(create_topics(PlatformSettings().kafka_bootstrap))
+    typer.echo(f"created {len(created)} topics")
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="Service name, e.g. trigger-ingest.")],
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: the service's dev port).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    role: Annotated[str | None, typer.Option(help="all | api | worker (default: PLAYBOOKS_ROLE or all).")] = None,
+) -> None:
+    """Run one service (its HTTP API and, unless --role api, its consumers)."""
+    import uvicorn
+
+    from .service import create_app, load_spec
+
+    spec = load_spec(service)
+    overrides = {"service_name": spec.name} | ({"role": role} if role else {})
+    settings = spec.settings_cls(**overrides)
+    uvicorn.run(
+        create_app(spec, settings),
+        host=host,
+        port=port or SERVICE_PORTS.get(service, 8080),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=15,
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,56 @@
+"""PostgreSQL access: one async engine per process, tenant-scoped transactions for row-level security.
+
+Tenant tables carry a policy ``org_id = current_setting('app.org_id')`` for the role
+``playbooks_app``. A tenant transaction switches to that role and sets the org, so even a query
+that forgot its ``WHERE org_id = ...`` cannot see another org's rows. Workers that handle many
+orgs in one batch use a system transaction and filter by org explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+APP_ROLE = "playbooks_app"
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, application_name: str = "playbooks") -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"server_settings": {"application_name": application_name}, "timeout": 5},
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A system transaction: committed when the block ends, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def tenant_transaction(self, org_id: str) -> AsyncIterator[AsyncSession]:
+        """A transaction that row-level security confines to one org."""
+        async with self.sessions() as session, session.begin():
+            await set_tenant(session, org_id)
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("select 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def set_tenant(session: AsyncSession, org_id: str) -> None:
+    """Confine the rest of this transaction to ``org_id`` under row-level security."""
+    await session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
+    await session.execute(text("select set_config('app.org_id', :org, true)"), {"org": org_id})

@@ -1,0 +1,133 @@
+"""``playbooks dev``: the whole platform on one machine, from wheels, no Docker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from rich.console import Console
+
+from .auth import issue_token
+from .bus import create_topics
+from .embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database
+from .migrations import upgrade
+from .service import installed_services, load_spec
+from .settings import EMBEDDED_POSTGRES_PORT, SERVICE_PORTS, PlatformSettings
+
+console = Console()
+
+
+@dataclass
+class DevStack:
+    settings: PlatformSettings
+    postgres: EmbeddedPostgres | None = None
+    broker: EmbeddedBroker | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start_infrastructure(self) -> None:
+        data = self.settings.data_dir.resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        if "PLAYBOOKS_DATABASE_URL" in os.environ:
+            db_url = self.settings.async_database_url
+            console.print(f"[bold]PostgreSQL[/]  using {db_url}")
+        else:
+            self.postgres = EmbeddedPostgres(data / "postgres", EMBEDDED_POSTGRES_PORT)
+            if self.postgres.running():
+                console.print(f"[bold]PostgreSQL[/]  already running on {EMBEDDED_POSTGRES_PORT}")
+                self.postgres = None  # not ours to stop
+            else:
+                self.postgres.start()
+            server = f"postgresql+asyncpg://postgres@127.0.0.1:{EMBEDDED_POSTGRES_PORT}/postgres"
+            db_url = asyncio.run(ensure_database(server, "playbooks"))
+            console.print(f"[bold]PostgreSQL[/]  embedded, {db_url} (data in {data / 'postgres'})")
+        if "PLAYBOOKS_KAFKA_BOOTSTRAP" in os.environ:
+            bootstrap = self.settings.kafka_bootstrap
+            console.print(f"[bold]Kafka[/]       using {bootstrap}")
+        else:
+            _, port = self.settings.kafka_bootstrap.rsplit(":", 1)
+            self.broker = EmbeddedBroker(int(port), data / "broker.log")
+            self.broker.start()
+            bootstrap = self.broker.bootstrap
+            console.print(f"[bold]Kafka[/]       embedded Tansu broker on {bootstrap} (memory storage)")
+        self.env = {**os.environ, "PLAYBOOKS_DATABASE_URL": db_url, "PLAYBOOKS_KAFKA_BOOTSTRAP": bootstrap}
+        packages = [s.package for s in map(load_spec, installed_services()) if s.schema]
+        upgrade(packages, db_url)
+        created = asyncio.run(create_topics(bootstrap))
+        console.print(f"migrations applied for {len(packages)} services; {len(created)} topics created")
+
+    def start_services(self) -> None:
+        for name in installed_services():
+            port = SERVICE_PORTS.get(name)
+            if port is None:
+                continue
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "playbooks_platform.cli", "serve", name, "--port", str(port)],
+                env=self.env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 120
+        for name in self.processes:
+            url = f"http://127.0.0.1:{SERVICE_PORTS[name]}/healthz"
+            while time.monotonic() < deadline:
+                if self.processes[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited during start-up (code {self.processes[name].returncode})")
+                try:
+                    if httpx.get(url, timeout=0.5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+
+    def print_summary(self) -> None:
+        console.rule("playbook platform (dev)")
+        for name in self.processes:
+            port = SERVICE_PORTS[name]
+            console.print(f"  {name:<22} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs")
+        token = issue_token(self.settings, org_id="dev-org", user_id="dev-user", roles=["admin", "approver"])
+        console.print(f"\n  dev token (org dev-org, roles admin, approver):\n  {token}\n")
+        console.print("  Ctrl-C stops everything.")
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.broker:
+            self.broker.stop()
+        if self.postgres:
+            self.postgres.stop()
+        console.print("stopped")
+
+
+def run_dev(settings: PlatformSettings | None = None) -> None:
+    stack = DevStack(settings or PlatformSettings())
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start_infrastructure()
+        stack.start_services()
+        stack.print_summary()
+        while not stopping:
+            for name, proc in stack.processes.items():
+                if proc.poll() is not None and not stopping:
+                    console.print(f"[red]{name} exited with code {proc.returncode}[/]")
+            time.sleep(0.5)
+            stack.processes = {n: p for n, p in stack.processes.items() if p.poll() is None}
+    finally:
+        stack.stop()

@@ -1,0 +1,120 @@
+"""Alembic, once for every service: each service keeps its own ``migrations/`` folder and
+version table in its own schema; this module runs them and gives them their shared helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy import MetaData, pool, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from .db import APP_ROLE
+
+log = logging.getLogger(__name__)
+
+
+def alembic_config(package: str, url: str) -> Config:
+    """An Alembic config for the ``migrations`` folder of a service package."""
+    module = importlib.import_module(package)
+    assert module.__file__ is not None
+    folder = Path(module.__file__).parent / "migrations"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(folder))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade(packages: Iterable[str], url: str) -> None:
+    """Bring every given service schema to its latest revision (safe to run again)."""
+    asyncio.run(_bootstrap(url))
+    for package in packages:
+        log.info("migrating", extra={"package": package})
+        command.upgrade(alembic_config(package, url), "head")
+
+
+async def _bootstrap(url: str) -> None:
+    """The role row-level security policies are written for (created once per cluster)."""
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"DO $$ BEGIN CREATE ROLE {APP_ROLE} NOLOGIN; "
+                "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            )
+        )
+    await engine.dispose()
+
+
+def run_env(*, schema: str, target_metadata: MetaData | None = None) -> None:
+    """The body of every service's ``migrations/env.py``."""
+    url = context.config.attributes.get("url")
+    if url is None:
+        from .settings import PlatformSettings
+
+        url = PlatformSettings().async_database_url
+
+    def do_run(connection: Connection) -> None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            grant_app_role(schema, connection)
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as conn:
+            await conn.run_sync(do_run)
+            await conn.commit()
+        await engine.dispose()
+
+    asyncio.run(run_async())
+
+
+def grant_app_role(schema: str, connection: Connection) -> None:
+    """Let the tenant role use whatever tables the migrations created (RLS still applies)."""
+    connection.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO {APP_ROLE}'))
+    connection.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {APP_ROLE}'))
+    connection.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO {APP_ROLE}'))
+
+
+# -- helpers for migration scripts -------------------------------------------------------
+
+
+def enable_tenant_rls(schema: str, table: str, column: str = "org_id") -> None:
+    """Row-level security: the tenant role sees and writes only rows of ``app.org_id``."""
+    qualified = f'"{schema}"."{table}"'
+    op.execute(text(f"ALTER TABLE {qualified} ENABLE ROW LEVEL SECURITY"))
+    op.execute(
+        text(
+            f"CREATE POLICY tenant_isolation ON {qualified} TO {APP_ROLE} "
+            f"USING ({column} = current_setting('app.org_id', true)) "
+            f"WITH CHECK ({column} = current_setting('app.org_id', true))"
+        )
+    )
+
+
+def create_outbox(schema: str) -> None:
+    """The transactional outbox of a service: rows committed with business data, relayed to Kafka."""
+    op.execute(
+        text(
+            f'CREATE TABLE "{schema}".outbox ('
+            " id bigserial PRIMARY KEY,"
+            " topic text NOT NULL,"
+            " key text,"
+            " payload jsonb NOT NULL,"
+            " headers jsonb NOT NULL DEFAULT '{}'::jsonb,"
+            " created_at timestamptz NOT NULL DEFAULT now())"
+        )
+    )

@@ -1,0 +1,266 @@
+"""One bootstrap for every service: logging, tracing, database, bus, consumers, HTTP app.
+
+A service declares a ``ServiceSpec`` (its routers, consumers, background tasks, schema) and
+registers it under the ``playbooks.services`` entry point; ``create_app`` turns it into a
+FastAPI app whose lifespan starts and stops everything in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+
+from playbooks_contracts import Topic
+
+from .auth import TokenVerifier
+from .bus import ConsumerRunner, Publisher
+from .bus.consumer import Handler
+from .db import Database
+from .logging import setup_logging
+from .metrics import Metrics
+from .middleware import BodyLimitMiddleware, MetricsMiddleware
+from .outbox import OutboxRelay
+from .problems import install_problem_handlers
+from .settings import PlatformSettings
+from .telemetry import setup_tracing
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "playbooks.services"
+
+
+@dataclass
+class ConsumerSpec:
+    """A consumer group of a service: which topics, and the batch handler built at start-up."""
+
+    group: str
+    topics: Sequence[Topic]
+    handler: Callable[[Runtime], Handler]
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    package: str
+    settings_cls: type[PlatformSettings] = PlatformSettings
+    routers: Sequence[APIRouter] = ()
+    schema: str | None = None  # its PostgreSQL schema; None for a service without a database
+    outbox: bool = False
+    consumers: Sequence[ConsumerSpec] = ()
+    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None
+    on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
+    description: str = ""
+    version: str = "0.1.0"
+
+
+@dataclass
+class Runtime:
+    """Everything a running service holds; reachable from routes as ``RuntimeDep``."""
+
+    spec: ServiceSpec
+    settings: PlatformSettings
+    metrics: Metrics
+    verifier: TokenVerifier
+    publisher: Publisher
+    db: Database | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # service-specific singletons
+
+    @property
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError(f"{self.spec.name} has no database")
+        return self.db
+
+    def consumer(self, spec: ConsumerSpec) -> ConsumerRunner:
+        s = self.settings
+        return ConsumerRunner(
+            bootstrap=s.kafka_bootstrap,
+            group_id=spec.group,
+            topics=spec.topics,
+            handler=spec.handler(self),
+            publisher=self.publisher,
+            metrics=self.metrics,
+            max_batch=s.consumer_max_batch,
+            max_attempts=s.consumer_max_attempts,
+            backoff_s=s.consumer_retry_backoff_s,
+            client_id=f"{self.spec.name}-{spec.group}",
+        )
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def load_spec(name: str) -> ServiceSpec:
+    """The spec a service registered under its name."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            spec = ep.load()
+            return spec() if callable(spec) and not isinstance(spec, ServiceSpec) else spec
+    raise LookupError(f"no service named {name!r} is installed (entry point group {ENTRY_POINT_GROUP})")
+
+
+def installed_services() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> FastAPI:
+    settings = settings or spec.settings_cls(service_name=spec.name)
+    setup_logging(spec.name, settings.log_level, settings.log_json)
+    setup_tracing(spec.name, console=settings.trace_console)
+    metrics = Metrics(spec.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(
+            spec=spec,
+            settings=settings,
+            metrics=metrics,
+            verifier=TokenVerifier(settings),
+            publisher=Publisher(settings.kafka_bootstrap, client_id=spec.name, metrics=metrics),
+        )
+        app.state.runtime = runtime
+        tasks: list[asyncio.Task[None]] = []  # stopped gracefully: consumers and relay
+        jobs: list[asyncio.Task[None]] = []  # background loops: cancelled
+        if spec.schema:
+            runtime.db = Database(
+                settings.async_database_url, pool_size=settings.db_pool_size, application_name=spec.name
+            )
+            _instrument_db(runtime.db)
+        await _start_with_retry(runtime.publisher.start, "broker")
+        if spec.on_startup:
+            await spec.on_startup(runtime)
+        if spec.outbox and runtime.db is not None:
+            runtime.relay = OutboxRelay(runtime.db, runtime.publisher, spec.schema or "")
+            tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+        if settings.runs_worker:
+            for consumer_spec in spec.consumers:
+                runner = runtime.consumer(consumer_spec)
+                runtime.consumers.append(runner)
+                tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{consumer_spec.group}"))
+            for job in spec.background:
+                jobs.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "background")))
+        log.info("service started", extra={"role": settings.role, "consumers": len(runtime.consumers)})
+        try:
+            yield
+        finally:
+            for runner in runtime.consumers:
+                runner.stop()
+            if runtime.relay:
+                runtime.relay.stop()
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            done, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception():
+                    log.error("task ended with an error", exc_info=task.exception())
+            if spec.on_shutdown:
+                await spec.on_shutdown(runtime)
+            await runtime.publisher.stop()
+            if runtime.db:
+                await runtime.db.dispose()
+            log.info("service stopped")
+
+    app = FastAPI(title=spec.name, description=spec.description, version=spec.version, lifespan=lifespan)
+    install_problem_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        allow_credentials=False,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(_ops_router())
+    for router in spec.routers:
+        app.include_router(router)
+    _instrument_http(app)
+    return app
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: database, broker and consumers are working",
+        responses={503: {"description": "Not ready; the body says which check failed"}},
+    )
+    async def readyz(runtime: RuntimeDep) -> JSONResponse:
+        checks: dict[str, str] = {}
+        if runtime.db is not None:
+            checks["database"] = await _check(runtime.db.ping())
+        checks["broker"] = await _check(runtime.publisher.ping())
+        for runner in runtime.consumers:
+            checks[f"consumer:{runner.group_id}"] = "ok" if runner.healthy else (runner.last_error or "unhealthy")
+        if runtime.relay is not None:
+            checks["outbox"] = "ok" if runtime.relay.healthy else "cannot relay"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(runtime: RuntimeDep) -> Response:
+        return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return router
+
+
+async def _check(probe: Awaitable[None]) -> str:
+    try:
+        await asyncio.wait_for(probe, 2.0)
+        return "ok"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:200] or "failed"
+
+
+async def _start_with_retry(start: Callable[[], Awaitable[None]], what: str, attempts: int = 30) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await start()
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning(f"waiting for the {what}", extra={"error": str(exc), "attempt": attempt})
+            await asyncio.sleep(min(0.2 * attempt, 2.0))
+
+
+def _instrument_http(app: FastAPI) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    if not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
+        HTTPXClientInstrumentor().instrument()
+
+
+def _instrument_db(db: Database) -> None:
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    # skip_dep_check: the instrumentation works on SQLAlchemy 2.1 but its declared range stops at 2.0.
+    SQLAlchemyInstrumentor().instrument(engine=db.engine.sync_engine, enable_commenter=False, skip_dep_check=True)

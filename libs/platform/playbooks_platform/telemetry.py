@@ -1,0 +1,60 @@
+"""OpenTelemetry tracing: one provider per process, W3C context through Kafka headers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+
+TRACER_NAME = "playbooks"
+
+
+def setup_tracing(service: str, *, console: bool = False, processors: Sequence[SpanProcessor] = ()) -> None:
+    """Install an SDK tracer provider when spans have somewhere to go.
+
+    With no OTLP endpoint, no console and no extra processor, the no-op provider stays: trace
+    context still propagates through HTTP and Kafka, at no cost.
+    """
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return  # already set up in this process (tests, or a second app in one process)
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not (endpoint or console or processors):
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    elif console:
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    for processor in processors:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def inject_headers(carrier: dict[str, str] | None = None) -> dict[str, str]:
+    """The current trace context as W3C headers (traceparent, tracestate)."""
+    carrier = {} if carrier is None else carrier
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_from_headers(headers: Mapping[str, str] | Iterable[tuple[str, bytes]]) -> otel_context.Context:
+    """The remote trace context carried by message headers."""
+    if not isinstance(headers, Mapping):
+        headers = {k: v.decode("latin-1") for k, v in headers if v is not None}
+    return propagate.extract(headers)
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None

@@ -1,0 +1,195 @@
+"""Test support shared by every service's tests: the real stack, apps in-process, topic readers.
+
+Nothing here mocks PostgreSQL or Kafka: tests get a real server (the embedded ones, or those the
+environment names) and a fresh database per session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from fastapi import FastAPI
+
+from .auth import issue_token
+from .bus import create_topics
+from .embedded import EmbeddedBroker, EmbeddedPostgres, drop_database, ensure_database, free_port
+from .migrations import upgrade
+from .service import Runtime, ServiceSpec, create_app, installed_services, load_spec
+from .settings import PlatformSettings
+
+
+@dataclass
+class Infra:
+    """Where the tests' PostgreSQL database and Kafka broker are."""
+
+    database_url: str
+    kafka_bootstrap: str
+    _cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def settings(self, cls: type[PlatformSettings] = PlatformSettings, **overrides: Any) -> PlatformSettings:
+        values: dict[str, Any] = {
+            "env": "test",
+            "database_url": self.database_url,
+            "kafka_bootstrap": self.kafka_bootstrap,
+            "log_json": False,
+            "consumer_retry_backoff_s": 0.05,
+        }
+        return cls(**(values | overrides))
+
+    def token(self, org_id: str, user_id: str = "tester", roles: list[str] | None = None) -> str:
+        return issue_token(self.settings(), org_id=org_id, user_id=user_id, roles=roles or ["admin"])
+
+    def auth(self, org_id: str, **kw: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(org_id, **kw)}"}
+
+    def close(self) -> None:
+        for fn in reversed(self._cleanup):
+            with contextlib.suppress(Exception):
+                fn()
+
+
+def start_infra(workdir: Path) -> Infra:
+    """Use ``PLAYBOOKS_DATABASE_URL`` / ``PLAYBOOKS_KAFKA_BOOTSTRAP`` when set, else start the embedded ones."""
+    cleanup: list[Callable[[], None]] = []
+    server = os.environ.get("PLAYBOOKS_DATABASE_URL")
+    if not server:
+        pg = EmbeddedPostgres(workdir / "postgres", free_port(), durable=False)
+        pg.start()
+        cleanup.append(pg.stop)
+        server = pg.url
+    name = f"playbooks_test_{uuid.uuid4().hex[:10]}"
+    db_url = asyncio.run(ensure_database(server, name))
+    cleanup.append(lambda: asyncio.run(drop_database(server, name)))
+    bootstrap = os.environ.get("PLAYBOOKS_KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        broker = EmbeddedBroker(free_port(), workdir / "broker.log")
+        broker.start()
+        cleanup.append(broker.stop)
+        bootstrap = broker.bootstrap
+    asyncio.run(create_topics(bootstrap))
+    upgrade([s.package for s in map(load_spec, installed_services()) if s.schema], db_url)
+    infra = Infra(db_url, bootstrap)
+    infra._cleanup = cleanup
+    return infra
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    spec: ServiceSpec | str, infra: Infra, **overrides: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, FastAPI]]:
+    """Start a service in-process (lifespan included) and give an HTTP client to it."""
+    spec = load_spec(spec) if isinstance(spec, str) else spec
+    settings = infra.settings(spec.settings_cls, service_name=spec.name, **overrides)
+    app = create_app(spec, settings)
+    async with app.router.lifespan_context(app):
+        for runner in app.state.runtime.consumers:
+            await runner.wait_started()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
+            yield client, app.state.runtime, app
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    values: list[Any],
+    *,
+    key: str | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Publish raw values (bytes as they are, anything else as JSON), as an upstream system would."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    try:
+        for v in values:
+            data = v if isinstance(v, bytes) else orjson.dumps(v)
+            await producer.send(topic, data, key=key.encode() if key else None, headers=headers or [])
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@dataclass
+class Received:
+    value: Any
+    headers: dict[str, str]
+    key: str | None
+    partition: int
+    offset: int
+
+
+async def collect(
+    bootstrap: str,
+    topic: str,
+    *,
+    where: Callable[[Received], bool] = lambda r: True,
+    count: int = 1,
+    timeout: float = 20.0,
+    settle: float = 0.0,
+) -> list[Received]:
+    """Read ``topic`` from the beginning until ``count`` matching messages arrived (or time runs out).
+
+    With ``settle``, keep reading that long after reaching ``count``, to catch extra (duplicate) messages.
+    """
+    # No consumer group: assigning the partitions directly skips the group join (seconds on Tansu).
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    await consumer.topics()  # fetches the metadata partitions_for_topic reads
+    partitions = consumer.partitions_for_topic(topic) or set()
+    consumer.assign([TopicPartition(topic, p) for p in partitions])
+    await consumer.seek_to_beginning()
+    found: list[Received] = []
+    try:
+        deadline = time.monotonic() + timeout
+        settle_until: float | None = None
+        while time.monotonic() < deadline:
+            if settle_until is not None and time.monotonic() > settle_until:
+                break
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    try:
+                        value: Any = orjson.loads(r.value) if r.value else None
+                    except orjson.JSONDecodeError:
+                        value = r.value
+                    rec = Received(
+                        value,
+                        {k: v.decode() for k, v in (r.headers or ())},
+                        r.key.decode() if r.key else None,
+                        r.partition,
+                        r.offset,
+                    )
+                    if where(rec):
+                        found.append(rec)
+            if len(found) >= count and settle_until is None:
+                if not settle:
+                    break
+                settle_until = time.monotonic() + settle
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Await ``check()`` until it returns something truthy; fail with its last result."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")

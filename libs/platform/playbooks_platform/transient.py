@@ -1,0 +1,41 @@
+"""Which failures are worth waiting out (infrastructure away) and which are not (bad data)."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
+from sqlalchemy import exc as sa_exc
+
+
+class TransientError(Exception):
+    """Raise this for a failure that should be retried until it clears."""
+
+
+_TRANSIENT = (
+    TransientError,
+    ConnectionError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the same call may well succeed later without any change to the input."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return is_transient(exc.orig) if exc.orig is not None else False
+    if isinstance(exc, sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, _TRANSIENT):
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and isinstance(cause, _TRANSIENT)

@@ -1,0 +1,1 @@
+"""trigger-ingest: the front door for events."""

@@ -1,0 +1,42 @@
+"""From what producers send to the one normalised envelope on ``triggers.v1``."""
+
+from __future__ import annotations
+
+import uuid
+
+from playbooks_contracts import Envelope, derived_id, utcnow
+from playbooks_contracts.triggers import EventMeta, TriggerType
+
+
+def to_envelope(
+    trigger: TriggerType,
+    event: EventMeta,
+    *,
+    org_id: str,
+    source: str,
+    fallback_id: uuid.UUID | None = None,
+) -> Envelope:
+    """The envelope of a validated event. Its id is the producer's, or a stable fallback."""
+    data = event.model_dump(
+        mode="json", exclude={"id", "occurred_at", "source", "causation_id", "depth", "trigger", "org_id"}
+    )
+    return Envelope(
+        id=event.id or fallback_id or uuid.uuid4(),
+        type=str(trigger),
+        org_id=org_id,
+        occurred_at=event.occurred_at or utcnow(),
+        source=event.source or source,
+        causation_id=event.causation_id,
+        depth=event.depth,
+        data=data,
+    )
+
+
+def http_fallback_id(org_id: str, idempotency_key: str | None, index: int) -> uuid.UUID | None:
+    """With an Idempotency-Key, a retried request yields the same ids (so no second publish)."""
+    return derived_id("http", org_id, idempotency_key, index) if idempotency_key else None
+
+
+def topic_fallback_id(topic: str, partition: int, offset: int) -> uuid.UUID:
+    """A message without an id keeps one identity across redeliveries: its position."""
+    return derived_id("topic", topic, partition, offset)

@@ -1,0 +1,118 @@
+"""HTTP API of trigger-ingest: ``POST /v1/events/{trigger}`` and ``POST /v1/events:batch``."""
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, status
+
+from playbooks_contracts import Envelope
+from playbooks_contracts.triggers import (
+    EVENT_IN,
+    EventAccepted,
+    EventBatchIn,
+    EventMeta,
+    EventsAccepted,
+    TriggerType,
+)
+from playbooks_platform.auth import CurrentPrincipal
+from playbooks_platform.errors import PayloadTooLarge
+from playbooks_platform.service import Runtime, RuntimeDep
+
+from .normalise import http_fallback_id, to_envelope
+from .service import accept_events
+from .settings import TriggerIngestSettings
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Makes a retried request return the same ids without publishing twice.",
+    ),
+]
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"},
+    413: {"description": "Request or event over the size limit"},
+    422: {"description": "Invalid event; the problem names the field"},
+}
+
+
+def _check_size(envelopes: Sequence[Envelope], limit: int) -> None:
+    for i, env in enumerate(envelopes):
+        size = len(orjson.dumps(env.data))
+        if size > limit:
+            where = f"event {i}" if len(envelopes) > 1 else "the event"
+            raise PayloadTooLarge(f"{where} is {size} bytes of data, over the limit of {limit} bytes")
+
+
+async def _accept(runtime: Runtime, org_id: str, envelopes: list[Envelope]) -> list[EventAccepted]:
+    settings: TriggerIngestSettings = runtime.settings  # type: ignore[assignment]
+    _check_size(envelopes, settings.max_event_bytes)
+    async with runtime.database.transaction() as session:
+        return await accept_events(
+            session=session,
+            publisher=runtime.publisher,
+            envelopes=envelopes,
+            ttl=timedelta(hours=settings.dedupe_ttl_hours),
+        )
+
+
+def _single_route(trigger: TriggerType, model: type[EventMeta]) -> None:
+    async def submit(
+        event: model,
+        principal: CurrentPrincipal,
+        runtime: RuntimeDep,  # type: ignore[valid-type]
+        idempotency_key: IdempotencyKey = None,
+    ) -> EventAccepted:
+        env = to_envelope(
+            trigger,
+            event,
+            org_id=principal.org_id,
+            source=f"http:{principal.user_id}",
+            fallback_id=http_fallback_id(principal.org_id, idempotency_key, 0),
+        )
+        return (await _accept(runtime, principal.org_id, [env]))[0]
+
+    router.add_api_route(
+        f"/events/{trigger}",
+        submit,
+        methods=["POST"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=EventAccepted,
+        responses=_RESPONSES,
+        name=f"submit_{trigger}",
+        summary=f"Submit one {trigger} event for the caller's org",
+    )
+
+
+for _trigger, _model in EVENT_IN.items():
+    _single_route(_trigger, _model)
+
+
+@router.post(
+    "/events:batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_RESPONSES,
+    summary="Submit up to 1,000 events of any trigger in one request",
+)
+async def submit_batch(
+    batch: EventBatchIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+) -> EventsAccepted:
+    envelopes = [
+        to_envelope(
+            e.trigger,
+            e,
+            org_id=principal.org_id,
+            source=f"http:{principal.user_id}",
+            fallback_id=http_fallback_id(principal.org_id, idempotency_key, i),
+        )
+        for i, e in enumerate(batch.events)
+    ]
+    accepted = await _accept(runtime, principal.org_id, envelopes)
+    duplicates = sum(a.duplicate for a in accepted)
+    return EventsAccepted(accepted=len(accepted) - duplicates, duplicates=duplicates, events=accepted)

@@ -1,0 +1,46 @@
+"""The upstream consumer: raw events from other systems' topics to ``triggers.v1``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from playbooks_contracts.triggers import UPSTREAM_TRIGGER
+from playbooks_platform.bus import Delivery
+from playbooks_platform.bus.consumer import Handler
+from playbooks_platform.errors import PoisonMessage
+from playbooks_platform.service import Runtime
+from playbooks_platform.telemetry import inject_headers
+
+from .normalise import to_envelope, topic_fallback_id
+from .service import accept_events
+from .settings import TriggerIngestSettings
+
+
+def upstream_handler(runtime: Runtime) -> Handler:
+    settings: TriggerIngestSettings = runtime.settings  # type: ignore[assignment]
+    ttl = timedelta(hours=settings.dedupe_ttl_hours)
+
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        envelopes, headers = [], []
+        for d in deliveries:
+            if d.raw is not None and len(d.raw) > settings.max_event_bytes:
+                raise PoisonMessage(f"message is {len(d.raw)} bytes, over the limit of {settings.max_event_bytes}")
+            msg = d.message
+            envelopes.append(
+                to_envelope(
+                    UPSTREAM_TRIGGER[type(msg)],
+                    msg,
+                    org_id=msg.org_id,  # type: ignore[attr-defined]
+                    source=f"kafka:{d.topic.name}",
+                    fallback_id=topic_fallback_id(d.topic.name, d.partition, d.offset),
+                )
+            )
+            with d.activate():
+                headers.append(inject_headers())
+        async with runtime.database.transaction() as session:
+            await accept_events(
+                session=session, publisher=runtime.publisher, envelopes=envelopes, ttl=ttl, trace_headers=headers
+            )
+
+    return handle

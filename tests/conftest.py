@@ -1,0 +1,36 @@
+"""Fixtures shared by every test: one real PostgreSQL database and one real broker per session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from playbooks_platform.telemetry import setup_tracing
+from playbooks_platform.testing import Infra, start_infra
+
+SPANS = InMemorySpanExporter()
+# Before any app exists: every span of the test process lands here.
+setup_tracing("tests", processors=[SimpleSpanProcessor(SPANS)])
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    stack = start_infra(tmp_path_factory.mktemp("infra"))
+    yield stack
+    stack.close()
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    SPANS.clear()
+    return SPANS
+
+
+@pytest.fixture
+def org() -> str:
+    """A fresh org per test: tests share topics and tables, never each other's rows."""
+    return f"org-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,80 @@
+"""The wire contracts: envelope, topic registry, trigger models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from playbooks_contracts import Envelope
+from playbooks_contracts.envelope import MAX_CAUSATION_DEPTH, derived_id
+from playbooks_contracts.topics import ALL_TOPICS, TRIGGERS, topic
+from playbooks_contracts.triggers import EventBatchIn, UpstreamAccountsPackRun, UpstreamException
+
+
+def test_every_topic_is_declared_once_with_key_model_and_dlq() -> None:
+    names = [t.name for t in ALL_TOPICS]
+    assert len(names) == len(set(names))
+    for t in ALL_TOPICS:
+        assert t.dlq == f"{t.name}.dlq"
+        assert t.partitions >= 1 and t.key
+        assert t.raw_model is not None or t.data_models, t.name
+    assert topic("triggers.v1") is TRIGGERS
+    with pytest.raises(LookupError):
+        topic("nope")
+
+
+def test_caused_goes_one_level_deeper_and_stops_at_the_limit() -> None:
+    env = Envelope(type="activity_event", org_id="acme", data={})
+    child = env.caused(type="task", data={"x": 1}, source="engine")
+    assert child.causation_id == env.id and child.depth == 1 and child.org_id == "acme"
+    deep = Envelope(type="t", org_id="acme", depth=MAX_CAUSATION_DEPTH)
+    with pytest.raises(ValidationError):
+        deep.caused(type="t", data={}, source="s")
+
+
+def test_envelope_refuses_unknown_fields_and_bad_orgs() -> None:
+    with pytest.raises(ValidationError):
+        Envelope(type="t", org_id="acme", extra=1)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Envelope(type="t", org_id="has space")
+
+
+def test_times_are_normalised_to_utc() -> None:
+    env = Envelope(type="t", org_id="a", occurred_at="2026-01-01T10:00:00+02:00")
+    assert env.occurred_at == datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+
+
+def test_derived_ids_are_stable() -> None:
+    assert derived_id("http", "acme", "k", 0) == derived_id("http", "acme", "k", 0)
+    assert derived_id("http", "acme", "k", 0) != derived_id("http", "acme", "k", 1)
+    assert isinstance(derived_id("x"), uuid.UUID)
+
+
+def test_upstream_accepts_camel_case_but_keeps_data_maps_verbatim() -> None:
+    msg = UpstreamAccountsPackRun.model_validate({"orgId": "acme", "metrics": {"estimatedRunwayMonths": 3}})
+    assert msg.org_id == "acme"
+    assert msg.metrics == {"estimatedRunwayMonths": 3}
+    exc = UpstreamException.model_validate(
+        {
+            "org_id": "acme",
+            "domain": "Finance",
+            "exceptionType": "x",
+            "severity": " Critical ",
+            "policyTags": ["B", "a", "b"],
+        }
+    )
+    assert exc.severity == "critical" and exc.policy_tags == ["a", "b"]
+
+
+def test_batch_is_discriminated_by_trigger_and_bounded() -> None:
+    batch = EventBatchIn.model_validate({"events": [{"trigger": "activity_event", "activity": {"type": "X"}}]})
+    assert batch.events[0].activity.type == "x"
+    with pytest.raises(ValidationError, match="trigger"):
+        EventBatchIn.model_validate({"events": [{"trigger": "nope"}]})
+    with pytest.raises(ValidationError):
+        EventBatchIn.model_validate({"events": [{"trigger": "activity_event", "activity": {"type": "x"}}] * 1001})
+    with pytest.raises(ValidationError):
+        EventBatchIn.model_validate({"events": []})
