@@ -90,7 +90,8 @@ class DevStack:
             port = SERVICE_PORTS[name]
             console.print(f"  {name:<22} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs")
         token = issue_token(self.settings, org_id="dev-org", user_id="dev-user", roles=["admin", "approver"])
-        console.print(f"\n  dev token (org dev-org, roles admin, approver):\n  {token}\n")
+        console.print("\n  dev token (org dev-org, roles admin, approver):")
+        console.print(f"  {token}\n", soft_wrap=True)
         console.print("  Ctrl-C stops everything.")
 
     def stop(self) -> None:

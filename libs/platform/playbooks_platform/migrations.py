@@ -99,8 +99,8 @@ def enable_tenant_rls(schema: str, table: str, column: str = "org_id") -> None:
     op.execute(
         text(
             f"CREATE POLICY tenant_isolation ON {qualified} TO {APP_ROLE} "
-            f"USING ({column} = current_setting('app.org_id', true)) "
-            f"WITH CHECK ({column} = current_setting('app.org_id', true))"
+            f"USING ({column}::text = current_setting('app.org_id', true)) "
+            f"WITH CHECK ({column}::text = current_setting('app.org_id', true))"
         )
     )
 
