@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# recommendation-agent embeds with sentence-transformers; pin torch to the local CPU wheel first.
+TORCH  := $(if $(wildcard services/recommendation-agent),torch==2.13.0)
 LIBS     := libs/contracts libs/platform
 SERVICES := $(wildcard services/*)
 DEV_TOOLS := pytest pytest-asyncio hypothesis ruff mypy
@@ -18,7 +20,8 @@ $(BIN)/python:
 # Reinstall when any pyproject changes. torch is pinned first so a CPU wheel is used (an
 # unpinned torch would pull gigabytes of CUDA packages).
 $(STAMP): $(BIN)/python $(addsuffix /pyproject.toml,$(LIBS) $(SERVICES)) Makefile
-	$(BIN)/pip install -q $(if $(NEEDS_TORCH),torch==2.13.0) $(DEV_TOOLS) \
+	$(if $(TORCH),$(BIN)/pip install -q $(TORCH))
+	$(BIN)/pip install -q $(DEV_TOOLS) \
 		$(addprefix -e ,$(LIBS)) $(addprefix -e ,$(SERVICES))
 	touch $@
 

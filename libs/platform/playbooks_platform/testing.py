@@ -25,7 +25,7 @@ from .auth import issue_token
 from .bus import create_topics
 from .embedded import EmbeddedBroker, EmbeddedPostgres, drop_database, ensure_database, free_port
 from .migrations import upgrade
-from .service import Runtime, ServiceSpec, create_app, installed_services, load_spec
+from .service import Runtime, ServiceSpec, create_app, load_spec
 from .settings import PlatformSettings
 
 
@@ -36,6 +36,13 @@ class Infra:
     database_url: str
     kafka_bootstrap: str
     _cleanup: list[Callable[[], None]] = field(default_factory=list)
+    _migrated: set[str] = field(default_factory=set)
+
+    async def migrate(self, spec: ServiceSpec) -> None:
+        """Bring the service's schema up to date, once per session (each test suite needs only its own)."""
+        if spec.schema and spec.package not in self._migrated:
+            await asyncio.to_thread(upgrade, [spec.package], self.database_url)
+            self._migrated.add(spec.package)
 
     def settings(self, cls: type[PlatformSettings] = PlatformSettings, **overrides: Any) -> PlatformSettings:
         values: dict[str, Any] = {
@@ -78,7 +85,6 @@ def start_infra(workdir: Path) -> Infra:
         cleanup.append(broker.stop)
         bootstrap = broker.bootstrap
     asyncio.run(create_topics(bootstrap))
-    upgrade([s.package for s in map(load_spec, installed_services()) if s.schema], db_url)
     infra = Infra(db_url, bootstrap)
     infra._cleanup = cleanup
     return infra
@@ -90,6 +96,7 @@ async def running_service(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, FastAPI]]:
     """Start a service in-process (lifespan included) and give an HTTP client to it."""
     spec = load_spec(spec) if isinstance(spec, str) else spec
+    await infra.migrate(spec)
     settings = infra.settings(spec.settings_cls, service_name=spec.name, **overrides)
     app = create_app(spec, settings)
     async with app.router.lifespan_context(app):
