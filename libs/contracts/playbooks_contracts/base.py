@@ -14,6 +14,43 @@ OrgId = Annotated[str, StringConstraints(pattern=ORG_ID_PATTERN)]
 JsonScalar = str | int | float | bool | None
 JsonValue = Any  # any JSON document; pydantic validates it is JSON-serialisable
 
+_INT64 = 2**63
+
+
+def _json_safe(value: Any, path: str = "") -> Any:
+    """Refuse what parses as JSON but cannot travel on: integers beyond 64 bits (orjson, Kafka
+    consumers in other languages and jsonb indexes all stop there), NaN/Infinity, and strings with
+    lone surrogates (not encodable as UTF-8)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise ValueError(f"{path or 'value'}: integer {value} does not fit in 64 bits")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{path or 'value'}: {value} is not a JSON number")
+    elif isinstance(value, str):
+        _utf8(value, path)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _utf8(k, path)
+            _json_safe(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _json_safe(v, f"{path}[{i}]")
+    return value
+
+
+def _utf8(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{path or 'value'}: text is not valid UTF-8 (lone surrogate)") from None
+
+
+# A free-form JSON object (metadata, attributes, metrics) that is safe to store and publish.
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_safe)]
+
 
 def _to_utc(value: datetime) -> datetime:
     """Store every instant in UTC; a naive time is taken to be UTC already."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import OrgId, StrictModel, UtcDatetime
+from .base import JsonObject, OrgId, StrictModel, UtcDatetime
 from .envelope import MAX_CAUSATION_DEPTH
 
 Name = Annotated[str, Field(min_length=1, max_length=128)]
@@ -40,7 +40,7 @@ class Activity(StrictModel):
     type: Name = Field(description="What happened, e.g. contract_signed or deck_saved_to_vault.")
     doc_id: str | None = Field(default=None, max_length=128)
     category: str | None = Field(default=None, max_length=64, description="contract, deck, ...")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
     _norm = field_validator("type", "category")(_lower)
 
@@ -51,7 +51,7 @@ class ActivityEventData(StrictModel):
 
 class AccountsPackRunData(StrictModel):
     # Metric names are the upstream's own (estimatedRunwayMonths, pack_type, ...): kept verbatim.
-    metrics: dict[str, Any]
+    metrics: JsonObject
 
 
 class ExceptionData(StrictModel):
@@ -64,7 +64,7 @@ class ExceptionData(StrictModel):
     sla_deadline: UtcDatetime | None = None
     policy_tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=64)
     summary: str | None = Field(default=None, max_length=2000)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: JsonObject = Field(default_factory=dict)
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -147,7 +147,7 @@ def snake_keys(body: Any) -> Any:
         return body
     out: dict[str, Any] = {}
     for key, value in body.items():
-        name = _CAMEL.sub("_", key).lower() if isinstance(key, str) else key
+        name = key if not isinstance(key, str) or key.islower() else _CAMEL.sub("_", key).lower()
         out[name] = value if name in _VERBATIM else snake_keys(value)
     return out
 

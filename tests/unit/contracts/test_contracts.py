@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from playbooks_contracts import Envelope
 from playbooks_contracts.envelope import MAX_CAUSATION_DEPTH, derived_id
 from playbooks_contracts.topics import ALL_TOPICS, TRIGGERS, topic
-from playbooks_contracts.triggers import EventBatchIn, UpstreamAccountsPackRun, UpstreamException
+from playbooks_contracts.triggers import ActivityEventIn, EventBatchIn, UpstreamAccountsPackRun, UpstreamException
 
 
 def test_every_topic_is_declared_once_with_key_model_and_dlq() -> None:
@@ -78,3 +78,23 @@ def test_batch_is_discriminated_by_trigger_and_bounded() -> None:
         EventBatchIn.model_validate({"events": [{"trigger": "activity_event", "activity": {"type": "x"}}] * 1001})
     with pytest.raises(ValidationError):
         EventBatchIn.model_validate({"events": []})
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        ({"n": 2**64}, "64 bits"),
+        ({"deep": [{"n": -(2**63) - 1}]}, r"deep\[0\]\.n"),
+        ({"x": float("nan")}, "not a JSON number"),
+        ({"x": "\ud800"}, "surrogate"),
+        ({"\udfff": 1}, "unicode"),
+    ],
+)
+def test_free_form_json_refuses_what_cannot_be_published(metadata: dict, reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        ActivityEventIn.model_validate({"activity": {"type": "t", "metadata": metadata}})
+
+
+def test_free_form_json_keeps_the_edges_of_64_bits() -> None:
+    event = ActivityEventIn.model_validate({"activity": {"type": "t", "metadata": {"a": 2**63 - 1, "b": -(2**63)}}})
+    assert event.activity.metadata == {"a": 2**63 - 1, "b": -(2**63)}
