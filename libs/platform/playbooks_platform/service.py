@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from .logging import setup_logging
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
 from .outbox import OutboxRelay
-from .problems import install_problem_handlers
+from .problems import document_problems, install_problem_handlers
 from .settings import PlatformSettings
 from .telemetry import setup_tracing
 
@@ -45,6 +46,9 @@ class ConsumerSpec:
     group: str
     topics: Sequence[Topic]
     handler: Callable[[Runtime], Handler]
+    # Handle different partitions' batches concurrently. Only for handlers that are safe to run
+    # beside themselves (no shared mutable state, idempotency enforced by the database).
+    concurrent_partitions: bool = False
 
 
 @dataclass
@@ -87,7 +91,7 @@ class Runtime:
         s = self.settings
         return ConsumerRunner(
             bootstrap=s.kafka_bootstrap,
-            group_id=spec.group,
+            group_id=s.consumer_group_prefix + spec.group,
             topics=spec.topics,
             handler=spec.handler(self),
             publisher=self.publisher,
@@ -96,6 +100,7 @@ class Runtime:
             max_attempts=s.consumer_max_attempts,
             backoff_s=s.consumer_retry_backoff_s,
             client_id=f"{self.spec.name}-{spec.group}",
+            concurrent_partitions=spec.concurrent_partitions,
         )
 
 
@@ -156,6 +161,9 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
             for job in spec.background:
                 jobs.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "background")))
         log.info("service started", extra={"role": settings.role, "consumers": len(runtime.consumers)})
+        # Everything loaded so far lives as long as the process: keep it out of the cyclic GC's
+        # full scans, which otherwise cost a third of a busy consumer's time.
+        gc.freeze()
         try:
             yield
         finally:
@@ -181,6 +189,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
 
     app = FastAPI(title=spec.name, description=spec.description, version=spec.version, lifespan=lifespan)
     install_problem_handlers(app)
+    document_problems(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -215,7 +224,10 @@ def _ops_router() -> APIRouter:
             checks["database"] = await _check(runtime.db.ping())
         checks["broker"] = await _check(runtime.publisher.ping())
         for runner in runtime.consumers:
-            checks[f"consumer:{runner.group_id}"] = "ok" if runner.healthy else (runner.last_error or "unhealthy")
+            if not runner.healthy:
+                checks[f"consumer:{runner.group_id}"] = runner.last_error or "unhealthy"
+            else:
+                checks[f"consumer:{runner.group_id}"] = "ok" if runner.joined else "joining the consumer group"
         if runtime.relay is not None:
             checks["outbox"] = "ok" if runtime.relay.healthy else "cannot relay"
         ready = all(v == "ok" for v in checks.values())

@@ -45,6 +45,9 @@ class PlatformSettings(BaseSettings):
     consumer_max_batch: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1, description="Tries before a failing message is dead-lettered.")
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
+    consumer_group_prefix: str = Field(
+        default="", description="Prepended to every consumer group: environments sharing one Kafka cluster stay apart."
+    )
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_jwks_url: str | None = None
     jwt_issuer: str = "playbooks"

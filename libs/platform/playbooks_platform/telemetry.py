@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 
 TRACER_NAME = "playbooks"
+TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 def setup_tracing(service: str, *, console: bool = False, processors: Sequence[SpanProcessor] = ()) -> None:
@@ -37,8 +38,17 @@ def setup_tracing(service: str, *, console: bool = False, processors: Sequence[S
     trace.set_tracer_provider(provider)
 
 
+# A proxy: it follows whatever provider setup_tracing installs later, and costs nothing per call.
+_TRACER = trace.get_tracer(TRACER_NAME)
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    return _TRACER
+
+
+def recording() -> bool:
+    """Whether spans go anywhere; without an SDK provider, hot paths skip per-message spans."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
 def inject_headers(carrier: dict[str, str] | None = None) -> dict[str, str]:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from opentelemetry import trace
 from pydantic import BaseModel
 
@@ -32,7 +33,7 @@ from playbooks_contracts import topic as lookup_topic
 
 from ..errors import PoisonMessage
 from ..metrics import Metrics
-from ..telemetry import context_from_headers, tracer
+from ..telemetry import TRACE_HEADERS, context_from_headers, inject_headers, tracer
 from ..transient import is_transient
 from .codec import decode
 from .publisher import OutgoingMessage, Publisher
@@ -59,8 +60,29 @@ class Delivery:
         """Make this message's span current (for logs, child spans and publishing)."""
         return trace.use_span(self.span, end_on_exit=False)
 
+    def trace_headers(self) -> dict[str, str]:
+        """W3C headers that continue this message's trace in the messages it causes."""
+        if self.span.is_recording():
+            with self.activate():
+                return inject_headers()
+        # Not recording: the span is the incoming context itself, so pass its headers through.
+        return {k: v for k, v in self.headers.items() if k in TRACE_HEADERS}
+
 
 Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
+
+
+class _JoinListener(ConsumerRebalanceListener):
+    """Marks the first completed group join: until then the service is not ready to consume."""
+
+    def __init__(self, joined: asyncio.Event) -> None:
+        self._joined = joined
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._joined.set()
 
 
 class ConsumerRunner:
@@ -78,6 +100,7 @@ class ConsumerRunner:
         backoff_s: float = 0.2,
         max_backoff_s: float = 10.0,
         client_id: str | None = None,
+        concurrent_partitions: bool = False,
     ) -> None:
         self.topics = list(topics)
         self.group_id = group_id
@@ -88,8 +111,8 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.concurrent_partitions = concurrent_partitions
         self._consumer = AIOKafkaConsumer(
-            *[t.name for t in self.topics],
             bootstrap_servers=bootstrap,
             group_id=group_id,
             client_id=client_id or group_id,
@@ -99,6 +122,8 @@ class ConsumerRunner:
         )
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
+        self._joined = asyncio.Event()
+        self._consumer.subscribe(topics=[t.name for t in self.topics], listener=_JoinListener(self._joined))
         self.healthy = True
         self.last_error: str | None = None
 
@@ -109,6 +134,9 @@ class ConsumerRunner:
         self._started.set()
         try:
             while not self._stopping.is_set():
+                if self.concurrent_partitions:
+                    await self._poll_partitions_concurrently()
+                    continue
                 batch = await self._consumer.getmany(timeout_ms=200, max_records=self.max_batch)
                 records = [r for rs in batch.values() for r in rs]
                 if not records:
@@ -117,6 +145,25 @@ class ConsumerRunner:
                     await self._commit(batch)
         finally:
             await self._consumer.stop()
+
+    async def _poll_partitions_concurrently(self) -> None:
+        """Partitions are independent units of order: handle each one's records beside the others'.
+
+        While one partition's batch waits on the database or the broker, another's is decoded and
+        handled. Within a partition, batches stay strictly in order.
+        """
+        batch = await self._consumer.getmany(timeout_ms=200, max_records=self.max_batch * 4)
+        if not batch:
+            return
+
+        async def partition(records: list[ConsumerRecord]) -> bool:
+            for start in range(0, len(records), self.max_batch):
+                if not await self._process(records[start : start + self.max_batch]):
+                    return False
+            return True
+
+        done = await asyncio.gather(*(partition(records) for records in batch.values()))
+        await self._commit({tp: records for (tp, records), ok in zip(batch.items(), done, strict=True) if ok})
 
     async def _start_consumer(self) -> None:
         delay = self.backoff_s or 0.2
@@ -131,6 +178,11 @@ class ConsumerRunner:
 
     async def wait_started(self, timeout: float = 30) -> None:
         await asyncio.wait_for(self._started.wait(), timeout)
+
+    @property
+    def joined(self) -> bool:
+        """Whether the group gave this member its partitions (none is a valid share) at least once."""
+        return self._joined.is_set()
 
     def stop(self) -> None:
         """Finish the batch in hand, then leave the group (graceful shutdown)."""
@@ -214,8 +266,8 @@ class ConsumerRunner:
                 continue
             self.healthy, self.last_error = True, None
             if self.metrics:
-                for d in deliveries:
-                    self.metrics.consumed(d.topic.name).inc()
+                for name, n in Counter(d.topic.name for d in deliveries).items():
+                    self.metrics.consumed(name).inc(n)
             return None
 
     async def _handle_one(self, delivery: Delivery) -> bool:

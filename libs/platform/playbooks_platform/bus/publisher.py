@@ -7,8 +7,9 @@ idempotent; exactly-once effects come from idempotent consumers keyed on the env
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from playbooks_contracts import Topic
 
 from ..metrics import Metrics
-from ..telemetry import inject_headers, tracer
+from ..telemetry import context_from_headers, inject_headers, recording, tracer
 from .codec import encode
 
 
@@ -59,6 +60,13 @@ class Publisher:
             await self._producer.stop()
             self._started = False
 
+    async def _send(self, name: str, msg: OutgoingMessage, context: Mapping[str, str]) -> asyncio.Future[Any]:
+        # Headers given with the message (a traceparent kept by the outbox) win over the context.
+        carrier = {**context, **msg.headers} if "traceparent" not in msg.headers else dict(msg.headers)
+        headers = [(k, v.encode()) for k, v in carrier.items()]
+        key = msg.key.encode() if msg.key else None
+        return await self._producer.send(name, encode(msg.value), key=key, headers=headers)
+
     async def ping(self, timeout: float = 2.0) -> None:
         """Raise unless the broker answers a metadata request."""
         await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)
@@ -76,22 +84,29 @@ class Publisher:
     async def publish_many(self, messages: Iterable[OutgoingMessage]) -> int:
         """Send all, then wait for every acknowledgement; raises if any was not acknowledged."""
         pending = []
-        t = tracer()
+        counts: Counter[str] = Counter()
+        traced = recording()
+        current = {} if traced else inject_headers()  # no spans: every message continues this context
         for msg in messages:
             name = _name(msg.topic)
-            with t.start_as_current_span(f"{name} publish", kind=trace.SpanKind.PRODUCER) as span:
-                span.set_attribute("messaging.system", "kafka")
-                span.set_attribute("messaging.destination.name", name)
-                carrier = inject_headers() if "traceparent" not in msg.headers else {}
-                carrier.update(msg.headers)
-                headers = [(k, v.encode()) for k, v in carrier.items()]
-                pending.append(
-                    await self._producer.send(
-                        name, encode(msg.value), key=msg.key.encode() if msg.key else None, headers=headers
-                    )
-                )
-            if self._metrics:
-                self._metrics.published(name).inc()
+            if traced:
+                # A message that brings its own trace context (outbox rows, messages a consumer
+                # causes) gets its publish span in that trace, and carries that span onwards.
+                parent = context_from_headers(msg.headers) if "traceparent" in msg.headers else None
+                with tracer().start_as_current_span(
+                    f"{name} publish", context=parent, kind=trace.SpanKind.PRODUCER
+                ) as span:
+                    span.set_attribute("messaging.system", "kafka")
+                    span.set_attribute("messaging.destination.name", name)
+                    if parent is not None:
+                        msg = replace(msg, headers={**msg.headers, **inject_headers()})
+                    pending.append(await self._send(name, msg, inject_headers()))
+            else:
+                pending.append(await self._send(name, msg, current))
+            counts[name] += 1
         if pending:
             await asyncio.gather(*pending)
+        if self._metrics:
+            for name, n in counts.items():
+                self._metrics.published(name).inc(n)
         return len(pending)
