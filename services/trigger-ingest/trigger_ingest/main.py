@@ -45,6 +45,7 @@ spec = ServiceSpec(
             group="trigger-ingest.upstream",
             topics=[UPSTREAM_ACTIVITY_EVENTS, UPSTREAM_ACCOUNTS_PACK_RUNS, UPSTREAM_EXCEPTIONS],
             handler=upstream_handler,
+            concurrent_partitions=True,  # idempotency lives in the seen_events table
         )
     ],
     background=[purge_loop],

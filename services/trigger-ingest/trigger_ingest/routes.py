@@ -17,7 +17,7 @@ from playbooks_contracts.triggers import (
     TriggerType,
 )
 from playbooks_platform.auth import CurrentPrincipal
-from playbooks_platform.errors import PayloadTooLarge
+from playbooks_platform.errors import Invalid, PayloadTooLarge
 from playbooks_platform.service import Runtime, RuntimeDep
 
 from .normalise import http_fallback_id, to_envelope
@@ -44,9 +44,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _check_size(envelopes: Sequence[Envelope], limit: int) -> None:
     for i, env in enumerate(envelopes):
-        size = len(orjson.dumps(env.data))
+        where = f"event {i}" if len(envelopes) > 1 else "the event"
+        try:
+            size = len(orjson.dumps(env.data))
+        except TypeError as exc:  # a value JSON parsing allowed but the wire cannot carry
+            raise Invalid(f"{where} cannot be published: {exc}") from None
         if size > limit:
-            where = f"event {i}" if len(envelopes) > 1 else "the event"
             raise PayloadTooLarge(f"{where} is {size} bytes of data, over the limit of {limit} bytes")
 
 

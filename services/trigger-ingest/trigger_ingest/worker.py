@@ -10,7 +10,6 @@ from playbooks_platform.bus import Delivery
 from playbooks_platform.bus.consumer import Handler
 from playbooks_platform.errors import PoisonMessage
 from playbooks_platform.service import Runtime
-from playbooks_platform.telemetry import inject_headers
 
 from .normalise import to_envelope, topic_fallback_id
 from .service import accept_events
@@ -33,11 +32,10 @@ def upstream_handler(runtime: Runtime) -> Handler:
                     msg,
                     org_id=msg.org_id,  # type: ignore[attr-defined]
                     source=f"kafka:{d.topic.name}",
-                    fallback_id=topic_fallback_id(d.topic.name, d.partition, d.offset),
+                    fallback_id=None if msg.id else topic_fallback_id(d.topic.name, d.partition, d.offset),  # type: ignore[attr-defined]
                 )
             )
-            with d.activate():
-                headers.append(inject_headers())
+            headers.append(d.trace_headers())
         async with runtime.database.transaction() as session:
             await accept_events(
                 session=session, publisher=runtime.publisher, envelopes=envelopes, ttl=ttl, trace_headers=headers

@@ -207,3 +207,17 @@ async def test_readyz_checks_database_and_broker(ingest) -> None:
     assert set(r.json()["checks"]) >= {"database", "broker"}
     m = await client.get("/metrics")
     assert "playbooks_messages_consumed_total" in m.text or "http_requests" in m.text
+
+
+async def test_order_within_an_org_is_kept(ingest, infra: Infra, org: str) -> None:
+    """Partitions are handled concurrently, but one org's events stay in the order they came."""
+    others = [f"{org}-other-{i}" for i in range(6)]  # traffic on other partitions at the same time
+    ids = [str(uuid.uuid4()) for _ in range(300)]
+    for other in others:
+        noise = [{"orgId": other, "activity": {"type": "noise"}} for _ in range(50)]
+        await produce(infra.kafka_bootstrap, UPSTREAM_ACTIVITY_EVENTS.name, noise, key=other)
+    mine = [{"orgId": org, "id": i, "activity": {"type": "step", "doc_id": i}} for i in ids]
+    await produce(infra.kafka_bootstrap, UPSTREAM_ACTIVITY_EVENTS.name, mine, key=org)
+
+    msgs = await collect(infra.kafka_bootstrap, TRIGGERS.name, where=for_org(org), count=len(ids), timeout=30)
+    assert [m.value["id"] for m in msgs] == ids
