@@ -1,0 +1,413 @@
+"""The runbook format (``apiVersion: runbook/v0``): a governed, data-only description of an
+incident procedure. A document has ``apiVersion``, ``meta`` and ``steps``. ``meta`` holds ``name``,
+``description``, optional ``version``, ``vars`` (string defaults, overridable per run) and
+``governance``: ``allowed_commands`` (program names or absolute paths; the runtime checks the
+*resolved* executable, so ``/usr/bin/rm`` cannot pass for ``ls``), ``deny_commands`` (an extra
+blocklist), ``deny_env_vars`` (glob patterns such as ``SECRET_*``; templates never read those),
+``redact`` (``pattern`` regex + ``replace``, applied to output before it is stored),
+``evidence`` (``require_for_manual``, ``store_full_stdout``) and ``default_timeout``. Each step has
+a unique ``id`` and a ``type``: ``cli`` (``with.argv`` is a list of strings, never a shell line,
+plus optional ``with.stdin``; ``capture`` maps a capture name to ``stdout``, ``stderr`` or
+``exit_code``; ``assertions`` are one-key objects ``contains``, ``not_contains``, ``equals``,
+``matches`` (regex) on stdout unless ``on: stderr``, or ``exit_code``; ``timeout`` like ``30s``/
+``2m``/a number of seconds; ``retry`` ``{attempts, delay, strategy: fixed|exponential}``),
+``manual`` (``title``, ``instructions``, ``required_evidence`` items of kind ``text``,
+``checklist`` (with ``items``) or ``attachment``, ``approvals {min, roles}``, ``replay_mode``:
+``reuse_evidence`` | ``require_new``) and ``group`` (``title`` and nested ``steps``; groups do not
+nest). Templates are written ``{{ .name }}`` and must name a var or a capture of an earlier step.
+Unknown fields are rejected with the path of the offender. Use :func:`parse_runbook` (raises
+:class:`RunbookInvalid` with every problem and its location), :func:`validate_runbook` (the list of
+problems) and :func:`runbook_json_schema` (the JSON Schema exported to ``proto-contracts/``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+API_VERSION = "runbook/v0"
+
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# ``{{ .name }}``: the only template form a runbook may use (no functions, no pipelines).
+TEMPLATE_REF = re.compile(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+ANY_TEMPLATE = re.compile(r"\{\{.*?\}\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+Ident = Annotated[str, Field(pattern=IDENT)]
+StepId = Annotated[str, Field(pattern=STEP_ID)]
+
+
+def parse_duration(value: float | int | str) -> float:
+    """``30`` / ``"30s"`` / ``"1.5m"`` / ``"500ms"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 30, '30s', '2m', '500ms')")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not 0 < seconds <= 24 * 3600:
+        raise ValueError("a duration must be above 0 and at most 24h")
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+            ],
+            "description": "Seconds, or a string such as '30s', '2m', '500ms'.",
+        }
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Redaction(_Strict):
+    pattern: str = Field(min_length=1, description="Python/RE2-style regular expression.")
+    replace: str = "<redacted>"
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+class EvidencePolicy(_Strict):
+    require_for_manual: bool = True
+    store_full_stdout: bool = False
+
+
+class Governance(_Strict):
+    allowed_commands: list[str] = Field(
+        default_factory=list,
+        description="Program names or absolute paths allowed as argv[0], checked on the resolved executable. "
+        "Empty means nothing may run.",
+    )
+    deny_commands: list[str] = Field(
+        default_factory=list, description="Programs refused even when allowed (a blocklist of dangerous commands)."
+    )
+    deny_env_vars: list[str] = Field(default_factory=list, description="Glob patterns of environment variables.")
+    redact: list[Redaction] = Field(default_factory=list)
+    evidence: EvidencePolicy = Field(default_factory=EvidencePolicy)
+    default_timeout: Duration = 60.0
+
+    @field_validator("allowed_commands", "deny_commands")
+    @classmethod
+    def _plain_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name or any(c in name for c in " \t\n;|&$`"):
+                raise ValueError(f"{name!r} is not a program name or path")
+        return value
+
+    def env_denied(self, name: str) -> bool:
+        """True when an environment variable matches one of the deny patterns."""
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.deny_env_vars)
+
+
+class Meta(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    version: str | None = None
+    vars: dict[Ident, str] = Field(default_factory=dict)
+    governance: Governance = Field(default_factory=Governance)
+
+    @field_validator("vars", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        # YAML turns `replicas: 3` into an int; vars are always substituted as text.
+        if isinstance(value, dict):
+            return {
+                k: v if isinstance(v, str) or v is None or isinstance(v, dict | list) else str(v)
+                for k, v in value.items()
+            }
+        return value
+
+
+class CliWith(_Strict):
+    argv: list[str] = Field(min_length=1, description="Program and arguments; never a shell command line.")
+    stdin: str | None = None
+
+    @field_validator("argv")
+    @classmethod
+    def _program(cls, value: list[str]) -> list[str]:
+        if not value[0].strip():
+            raise ValueError("argv[0] (the program) is empty")
+        if len(value) == 1 and " " in value[0].strip():
+            raise ValueError(f"argv[0] {value[0]!r} looks like a shell command line; split it into a list of arguments")
+        return value
+
+
+class Assertion(_Strict):
+    """Exactly one check; text checks apply to ``on`` (stdout by default)."""
+
+    contains: str | None = None
+    not_contains: str | None = None
+    equals: str | None = None
+    matches: str | None = None
+    exit_code: int | None = None
+    on: Literal["stdout", "stderr"] = "stdout"
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Assertion:
+        set_ = [
+            k for k in ("contains", "not_contains", "equals", "matches", "exit_code") if getattr(self, k) is not None
+        ]
+        if len(set_) != 1:
+            raise ValueError(
+                "an assertion has exactly one of contains, not_contains, equals, matches, exit_code"
+                + (f" (got {', '.join(set_)})" if set_ else "")
+            )
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"matches: invalid regular expression: {exc}") from None
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(
+            k for k in ("contains", "not_contains", "equals", "matches", "exit_code") if getattr(self, k) is not None
+        )
+
+
+class Retry(_Strict):
+    attempts: int = Field(default=1, ge=1, le=10, description="Total attempts, the first included.")
+    delay: Duration = 1.0
+    strategy: Literal["fixed", "exponential"] = "fixed"
+
+
+class CliStep(_Strict):
+    id: StepId
+    type: Literal["cli"]
+    title: str = ""
+    with_: CliWith = Field(alias="with")
+    capture: dict[Ident, Literal["stdout", "stderr", "exit_code"]] = Field(default_factory=dict)
+    assertions: list[Assertion] = Field(default_factory=list)
+    timeout: Duration | None = None
+    retry: Retry = Field(default_factory=Retry)
+    required: bool = Field(default=True, description="verify fails when a required step did not pass.")
+
+
+class EvidenceItem(_Strict):
+    kind: Literal["text", "checklist", "attachment"]
+    name: Ident
+    items: list[str] = Field(default_factory=list, description="Checklist entries (kind checklist only).")
+    optional: bool = False
+
+    @model_validator(mode="after")
+    def _items(self) -> EvidenceItem:
+        if self.kind == "checklist" and not self.items:
+            raise ValueError(f"checklist {self.name!r} needs at least one item")
+        if self.kind != "checklist" and self.items:
+            raise ValueError(f"items only apply to a checklist, not to {self.kind} {self.name!r}")
+        return self
+
+
+class Approvals(_Strict):
+    min: int = Field(default=1, ge=0, le=20)
+    roles: list[str] = Field(default_factory=list, description="Any of these roles counts; empty means any role.")
+
+
+class ManualStep(_Strict):
+    id: StepId
+    type: Literal["manual"]
+    title: str = Field(min_length=1)
+    instructions: str = ""
+    required_evidence: list[EvidenceItem] = Field(default_factory=list)
+    approvals: Approvals | None = None
+    replay_mode: Literal["reuse_evidence", "require_new"] = "require_new"
+    required: bool = True
+
+    @field_validator("required_evidence")
+    @classmethod
+    def _unique(cls, value: list[EvidenceItem]) -> list[EvidenceItem]:
+        names = [item.name for item in value]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"evidence names must be unique: {', '.join(dup)}")
+        return value
+
+
+LeafStep = Annotated[CliStep | ManualStep, Field(discriminator="type")]
+
+
+class GroupStep(_Strict):
+    id: StepId
+    type: Literal["group"]
+    title: str = ""
+    steps: list[LeafStep] = Field(min_length=1)
+
+
+Step = Annotated[CliStep | ManualStep | GroupStep, Field(discriminator="type")]
+
+
+class Runbook(_Strict):
+    api_version: Literal["runbook/v0"] = Field(alias="apiVersion")
+    meta: Meta
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> Runbook:
+        problems = cross_check(self)
+        if problems:
+            raise ValueError("; ".join(f"{loc}: {msg}" for loc, msg in problems))
+        return self
+
+    def leaf_steps(self) -> list[CliStep | ManualStep]:
+        """Steps in execution order, groups flattened."""
+        return [leaf for _, leaf in iter_leaves(self)]
+
+
+def iter_leaves(runbook: Runbook) -> Iterator[tuple[str, CliStep | ManualStep]]:
+    """(location, step) for every executable step, in order."""
+    for i, step in enumerate(runbook.steps):
+        if isinstance(step, GroupStep):
+            for j, inner in enumerate(step.steps):
+                yield f"steps[{i}].steps[{j}]", inner
+        else:
+            yield f"steps[{i}]", step
+
+
+def template_refs(text: str) -> list[str]:
+    return TEMPLATE_REF.findall(text)
+
+
+def cross_check(runbook: Runbook) -> list[tuple[str, str]]:
+    """Rules spanning fields: unique ids, resolvable templates, no denied env var in templates."""
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for i, step in enumerate(runbook.steps):
+        if isinstance(step, GroupStep):
+            seen_loc = seen.setdefault(step.id, f"steps[{i}]")
+            if seen_loc != f"steps[{i}]":
+                problems.append((f"steps[{i}].id", f"duplicate step id {step.id!r} (first at {seen_loc})"))
+    for loc, step in iter_leaves(runbook):
+        first = seen.setdefault(step.id, loc)
+        if first != loc:
+            problems.append((f"{loc}.id", f"duplicate step id {step.id!r} (first at {first})"))
+    known = set(runbook.meta.vars)
+    governance = runbook.meta.governance
+    for loc, step in iter_leaves(runbook):
+        texts: list[tuple[str, str]] = []
+        if isinstance(step, CliStep):
+            texts += [(f"{loc}.with.argv[{k}]", arg) for k, arg in enumerate(step.with_.argv)]
+            if step.with_.stdin is not None:
+                texts.append((f"{loc}.with.stdin", step.with_.stdin))
+        else:
+            texts.append((f"{loc}.instructions", step.instructions))
+        for where, text in texts:
+            for match in ANY_TEMPLATE.findall(text):
+                if not TEMPLATE_REF.fullmatch(match):
+                    problems.append((where, f"unsupported template {match!r}: only {{{{ .name }}}} is allowed"))
+            for name in template_refs(text):
+                if name in known:
+                    continue
+                if governance.env_denied(name):
+                    problems.append((where, f"{{{{ .{name} }}}} names a denied environment variable (deny_env_vars)"))
+                else:
+                    problems.append(
+                        (where, f"{{{{ .{name} }}}} is neither a var in meta.vars nor a capture of an earlier step")
+                    )
+        if isinstance(step, CliStep):
+            known |= set(step.capture)
+    return problems
+
+
+class RunbookProblem(BaseModel):
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class RunbookInvalid(ValueError):
+    """A runbook document that does not validate; ``problems`` lists every one with its location."""
+
+    def __init__(self, problems: list[RunbookProblem]) -> None:
+        self.problems = problems
+        super().__init__("invalid runbook:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def _loc(parts: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("cli", "manual", "group"):
+            continue  # pydantic's discriminator tags are not part of the document's path
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def validate_runbook(data: Any) -> list[RunbookProblem]:
+    """Every problem in a runbook document (already parsed from YAML/JSON), each with its location."""
+    if not isinstance(data, dict):
+        return [RunbookProblem(location="(document)", message="a runbook is a mapping with apiVersion, meta, steps")]
+    try:
+        Runbook.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:
+                # the cross-field check packs several problems in one message
+                for part in msg.split("; "):
+                    loc, _, text = part.partition(": ")
+                    problems.append(RunbookProblem(location=loc, message=text))
+                continue
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            elif err["type"] == "literal_error" and err["loc"][-1] == "apiVersion":
+                msg = f"apiVersion must be {API_VERSION!r}"
+            problems.append(RunbookProblem(location=_loc(err["loc"]), message=msg))
+        return problems
+    return []
+
+
+def parse_runbook(data: Any) -> Runbook:
+    """A validated :class:`Runbook`, or :class:`RunbookInvalid` listing every problem."""
+    problems = validate_runbook(data)
+    if problems:
+        raise RunbookInvalid(problems)
+    return Runbook.model_validate(data)
+
+
+def runbook_json_schema() -> dict[str, Any]:
+    """JSON Schema of the runbook document (field names as written in YAML: ``apiVersion``, ``with``)."""
+    schema = Runbook.model_json_schema(by_alias=True, mode="validation")
+    schema["$id"] = "urn:playbooks:schema:runbook"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Runbook (runbook/v0)"
+    return schema

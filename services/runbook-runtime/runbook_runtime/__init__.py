@@ -1,0 +1,1 @@
+"""runbook-runtime: governed execution of runbooks (engine usable without HTTP, service, CLI)."""

@@ -1,0 +1,231 @@
+"""``runbook``: validate, exec, debug, verify, resume, record and replay-verify; files only, no service.
+
+Other packages may add subcommands (e.g. the compiler's ``compile``) through the
+``runbook.commands`` entry-point group: each entry point is a typer command function.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from playbooks_contracts.runbook import RunbookInvalid, validate_runbook
+
+from .debugger import Debugger
+from .engine import Engine, EngineError, verify
+from .governance import GovernanceError
+from .recording import attach_recording, write_scenario
+from .scenario import Replayer
+from .session import load_scenario, open_run, resume_run
+from .state import Mode
+from .store import RunFolder
+
+app = typer.Typer(help="Governed runbooks: validate, execute, debug, replay, verify.", no_args_is_help=True)
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+RootOpt = Annotated[Path, typer.Option("--root", help="Folder holding runs/ (the run folders).")]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="k=v, repeatable.")]
+DEFAULT_ROOT = Path(".runbook")
+
+
+def _vars(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--var {pair!r}: use k=v")
+        out[key] = value
+    return out
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def _report(engine: Engine, folder: RunFolder) -> int:
+    state = engine.state
+    for r in state.history:
+        mark = "[green]passed[/green]" if r.status == "passed" else f"[red]{r.status}[/red]"
+        console.print(f"{r.step_id}: {mark}" + (f" - {r.error}" if r.error else ""), markup=True)
+    step = engine.current()
+    if state.status == "waiting" and step is not None:
+        missing = engine.missing_evidence(step)  # type: ignore[arg-type]
+        console.print(f"run {state.run_id} waits at {step.id}: {', '.join(missing)}")
+        console.print(f"continue with: runbook debug --run {state.run_id}")
+    console.print(f"run {state.run_id}: {state.status} (trace: {folder.trace_path})")
+    return {"passed": 0, "waiting": 3}.get(state.status, 1)
+
+
+@app.command()
+def validate(path: Path) -> None:
+    """Print every problem of a runbook with its location; exit 1 if there is any."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise _fail(f"{path}: {exc}") from None
+    problems = validate_runbook(data)
+    for p in problems:
+        console.print(f"{path}: {p.location}: {p.message}")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{path}: valid")
+
+
+@app.command("exec")
+def exec_(
+    path: Path,
+    mode: Annotated[str, typer.Option(help="real | replay | dry-run")] = "real",
+    scenario: Annotated[Path | None, typer.Option(help="cli-replay scenario (replay mode).")] = None,
+    var: VarOpt = None,
+    key: Annotated[str | None, typer.Option(help="Idempotency key: the same key resumes the same run.")] = None,
+    record: Annotated[Path | None, typer.Option(help="Also write the real calls as a scenario here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Dry-run: print the plan as JSON.")] = False,
+    root: RootOpt = DEFAULT_ROOT,
+) -> None:
+    """Execute a runbook until it finishes, fails, or a manual step waits for evidence (exit 3)."""
+    if mode not in ("real", "replay", "dry-run"):
+        raise _fail(f"--mode {mode!r}: use real, replay or dry-run")
+    try:
+        engine, folder, resumed = open_run(
+            path,
+            root=root,
+            mode=cast(Mode, mode),
+            scenario_path=scenario,
+            vars_=_vars(var),
+            key=key,  # type: ignore[arg-type]
+        )
+    except (RunbookInvalid, EngineError, GovernanceError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if mode == "dry-run":
+        if as_json:
+            typer.echo(json.dumps(engine.plan(), indent=2))
+        else:
+            _print_plan(engine)
+        return
+    if resumed:
+        console.print(f"resuming run {engine.state.run_id} at step {engine.state.current_step_index + 1}")
+    rec = attach_recording(engine) if record and mode == "real" else None
+    engine.continue_()
+    if rec is not None and record is not None:
+        write_scenario(engine, rec, record)
+        console.print(f"scenario written to {record}")
+    raise typer.Exit(_report(engine, folder))
+
+
+def _print_plan(engine: Engine) -> None:
+    table = Table("step", "type", "argv / pauses for", "governance", title=f"dry-run of {engine.runbook.meta.name}")
+    for p in engine.plan():
+        detail = " ".join(p["argv"]) if "argv" in p else "; ".join(p.get("pauses_for", []))
+        table.add_row(p["step_id"], p["type"], detail, p["verdict"])
+    console.print(table)
+
+
+@app.command()
+def record(
+    path: Path,
+    out: Annotated[Path, typer.Option("--out", help="Scenario file to write.")],
+    var: VarOpt = None,
+    root: RootOpt = DEFAULT_ROOT,
+) -> None:
+    """Run for real and write the CLI calls as a cli-replay scenario (and manual evidence beside it)."""
+    exec_(path, mode="real", scenario=None, var=var, key=None, record=out, as_json=False, root=root)
+
+
+@app.command()
+def debug(
+    path: Annotated[Path | None, typer.Argument()] = None,
+    mode: Annotated[str, typer.Option(help="real | replay")] = "real",
+    scenario: Annotated[Path | None, typer.Option()] = None,
+    var: VarOpt = None,
+    run: Annotated[str | None, typer.Option("--run", help="Attach to an existing run instead.")] = None,
+    root: RootOpt = DEFAULT_ROOT,
+) -> None:
+    """Step through a runbook at a prompt (type help)."""
+    try:
+        if run:
+            engine, _ = resume_run(run, root=root)
+        elif path is not None and mode in ("real", "replay"):
+            engine, _, _ = open_run(path, root=root, mode=cast(Mode, mode), scenario_path=scenario, vars_=_vars(var))
+        else:
+            raise EngineError("give a runbook path (with --mode real|replay) or --run RUN_ID")
+    except (RunbookInvalid, EngineError, GovernanceError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"run {engine.state.run_id} ({engine.state.mode}); type help")
+    code = Debugger(engine, lambda s: console.print(s, markup=False)).loop(sys.stdin)
+    raise typer.Exit(code)
+
+
+@app.command("verify")
+def verify_(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
+    """Check every required step passed, manual evidence is present, assertions held; exit 1 naming gaps."""
+    try:
+        engine, _ = resume_run(run_id, root=root)
+    except (EngineError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    problems = verify(engine.runbook, engine.state)
+    for p in problems:
+        console.print(p, markup=False)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"run {run_id}: every required step satisfied")
+
+
+@app.command()
+def resume(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
+    """Continue a run from its last snapshot."""
+    try:
+        engine, folder = resume_run(run_id, root=root)
+    except (EngineError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    engine.continue_()
+    raise typer.Exit(_report(engine, folder))
+
+
+@app.command("replay-verify")
+def replay_verify(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
+    """Report every scenario step's call count against its min/max for a replay run."""
+    try:
+        engine, _ = resume_run(run_id, root=root)
+    except (EngineError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if engine.replayer is None:
+        raise _fail(f"run {run_id} is not a replay run")
+    rows = engine.replayer.report()
+    for row in rows:
+        verdict = "ok" if row["ok"] else "FAIL"
+        console.print(
+            f"{verdict} {row['step']}: {json.dumps(row['argv'])} "
+            f"calls={row['calls']} (min {row['min']}, max {row['max']})",
+            markup=False,
+        )
+    if not all(r["ok"] for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def scenario_check(path: Path) -> None:
+    """Validate a cli-replay scenario file."""
+    try:
+        scenario, _ = load_scenario(path)
+    except Exception as exc:  # pydantic and YAML errors alike are reported, not raised
+        raise _fail(f"{path}: {exc}", 1) from None
+    Replayer(scenario)
+    console.print(f"{path}: valid scenario")
+
+
+for _ep in entry_points(group="runbook.commands"):
+    app.command(_ep.name)(_ep.load())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,140 @@
+"""The interactive step debugger: a prompt over an ``Engine`` (``runbook debug``)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from .engine import Engine, EngineError, verify
+from .governance import GovernanceError
+from .state import StepResult
+
+HELP = """commands:
+  next                         run / complete the current step
+  continue                     run until a manual step waits, a failure, a breakpoint or the end
+  break STEP_ID                stop `continue` before that step (again to remove)
+  dump                         the whole run state (JSON)
+  print vars | print captures  variables / captures so far
+  history                      the step results so far
+  evidence set NAME VALUE      text evidence, or tick a checklist item
+  evidence check               what the current manual step still needs
+  evidence attach NAME PATH    copy a file into the run folder as evidence
+  approve --as NAME [--role R] approve the current manual step
+  snapshot                     write a snapshot now
+  verify                       what keeps the run from being complete
+  help | quit"""
+
+
+class Debugger:
+    def __init__(self, engine: Engine, out: Callable[[str], None], prompt: str = "(runbook) ") -> None:
+        self.engine = engine
+        self.out = out
+        self.prompt = prompt
+        self.snapshots = 0
+
+    def _where(self) -> str:
+        step = self.engine.current()
+        if step is None:
+            return f"run {self.engine.state.run_id} finished: {self.engine.state.status}"
+        return f"at step {self.engine.state.current_step_index + 1}/{len(self.engine.steps)}: {step.id} ({step.type})"
+
+    def _show(self, result: StepResult) -> None:
+        line = f"{result.step_id}: {result.status}"
+        if result.error:
+            line += f" - {result.error}"
+        self.out(line)
+
+    def loop(self, stdin: IO[str]) -> int:
+        self.out(self._where())
+        while True:
+            self.out(self.prompt)
+            line = stdin.readline()
+            if not line:
+                return 0 if self.engine.state.status == "passed" else 1
+            try:
+                if self.handle(line.strip()) is False:
+                    return 0 if self.engine.state.status == "passed" else 1
+            except (EngineError, GovernanceError, ValueError, OSError) as exc:
+                self.out(f"error: {exc}")
+
+    def handle(self, line: str) -> bool | None:
+        words = shlex.split(line)
+        if not words:
+            return None
+        cmd, args = words[0], words[1:]
+        e = self.engine
+        if cmd in ("quit", "exit", "q"):
+            return False
+        if cmd in ("help", "h", "?"):
+            self.out(HELP)
+        elif cmd in ("next", "n"):
+            result = e.next()
+            if result is None:
+                step = e.current()
+                self.out(f"waiting for evidence: {', '.join(e.missing_evidence(step))}")  # type: ignore[arg-type]
+            else:
+                self._show(result)
+            self.out(self._where())
+        elif cmd in ("continue", "c"):
+            for result in e.continue_():
+                self._show(result)
+            step = e.current()
+            if e.state.status == "waiting" and step is not None:
+                self.out(f"waiting for evidence: {', '.join(e.missing_evidence(step))}")  # type: ignore[arg-type]
+            self.out(self._where())
+        elif cmd == "break" and len(args) == 1:
+            bps = e.state.breakpoints
+            if args[0] in bps:
+                bps.remove(args[0])
+            elif args[0] in {s.id for s in e.steps}:
+                bps.append(args[0])
+            else:
+                raise EngineError(f"no step {args[0]!r}")
+            self.out(f"breakpoints: {', '.join(bps) or 'none'}")
+        elif cmd == "dump":
+            self.out(e.state.model_dump_json(indent=2))
+        elif cmd == "print" and args in (["vars"], ["captures"]):
+            self.out(json.dumps(getattr(e.state, args[0]), indent=2, ensure_ascii=False))
+        elif cmd == "history":
+            for r in e.state.history:
+                self._show(r)
+            if not e.state.history:
+                self.out("no step has run yet")
+        elif cmd == "evidence" and args[:1] == ["set"] and len(args) >= 3:
+            e.set_evidence(args[1], " ".join(args[2:]))
+            self.out(f"evidence {args[1]} recorded")
+        elif cmd == "evidence" and args == ["check"]:
+            step = e.current()
+            missing = e.missing_evidence(step) if step is not None and step.type == "manual" else []  # type: ignore[arg-type]
+            self.out("evidence complete" if not missing else f"missing: {', '.join(missing)}")
+        elif cmd == "evidence" and args[:1] == ["attach"] and len(args) == 3:
+            path = Path(args[2])
+            att = e.attach(args[1], path.name, path.read_bytes())
+            self.out(f"attached {att.path} sha256={att.sha256} size={att.size}")
+        elif cmd == "approve" and len(args) >= 2 and args[0] == "--as":
+            role = args[args.index("--role") + 1] if "--role" in args else _default_role(e)
+            e.approve(args[1], role)
+            self.out(f"approved by {args[1]} as {role}")
+        elif cmd == "snapshot":
+            self.snapshots += 1
+            name = f"step-{len(e.state.history):04d}-manual-{self.snapshots}.json"
+            self.out(f"snapshot {e.snapshot(name)}")
+        elif cmd == "verify":
+            problems = verify(e.runbook, e.state)
+            self.out("\n".join(problems) if problems else "all required steps satisfied")
+        else:
+            self.out(f"unknown command {line!r}; type help")
+        return None
+
+
+def _default_role(engine: Engine) -> str:
+    step = engine.current()
+    roles = getattr(getattr(step, "approvals", None), "roles", None)
+    if not roles:
+        return "approver"
+    if len(roles) > 1:
+        raise EngineError(f"give --role (one of {', '.join(roles)})")
+    return str(roles[0])

@@ -1,0 +1,448 @@
+"""The deterministic state machine over a runbook's steps; usable without HTTP or a database.
+
+The engine owns a ``RunState`` and reports everything it does to a ``Recorder`` (the run folder for
+the CLI, rows in PostgreSQL for the service). ``next`` executes or completes one step, ``continue_``
+advances until a manual step waits, a step fails, a breakpoint is hit or the run ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from playbooks_contracts.runbook import CliStep, ManualStep, Runbook
+
+from .executor import Runner, Transcript, check_name_allowed, real_runner, replay_runner
+from .governance import GovernanceError, Redactor, render, resolve_command, resolve_vars, summarise
+from .scenario import Replayer, ReplayMismatch, Scenario
+from .state import Approval, Attachment, ErrorKind, Mode, RunState, StepEvidence, StepResult, now
+
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class Recorder(Protocol):
+    def event(self, record: dict[str, Any]) -> None: ...
+
+    def snapshot(self, state: RunState, name: str) -> None: ...
+
+    def store_attachment(self, relpath: str, data: bytes) -> None: ...
+
+
+class NullRecorder:
+    """Records nothing (dry-run plans, verification probes)."""
+
+    def event(self, record: dict[str, Any]) -> None:
+        pass
+
+    def snapshot(self, state: RunState, name: str) -> None:
+        pass
+
+    def store_attachment(self, relpath: str, data: bytes) -> None:
+        raise EngineError("this run stores no attachments")
+
+
+def _no_runner(argv: list[str], stdin: str | None, timeout: float) -> Transcript:
+    raise EngineError("nothing may run here")
+
+
+class EngineError(Exception):
+    """A request the run cannot honour in its current state (bad evidence name, finished run, ...)."""
+
+
+def runbook_digest(raw: str | bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw.encode() if isinstance(raw, str) else raw).hexdigest()
+
+
+def safe_filename(name: str) -> str:
+    """A bare file name for the run folder: no directories, no ``..``, no hidden files."""
+    base = _SAFE_NAME.sub("_", os.path.basename(name.replace("\\", "/"))).lstrip(".")
+    if not base:
+        raise EngineError(f"attachment name {name!r} is not a usable file name")
+    return base[:120]
+
+
+def new_state(
+    runbook: Runbook,
+    *,
+    run_id: str,
+    runbook_path: str,
+    digest: str,
+    mode: Mode,
+    actor: str,
+    vars_: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> RunState:
+    governance = runbook.meta.governance
+    values = resolve_vars(runbook.meta.vars, vars_ or {}, governance, dict(os.environ) if env is None else env)
+    return RunState(
+        run_id=run_id, runbook_path=runbook_path, runbook_digest=digest, mode=mode, actor=actor, vars=values
+    )
+
+
+class Engine:
+    def __init__(
+        self,
+        runbook: Runbook,
+        state: RunState,
+        recorder: Recorder,
+        *,
+        scenario: Scenario | None = None,
+        scenario_dir: Path | None = None,
+        replay_evidence: dict[str, Any] | None = None,
+        runner: Runner | None = None,
+        sleep: Any = time.sleep,
+    ) -> None:
+        self.runbook = runbook
+        self.state = state
+        self.recorder = recorder
+        self.governance = runbook.meta.governance
+        self.redact = Redactor(self.governance.redact)
+        self.steps = runbook.leaf_steps()
+        self.replay_evidence = replay_evidence or {}
+        self.replayer: Replayer | None = None
+        self._sleep = sleep
+        if runner is not None:
+            self.runner = runner
+        elif state.mode == "replay":
+            if scenario is None:
+                raise EngineError("replay mode needs a scenario")
+            self.replayer = Replayer(scenario, base_dir=scenario_dir, vars_=state.vars)
+            self.replayer.load(state.replay)
+            self.runner = replay_runner(self.replayer, self.governance)
+        else:
+            self.runner = real_runner(self.governance)
+
+    # -- inspection -------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.state.current_step_index >= len(self.steps)
+
+    def current(self) -> CliStep | ManualStep | None:
+        return None if self.done else self.steps[self.state.current_step_index]
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self.recorder.event({"event": kind, "run_id": self.state.run_id, "at": now().isoformat(), **fields})
+
+    def snapshot(self, name: str | None = None) -> str:
+        name = name or f"step-{len(self.state.history):04d}.json"
+        self.recorder.snapshot(self.state, name)
+        self._emit("snapshot", name=name)
+        return name
+
+    # -- advancing ---------------------------------------------------------------------------
+
+    def next(self) -> StepResult | None:
+        """Run (cli) or try to complete (manual) the current step; None while a manual step waits."""
+        step = self.current()
+        if step is None:
+            raise EngineError("the run has no step left")
+        if self.state.status == "failed":
+            self.state.status = "running"  # resuming a failed run retries its failed step
+        result: StepResult | None
+        if isinstance(step, CliStep):
+            result = self._run_cli(step)
+        else:
+            result = self._try_manual(step)
+            if result is None:
+                if self.state.status != "waiting":
+                    self.state.status = "waiting"
+                    self._emit("waiting", step_id=step.id, missing=self.missing_evidence(step))
+                return None
+        self.state.history.append(result)
+        if self.replayer is not None:
+            self.state.replay = self.replayer.dump()
+        self._emit("step_result", result=result.model_dump(mode="json"))
+        if result.status == "failed":
+            self.state.status = "failed"
+        else:
+            self.state.current_step_index += 1
+            self.state.status = "passed" if self.done else "running"
+        if self.state.status in ("passed", "failed"):
+            self._emit("run_finished", status=self.state.status)
+        self.snapshot()
+        return result
+
+    def continue_(self) -> list[StepResult]:
+        """Advance until a manual step waits, a step fails, the next breakpoint, or the end."""
+        results: list[StepResult] = []
+        first = True
+        while not self.done and self.state.status != "failed":
+            step = self.current()
+            if not first and step is not None and step.id in self.state.breakpoints:
+                self._emit("breakpoint", step_id=step.id)
+                break
+            first = False
+            result = self.next()
+            if result is None:
+                break
+            results.append(result)
+        return results
+
+    # -- cli steps ---------------------------------------------------------------------------
+
+    def resolved_argv(self, step: CliStep) -> list[str]:
+        values = self.state.vars | self.state.captures
+        return [render(arg, values, self.governance) for arg in step.with_.argv]
+
+    def _run_cli(self, step: CliStep) -> StepResult:
+        started = now()
+        timeout = step.timeout or self.governance.default_timeout
+        strategy = f"{step.retry.strategy}({step.retry.attempts}x, {step.retry.delay:g}s)"
+        base: dict[str, Any] = {
+            "run_id": self.state.run_id,
+            "step_id": step.id,
+            "actor": "engine",
+            "started_at": started,
+        }
+        try:
+            argv = self.resolved_argv(step)
+            stdin = (
+                render(step.with_.stdin, self.state.vars | self.state.captures, self.governance)
+                if step.with_.stdin
+                else None
+            )
+        except GovernanceError as exc:
+            return StepResult(**base, status="failed", ended_at=now(), error=str(exc), error_kind="governance")
+        attempt, error = 0, None
+        kind: ErrorKind | None = None
+        evidence: dict[str, Any] = {}
+        captures: dict[str, str] = {}
+        while attempt < step.retry.attempts:
+            attempt += 1
+            if attempt > 1:
+                factor = 2 ** (attempt - 2) if step.retry.strategy == "exponential" else 1
+                self._sleep(step.retry.delay * factor)
+            try:
+                transcript = self.runner(argv, stdin, timeout)
+            except GovernanceError as exc:
+                return StepResult(**base, status="failed", ended_at=now(), error=str(exc), error_kind="governance")
+            except ReplayMismatch as exc:
+                return StepResult(**base, status="failed", ended_at=now(), error=str(exc), error_kind="replay")
+            except OSError as exc:
+                error, kind = f"could not start {argv[0]!r}: {exc}", "exec"
+                continue
+            stdout, stderr = self.redact(transcript.stdout), self.redact(transcript.stderr)
+            full = self.governance.evidence.store_full_stdout
+            evidence = {
+                "argv": [self.redact(a) for a in argv],
+                "exit_code": transcript.exit_code,
+                "stdout": summarise(stdout, full=full),
+                "stderr": summarise(stderr, full=full),
+            }
+            if transcript.timed_out:
+                error, kind = f"timed out after {timeout:g}s", "timeout"
+                continue
+            error = self._check(step, transcript, stdout, stderr)
+            kind = "assertion" if error else None
+            if error is None:
+                values = {
+                    "stdout": stdout.rstrip("\n"),
+                    "stderr": stderr.rstrip("\n"),
+                    "exit_code": str(transcript.exit_code),
+                }
+                for name, source in step.capture.items():
+                    self.state.captures[name] = values[source]
+                    captures[name] = summarise(values[source], full=full)
+                break
+        return StepResult(
+            **base,
+            status="failed" if error else "passed",
+            ended_at=now(),
+            evidence=evidence,
+            captures=captures,
+            error=error,
+            error_kind=kind,
+            attempts=attempt,
+            retryable=kind in ("timeout", "assertion", "exec"),
+            retry_strategy=strategy,
+        )
+
+    @staticmethod
+    def _check(step: CliStep, t: Transcript, stdout: str, stderr: str) -> str | None:
+        """The first failed assertion, or None. Without an exit_code assertion, exit 0 is expected."""
+        if not any(a.exit_code is not None for a in step.assertions) and t.exit_code != 0:
+            return f"exit code {t.exit_code}, expected 0" + (f": {stderr.strip()[:200]}" if stderr.strip() else "")
+        for a in step.assertions:
+            text = stdout if a.on == "stdout" else stderr
+            if a.exit_code is not None and t.exit_code != a.exit_code:
+                return f"exit code {t.exit_code}, expected {a.exit_code}"
+            if a.contains is not None and a.contains not in text:
+                return f"{a.on} does not contain {a.contains!r}"
+            if a.not_contains is not None and a.not_contains in text:
+                return f"{a.on} contains {a.not_contains!r}"
+            if a.equals is not None and text.strip() != a.equals.strip():
+                return f"{a.on} does not equal {a.equals!r}"
+            if a.matches is not None and not re.search(a.matches, text):
+                return f"{a.on} does not match /{a.matches}/"
+        return None
+
+    # -- manual steps, evidence, approvals ---------------------------------------------------
+
+    def _manual(self, step_id: str | None) -> ManualStep:
+        step = self.current() if step_id is None else next((s for s in self.steps if s.id == step_id), None)
+        if not isinstance(step, ManualStep):
+            raise EngineError(f"{step_id or 'the current step'} is not a manual step")
+        return step
+
+    def _evidence(self, step: ManualStep) -> StepEvidence:
+        ev = self.state.evidence.get(step.id)
+        if ev is None:
+            ev = StepEvidence()
+            saved = self.replay_evidence.get(step.id) if self.state.mode == "replay" else None
+            if saved and step.replay_mode == "reuse_evidence":
+                ev = StepEvidence.model_validate(saved)
+                self._emit("evidence_reused", step_id=step.id)
+            self.state.evidence[step.id] = ev
+        return ev
+
+    def set_evidence(
+        self, name: str, value: str | list[str], *, step_id: str | None = None, actor: str = "human"
+    ) -> None:
+        step = self._manual(step_id)
+        item = next((e for e in step.required_evidence if e.name == name), None)
+        if item is None:
+            known = ", ".join(e.name for e in step.required_evidence) or "none"
+            raise EngineError(f"step {step.id} has no evidence named {name!r} (expected: {known})")
+        ev = self._evidence(step)
+        if item.kind == "text":
+            if not isinstance(value, str) or not value.strip():
+                raise EngineError(f"evidence {name!r} is text: give a non-empty string")
+            ev.text[name] = self.redact(value)
+        elif item.kind == "checklist":
+            ticked = [value] if isinstance(value, str) else list(value)
+            unknown = [t for t in ticked if t not in item.items]
+            if unknown:
+                raise EngineError(f"{unknown!r} are not items of checklist {name!r} (items: {item.items!r})")
+            ev.checklist[name] = sorted(set(ev.checklist.get(name, [])) | set(ticked), key=item.items.index)
+        else:
+            raise EngineError(f"evidence {name!r} is an attachment: attach a file")
+        self._emit("evidence_submitted", step_id=step.id, name=name, by=actor)
+
+    def attach(
+        self, name: str, filename: str, data: bytes, *, step_id: str | None = None, actor: str = "human"
+    ) -> Attachment:
+        step = self._manual(step_id)
+        item = next((e for e in step.required_evidence if e.name == name), None)
+        if item is None or item.kind != "attachment":
+            raise EngineError(f"step {step.id} has no attachment evidence named {name!r}")
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise EngineError(f"attachment is {len(data)} bytes, over the limit of {MAX_ATTACHMENT_BYTES}")
+        relpath = f"attachments/{step.id}-{name}-{safe_filename(filename)}"
+        self.recorder.store_attachment(relpath, data)
+        att = Attachment(
+            filename=safe_filename(filename), path=relpath, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+        )
+        self._evidence(step).attachments[name] = att
+        self._emit("attachment", step_id=step.id, name=name, by=actor, **att.model_dump())
+        return att
+
+    def approve(self, name: str, role: str, *, step_id: str | None = None) -> None:
+        step = self._manual(step_id)
+        if step.approvals is None:
+            raise EngineError(f"step {step.id} needs no approval")
+        if step.approvals.roles and role not in step.approvals.roles:
+            raise EngineError(f"role {role!r} cannot approve step {step.id} (roles: {', '.join(step.approvals.roles)})")
+        ev = self._evidence(step)
+        if any(a.name == name for a in ev.approvals):
+            raise EngineError(f"{name} already approved step {step.id}")
+        ev.approvals.append(Approval(name=name, role=role))
+        self._emit("approval", step_id=step.id, name=name, role=role)
+
+    def missing_evidence(self, step: ManualStep) -> list[str]:
+        """What a manual step still needs: evidence names, unchecked items and approvals."""
+        ev = self._evidence(step)
+        missing: list[str] = []
+        if self.governance.evidence.require_for_manual:
+            for item in step.required_evidence:
+                if item.optional:
+                    continue
+                present = ev.text if item.kind == "text" else ev.attachments
+                if item.kind != "checklist" and item.name not in present:
+                    missing.append(item.name)
+                elif item.kind == "checklist":
+                    unchecked = [i for i in item.items if i not in ev.checklist.get(item.name, [])]
+                    missing += [f"{item.name}: {i}" for i in unchecked]
+        if step.approvals is not None and len(ev.approvals) < step.approvals.min:
+            roles = "/".join(step.approvals.roles) or "any role"
+            missing.append(f"approval {len(ev.approvals)}/{step.approvals.min} ({roles})")
+        return missing
+
+    def _try_manual(self, step: ManualStep) -> StepResult | None:
+        if self.missing_evidence(step):
+            return None
+        ev = self.state.evidence[step.id]
+        waited_since = next((h.ended_at for h in reversed(self.state.history)), self.state.started_at)
+        return StepResult(
+            run_id=self.state.run_id,
+            step_id=step.id,
+            status="passed",
+            actor="human",
+            started_at=waited_since,
+            ended_at=now(),
+            evidence=ev.model_dump(mode="json"),
+        )
+
+    # -- dry-run and verification -----------------------------------------------------------
+
+    def plan(self) -> list[dict[str, Any]]:
+        """Each step's resolved argv, governance verdict and pauses; executes and writes nothing."""
+        out = []
+        known = set(self.state.vars)
+        for step in self.steps:
+            entry: dict[str, Any] = {"step_id": step.id, "type": step.type}
+            if isinstance(step, CliStep):
+                values = self.state.vars | {n: f"<capture {n}>" for n in known - set(self.state.vars)}
+                try:
+                    argv = [render(arg, values, self.governance) for arg in step.with_.argv]
+                    entry["argv"] = argv
+                    if self.state.mode == "real":
+                        entry["resolved"] = resolve_command(argv[0], self.governance)
+                    else:
+                        check_name_allowed(argv[0], self.governance)
+                    entry["verdict"] = "allowed"
+                except GovernanceError as exc:
+                    entry["verdict"] = f"refused: {exc}"
+                entry["timeout_s"] = step.timeout or self.governance.default_timeout
+                known |= set(step.capture)
+            else:
+                needs = [f"{e.kind} {e.name}" for e in step.required_evidence if not e.optional]
+                entry["pauses_for"] = needs + (
+                    [f"{step.approvals.min} approval(s) by {'/'.join(step.approvals.roles) or 'any role'}"]
+                    if step.approvals and step.approvals.min
+                    else []
+                )
+                entry["verdict"] = "waits for a human"
+            out.append(entry)
+        return out
+
+
+def verify(runbook: Runbook, state: RunState) -> list[str]:
+    """What keeps the run from being complete: one message per unsatisfied required step."""
+    problems = []
+    last: dict[str, StepResult] = {r.step_id: r for r in state.history}
+    for step in runbook.leaf_steps():
+        if not step.required:
+            continue
+        result = last.get(step.id)
+        if result is not None and result.status == "passed":
+            continue
+        if result is None:
+            if isinstance(step, ManualStep):
+                probe = Engine(runbook, state.model_copy(deep=True), NullRecorder(), runner=_no_runner)
+                missing = ", ".join(probe.missing_evidence(step))
+                problems.append(f"{step.id}: missing evidence: {missing}" if missing else f"{step.id}: not completed")
+            else:
+                problems.append(f"{step.id}: not executed")
+        elif result.error_kind == "governance":
+            problems.append(f"{step.id}: disallowed command: {result.error}")
+        elif result.error_kind == "assertion":
+            problems.append(f"{step.id}: assertion failed: {result.error}")
+        else:
+            problems.append(f"{step.id}: failed ({result.error_kind}): {result.error}")
+    return problems

@@ -1,0 +1,95 @@
+"""Orchestration shared by the HTTP routes and the worker: one transaction per operation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from playbooks_platform.errors import Invalid, NotFound, PayloadTooLarge
+from playbooks_platform.service import Runtime
+
+from . import service
+from .engine import Engine
+from .settings import RunbookRuntimeSettings
+
+
+def resolve_ref(settings: RunbookRuntimeSettings, ref: str) -> dict[str, Any]:
+    """A runbook file from ``runbooks_dir``; the name cannot leave that folder."""
+    if settings.runbooks_dir is None:
+        raise Invalid("runbook_ref is not available: this service has no runbooks_dir configured")
+    root = settings.runbooks_dir.resolve()
+    path = (root / ref).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFound(f"no runbook {ref!r} in the runbooks folder")
+    doc = yaml.safe_load(path.read_text())
+    if not isinstance(doc, dict):
+        raise Invalid(f"{ref!r} is not a runbook document")
+    return doc
+
+
+async def start_run(
+    runtime: Runtime,
+    settings: RunbookRuntimeSettings,
+    *,
+    org_id: str,
+    idempotency_key: str,
+    runbook: dict[str, Any] | None,
+    runbook_ref: str | None,
+    mode: Any,
+    vars_: dict[str, str],
+    scenario: dict[str, Any] | None,
+    replay_evidence: dict[str, Any] | None,
+    actor: str,
+    playbook_id: str | None,
+    playbook_version: str | None,
+    start: bool,
+) -> tuple[dict[str, Any], bool]:
+    doc = runbook if runbook is not None else resolve_ref(settings, runbook_ref or "")
+    size = len(json.dumps(doc))
+    if size > settings.max_runbook_bytes:
+        raise PayloadTooLarge(f"the runbook is {size} bytes, over the limit of {settings.max_runbook_bytes}")
+    async with runtime.database.tenant_transaction(org_id) as session:
+        row, created = await service.create_run(
+            session=session,
+            org_id=org_id,
+            idempotency_key=idempotency_key,
+            runbook_doc=doc,
+            mode=mode,
+            vars_=vars_,
+            scenario=scenario,
+            replay_evidence=replay_evidence,
+            actor=actor,
+            playbook_id=playbook_id,
+            playbook_version=playbook_version,
+            operator_commands=settings.real_mode_commands,
+        )
+    # a repeated key never re-executes: only a new run is started here; completed steps stay done
+    if created and start and mode != "dry-run":
+        await operate(runtime, org_id, row["run_id"], lambda e: e.continue_(), blocking=mode == "real")
+        async with runtime.database.tenant_transaction(org_id) as session:
+            row = await service.get_run(session=session, org_id=org_id, run_id=row["run_id"])
+    return row, created
+
+
+def _settings(runtime: Runtime) -> RunbookRuntimeSettings:
+    return runtime.settings  # type: ignore[return-value]
+
+
+async def operate(
+    runtime: Runtime, org_id: str, run_id: str, action: Callable[[Engine], Any], *, blocking: bool = False
+) -> Any:
+    async with runtime.database.tenant_transaction(org_id) as session:
+        outcome = await service.operate(
+            session=session,
+            org_id=org_id,
+            run_id=run_id,
+            action=action,
+            operator_commands=_settings(runtime).real_mode_commands,
+            blocking=blocking,
+        )
+    if runtime.relay is not None:
+        runtime.relay.wake()
+    return outcome

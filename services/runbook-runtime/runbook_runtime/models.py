@@ -1,0 +1,69 @@
+"""Tables of runbook-runtime (schema ``runbook_runtime``); every table is tenant-scoped by org_id."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, Table, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA = "runbook_runtime"
+metadata = MetaData(schema=SCHEMA)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("org_id", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("runbook", JSONB, nullable=False),
+    Column("scenario", JSONB),
+    Column("replay_evidence", JSONB),
+    Column("state", JSONB, nullable=False),  # the RunState: what the engine resumes from
+    Column("plan", JSONB),
+    Column("playbook_id", Text),
+    Column("playbook_version", Text),
+    Column("requested_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("org_id", "idempotency_key", name="uq_runs_org_key"),
+)
+
+step_results = Table(
+    "step_results",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("org_id", Text, nullable=False),
+    Column("step_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("result", JSONB, nullable=False),
+)
+
+trace_events = Table(
+    "trace_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False, index=True),
+    Column("org_id", Text, nullable=False),
+    Column("event", JSONB, nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("org_id", Text, nullable=False),
+    Column("state", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("org_id", Text, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)

@@ -1,0 +1,72 @@
+"""The run's memory: ``RunState`` (what a snapshot holds) and the uniform ``StepResult``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Mode = Literal["real", "replay", "dry-run"]
+ErrorKind = Literal["governance", "assertion", "timeout", "exec", "replay", "evidence"]
+RunStatus = Literal["running", "waiting", "passed", "failed", "planned"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Approval(BaseModel):
+    name: str
+    role: str
+    at: datetime = Field(default_factory=now)
+
+
+class Attachment(BaseModel):
+    filename: str
+    path: str = Field(description="Relative to the run folder.")
+    sha256: str
+    size: int
+
+
+class StepEvidence(BaseModel):
+    """Evidence submitted for a manual step so far: values per evidence name, and approvals."""
+
+    text: dict[str, str] = Field(default_factory=dict)
+    checklist: dict[str, list[str]] = Field(default_factory=dict)
+    attachments: dict[str, Attachment] = Field(default_factory=dict)
+    approvals: list[Approval] = Field(default_factory=list)
+
+
+class StepResult(BaseModel):
+    run_id: str
+    step_id: str
+    status: Literal["passed", "failed", "skipped"]
+    actor: Literal["engine", "human"]
+    started_at: datetime
+    ended_at: datetime
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    captures: dict[str, str] = Field(default_factory=dict, description="sha256 + preview, or full text if allowed.")
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    attempts: int = 1
+    retryable: bool = False
+    retry_strategy: str | None = None
+
+
+class RunState(BaseModel):
+    run_id: str
+    runbook_path: str
+    scenario_path: str | None = None
+    runbook_digest: str
+    mode: Mode
+    started_at: datetime = Field(default_factory=now)
+    actor: str
+    status: RunStatus = "running"
+    current_step_index: int = 0
+    vars: dict[str, str] = Field(default_factory=dict)
+    captures: dict[str, str] = Field(default_factory=dict)
+    history: list[StepResult] = Field(default_factory=list)
+    evidence: dict[str, StepEvidence] = Field(default_factory=dict, description="Pending/submitted, per step id.")
+    breakpoints: list[str] = Field(default_factory=list)
+    replay: dict[str, Any] = Field(default_factory=dict, description="Position in the replay scenario.")

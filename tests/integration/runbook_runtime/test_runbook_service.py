@@ -1,0 +1,237 @@
+"""runbook-runtime against a real PostgreSQL and broker: requests, runs, evidence, approvals, replay."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import pytest
+
+from playbooks_contracts import Envelope
+from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_REQUESTS, RUNBOOK_STEP_RESULTS
+from playbooks_platform.testing import Infra, collect, produce, running_service
+
+
+@pytest.fixture(scope="module")
+async def rt(infra: Infra):
+    # the operator's cap: runbooks may only use these in real mode, whatever they allow themselves
+    async with running_service("runbook-runtime", infra, real_mode_commands=["echo", "printf", "touch"]) as (
+        client,
+        runtime,
+        _app,
+    ):
+        yield client, runtime
+
+
+def runbook(*, with_manual: bool = True, fail: bool = False) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [
+        {"id": "one", "type": "cli", "with": {"argv": ["echo", "{{ .name }}"]}, "capture": {"who": "stdout"}},
+        {"id": "two", "type": "cli", "with": {"argv": ["printf", "token=abc123"]}},
+        {
+            "id": "three",
+            "type": "cli",
+            "with": {"argv": ["echo", "hi {{ .who }}"]},
+            "assertions": [{"contains": "nobody" if fail else "hi db"}],
+        },
+    ]
+    if with_manual:
+        steps.append(
+            {
+                "id": "confirm",
+                "type": "manual",
+                "title": "Confirm the dashboard",
+                "required_evidence": [
+                    {"kind": "text", "name": "link"},
+                    {"kind": "attachment", "name": "shot"},
+                ],
+                "approvals": {"min": 1, "roles": ["DRI"]},
+            }
+        )
+    return {
+        "apiVersion": "runbook/v0",
+        "meta": {
+            "name": "restart-db",
+            "version": "3",
+            "vars": {"name": "db"},
+            "governance": {
+                "allowed_commands": ["echo", "printf"],
+                "redact": [{"pattern": "token=\\S+", "replace": "token=<redacted>"}],
+            },
+        },
+        "steps": steps,
+    }
+
+
+def request(org: str, request_id: str, **data: Any) -> dict[str, Any]:
+    env = Envelope(type="runbook.requested", org_id=org, source="test", data={"request_id": request_id, **data})
+    return env.model_dump(mode="json")
+
+
+def for_org(org: str):
+    return lambda r: r.value.get("org_id") == org
+
+
+async def test_request_on_the_topic_runs_and_publishes_step_results_and_the_execution(
+    rt, infra: Infra, org: str
+) -> None:
+    client, _ = rt
+    msg = request(
+        org, "req-1", mode="real", runbook=runbook(with_manual=False), playbook_id="pb-9", playbook_version="2"
+    )
+    await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [msg, msg], key=org)  # a redelivery too
+
+    results = await collect(infra.kafka_bootstrap, RUNBOOK_STEP_RESULTS.name, where=for_org(org), count=3, settle=0.5)
+    assert [r.value["data"]["step_id"] for r in results] == ["one", "two", "three"]
+    assert {r.value["data"]["status"] for r in results} == {"passed"}
+    [executed] = await collect(infra.kafka_bootstrap, PLAYBOOK_EXECUTIONS.name, where=for_org(org))
+    assert executed.value["data"] | {"duration_ms": 0} == {
+        "playbook_id": "pb-9",
+        "version": "2",
+        "run_id": results[0].value["data"]["run_id"],
+        "success": True,
+        "duration_ms": 0,
+        "error": None,
+    }
+    runs = (await client.get("/v1/runs", headers=infra.auth(org))).json()
+    assert len(runs) == 1 and runs[0]["status"] == "passed"
+    assert runs[0]["captures"] == {"who": "db"}
+    trace = (await client.get(f"/v1/runs/{runs[0]['run_id']}/trace", headers=infra.auth(org))).json()
+    assert "abc123" not in str(trace) and trace[-2]["event"] == "run_finished"
+
+
+async def test_invalid_request_is_dead_lettered_with_the_reason(rt, infra: Infra, org: str) -> None:
+    bad = request(
+        org,
+        "req-bad",
+        mode="real",
+        runbook={"apiVersion": "runbook/v0", "meta": {"name": "x"}, "steps": [{"id": "a", "type": "shell"}]},
+    )
+    await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [bad], key=org)
+    [dead] = await collect(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name + ".dlq", where=for_org(org))
+    assert "invalid runbook" in str(dead.headers)
+
+
+async def test_manual_step_with_evidence_and_approval_over_http(rt, infra: Infra, org: str) -> None:
+    client, _ = rt
+    headers = infra.auth(org) | {"Idempotency-Key": "inc-7"}
+    r = await client.post("/v1/runs", json={"runbook": runbook(), "mode": "real", "start": True}, headers=headers)
+    assert r.status_code == 201, r.text
+    run = r.json()
+    assert run["status"] == "waiting" and run["current_step"] == "confirm"
+    assert run["waiting_for"] == ["link", "shot", "approval 0/1 (DRI)"]
+    again = await client.post("/v1/runs", json={"runbook": runbook(), "mode": "real", "start": True}, headers=headers)
+    assert again.status_code == 200 and again.json()["run_id"] == run["run_id"] and len(again.json()["history"]) == 3
+
+    rid = run["run_id"]
+    auth = infra.auth(org)
+    r = await client.post(f"/v1/runs/{rid}/evidence", json={"name": "link", "value": "https://dash"}, headers=auth)
+    assert r.status_code == 200, r.text
+    shot = {"name": "shot", "filename": "../../etc/shot.png", "content_base64": base64.b64encode(b"png").decode()}
+    assert (await client.post(f"/v1/runs/{rid}/evidence", json=shot, headers=auth)).status_code == 200
+    wrong = await client.post(f"/v1/runs/{rid}/evidence", json={"name": "nope", "value": "x"}, headers=auth)
+    assert wrong.status_code == 422 and "no evidence named 'nope'" in wrong.json()["detail"]
+    # approving needs the role in the token, and one the step accepts
+    denied = await client.post(f"/v1/runs/{rid}/approvals", json={"role": "DRI"}, headers=auth)
+    assert denied.status_code == 403
+    dri = infra.auth(org, user_id="alice", roles=["DRI"])
+    assert (await client.post(f"/v1/runs/{rid}/approvals", json={"role": "DRI"}, headers=dri)).status_code == 200
+    r = await client.post(f"/v1/runs/{rid}/next", headers=auth)
+    body = r.json()
+    assert body["run"]["status"] == "passed" and body["results"][0]["actor"] == "human"
+    evidence = body["results"][0]["evidence"]
+    assert evidence["attachments"]["shot"]["path"] == "attachments/confirm-shot-shot.png"
+    assert evidence["approvals"][0]["name"] == "alice"
+    assert (await client.get(f"/v1/runs/{rid}/verify", headers=auth)).json() == {"ok": True, "problems": []}
+    names = (await client.get(f"/v1/runs/{rid}/snapshots", headers=auth)).json()
+    assert names[0] == "step-0000.json" and "step-0004.json" in names
+    snap = (await client.get(f"/v1/runs/{rid}/snapshots/step-0004.json", headers=auth)).json()
+    assert snap["status"] == "passed" and snap["current_step_index"] == 4
+    finished = await client.post(f"/v1/runs/{rid}/next", headers=auth)
+    assert finished.status_code == 422 and "finished" in finished.json()["detail"]
+
+
+async def test_failed_assertion_and_verify_over_http(rt, infra: Infra, org: str) -> None:
+    client, _ = rt
+    r = await client.post("/v1/runs", json={"runbook": runbook(fail=True), "mode": "real"}, headers=infra.auth(org))
+    rid = r.json()["run_id"]
+    assert r.json()["status"] == "running" and r.json()["history"] == []
+    body = (await client.post(f"/v1/runs/{rid}/continue", headers=infra.auth(org))).json()
+    assert body["run"]["status"] == "failed" and body["results"][-1]["error"] == "stdout does not contain 'nobody'"
+    verdict = (await client.get(f"/v1/runs/{rid}/verify", headers=infra.auth(org))).json()
+    assert verdict["ok"] is False and verdict["problems"][0].startswith("three: assertion failed")
+
+
+async def test_replay_answers_from_the_scenario(rt, infra: Infra, org: str) -> None:
+    client, _ = rt
+    doc = runbook(with_manual=False)
+    doc["meta"]["governance"]["allowed_commands"] = ["echo", "printf", "kubectl"]
+    doc["steps"][1]["with"]["argv"] = ["kubectl", "get", "pods"]  # not installed here: replay must not run it
+    scenario = {
+        "meta": {"name": "recorded"},
+        "steps": [
+            {"match": {"argv": ["echo", "db"]}, "respond": {"stdout": "db\n"}},
+            {"match": {"argv": ["kubectl", "get", "{{ .any }}"]}, "respond": {"stdout": "web-1 Running"}},
+            {"match": {"argv": ["echo", "hi db"]}, "respond": {"stdout": "hi db\n"}},
+        ],
+    }
+    body = {"runbook": doc, "mode": "replay", "scenario": scenario, "start": True}
+    r = await client.post("/v1/runs", json=body, headers=infra.auth(org))
+    assert r.json()["status"] == "passed", r.json()["history"]
+    assert r.json()["captures"] == {"who": "db"}
+    # replays are not executions of the playbook
+    rid = r.json()["run_id"]
+    steps = await collect(
+        infra.kafka_bootstrap, RUNBOOK_STEP_RESULTS.name, where=lambda m: m.value["data"]["run_id"] == rid, count=3
+    )
+    assert len(steps) == 3
+    assert not await collect(infra.kafka_bootstrap, PLAYBOOK_EXECUTIONS.name, where=for_org(org), timeout=1)
+
+
+async def test_dry_run_only_plans(rt, infra: Infra, org: str, tmp_path) -> None:
+    client, _ = rt
+    marker = tmp_path / "touched"
+    doc = runbook()
+    doc["meta"]["governance"]["allowed_commands"] = ["touch"]
+    doc["steps"][0]["with"]["argv"] = ["touch", str(marker)]
+    r = await client.post("/v1/runs", json={"runbook": doc, "mode": "dry-run", "start": True}, headers=infra.auth(org))
+    run = r.json()
+    assert run["status"] == "planned" and run["history"] == [] and not marker.exists()
+    assert [p["verdict"].split(":")[0] for p in run["plan"]] == ["allowed", "refused", "refused", "waits for a human"]
+    assert (await client.get(f"/v1/runs/{run['run_id']}/trace", headers=infra.auth(org))).json() == []
+    nxt = await client.post(f"/v1/runs/{run['run_id']}/next", headers=infra.auth(org))
+    assert nxt.status_code == 409
+
+
+async def test_another_org_cannot_see_runs(rt, infra: Infra, org: str) -> None:
+    client, _ = rt
+    r = await client.post("/v1/runs", json={"runbook": runbook(), "mode": "dry-run"}, headers=infra.auth(org))
+    rid = r.json()["run_id"]
+    other = f"other-{uuid.uuid4().hex[:8]}"
+    assert (await client.get(f"/v1/runs/{rid}", headers=infra.auth(other))).status_code == 404
+    assert (await client.get(f"/v1/runs/{rid}/trace", headers=infra.auth(other))).status_code == 404
+    assert (await client.get("/v1/runs", headers=infra.auth(other))).json() == []
+    ev = await client.post(f"/v1/runs/{rid}/evidence", json={"name": "link", "value": "x"}, headers=infra.auth(other))
+    assert ev.status_code == 404
+
+
+async def test_invalid_runbook_over_http_lists_located_problems(rt, infra: Infra, org: str) -> None:
+    client, _ = rt
+    doc = runbook()
+    doc["steps"][0]["with"]["shell"] = "echo"
+    r = await client.post("/v1/runs", json={"runbook": doc, "mode": "real"}, headers=infra.auth(org))
+    assert r.status_code == 422 and "steps[0].with.shell: unknown field" in r.json()["detail"]
+    v = await client.post("/v1/runbooks:validate", json=doc, headers=infra.auth(org))
+    assert v.json()["problems"] == [{"location": "steps[0].with.shell", "message": "unknown field"}]
+
+
+async def test_the_operator_cap_wins_over_a_runbooks_own_allow_list(rt, infra: Infra, org: str, tmp_path) -> None:
+    client, _ = rt
+    marker = tmp_path / "made"
+    doc = runbook(with_manual=False)
+    doc["meta"]["governance"]["allowed_commands"] = ["echo", "printf", "mkdir"]
+    doc["steps"][1]["with"]["argv"] = ["mkdir", str(marker)]
+    body = {"runbook": doc, "mode": "real", "start": True}
+    run = (await client.post("/v1/runs", json=body, headers=infra.auth(org))).json()
+    assert run["status"] == "failed" and not marker.exists()
+    assert "not allowed (allowed: echo, printf)" in run["history"][-1]["error"]
