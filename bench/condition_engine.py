@@ -1,0 +1,342 @@
+"""condition-engine: DSL evaluations/s, end-to-end events/s, latency at 1,000 events/s.
+
+(a) compiled conditions vs a naive interpreter that re-reads each condition per event;
+(b) events/s from triggers.v1 to committed run rows, 10 active playbooks per org, next to the raw
+    baseline of this machine: a plain consumer reading the same events and inserting the same
+    run rows in batches (no service in between);
+(c) p50/p99 from publishing an event to its run recorded, at a steady 1,000 events/s.
+
+Runs on the embedded stack (or PLAYBOOKS_DATABASE_URL / PLAYBOOKS_KAFKA_BOOTSTRAP) with
+condition-engine as its own `playbooks serve` process, as in `make dev`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from playbooks_contracts import Envelope
+from playbooks_contracts.topics import PLAYBOOK_RUNS, TRIGGERS
+from playbooks_platform.testing import Infra, ServiceProcess, start_infra
+
+# This script shares its name with the service package: import the package, not the script.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+compile_raw = importlib.import_module("condition_engine.dsl").compile_raw
+
+N_EVENTS = int(os.environ.get("BENCH_N", "10000"))
+ORGS = 12
+PLAYBOOKS_PER_ORG = 10
+LATENCY_RATE = 1000
+LATENCY_SECONDS = 5
+
+CONDITIONS = [
+    {"field": "metrics.pack_type", "op": "equals", "value": "investor_accounts_snapshot"},
+    {"field": "metrics.estimatedRunwayMonths", "op": "lt", "value": 6},
+    {"field": "metrics.totalMonthlyBurn", "op": "gt", "value": 0},
+]
+
+
+def pack_run(i: int) -> dict[str, Any]:
+    return {
+        "metrics": {
+            "pack_type": "investor_accounts_snapshot" if i % 4 else "monthly_close",
+            "estimatedRunwayMonths": i % 12,
+            "totalMonthlyBurn": str(1000 * (i % 3)),  # sometimes a numeric string
+        }
+    }
+
+
+# -- (a) the DSL ------------------------------------------------------------------------------
+
+
+def naive_evaluate(conditions: list[dict[str, Any]], event: dict[str, Any]) -> bool:
+    """The baseline: interpret each condition's JSON for every event, as a first version would."""
+    for cond in conditions:
+        node: Any = event
+        for key in cond["field"].split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        value, op = cond["value"], cond["op"]
+        if node is None:
+            return False
+        if isinstance(value, int | float) and not isinstance(value, bool) and isinstance(node, str):
+            try:
+                node = float(node)
+            except ValueError:
+                return False
+        try:
+            if op == "equals":
+                ok = node == value
+            elif op == "not_equals":
+                ok = node != value
+            elif op == "starts_with":
+                ok = isinstance(node, str) and node.startswith(value)
+            elif op == "contains":
+                ok = value in node
+            elif op == "gt":
+                ok = node > value
+            elif op == "gte":
+                ok = node >= value
+            elif op == "lt":
+                ok = node < value
+            elif op == "lte":
+                ok = node <= value
+            else:
+                raise ValueError(f"unknown operator {op}")
+        except TypeError:
+            return False
+        if not ok:
+            return False
+    return True
+
+
+def bench_dsl(n: int = 200_000) -> tuple[float, float]:
+    events = [pack_run(i) for i in range(1000)]
+    compiled = compile_raw(CONDITIONS)
+    assert [compiled.matches(e) for e in events] == [naive_evaluate(CONDITIONS, e) for e in events]
+
+    def rate(fn: Any) -> float:
+        start = time.perf_counter()
+        for i in range(n):
+            fn(events[i % 1000])
+        return n / (time.perf_counter() - start)
+
+    compiled_rate = rate(compiled.matches)
+    naive_rate = rate(lambda e: naive_evaluate(CONDITIONS, e))
+    return compiled_rate, naive_rate
+
+
+# -- the stack ---------------------------------------------------------------------------------
+
+
+async def create_playbooks(client: httpx.AsyncClient, infra: Infra, orgs: list[str]) -> None:
+    """10 active playbooks per org: some pass on most events, some skip, one does two actions."""
+    for org in orgs:
+        for p in range(PLAYBOOKS_PER_ORG):
+            body = {
+                "name": f"bench {p}",
+                "trigger": "accounts_pack_run",
+                "conditions": CONDITIONS[: 1 + p % 3],
+                "actions": [{"type": "log_activity", "params": {"type": "investor_update_recommended"}}]
+                + ([{"type": "enqueue_task", "params": {"queue": "investor_updates"}}] if p == 0 else []),
+                "status": "active",
+            }
+            r = await client.post("/api/playbooks", json=body, headers=infra.auth(org))
+            r.raise_for_status()
+
+
+def envelopes(orgs: list[str], n: int) -> list[Envelope]:
+    return [Envelope(type="accounts_pack_run", org_id=orgs[i % len(orgs)], data=pack_run(i)) for i in range(n)]
+
+
+async def produce(bootstrap: str, topic: str, events: list[Envelope], rate: float | None = None) -> dict[str, float]:
+    """Publish events (at ``rate`` per second if given); returns each event id's send time."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=1 if rate else 5
+    )
+    await producer.start()
+    sent: dict[str, float] = {}
+    try:
+        futures = []
+        start = time.perf_counter()
+        for i, env in enumerate(events):
+            if rate is not None:
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent[str(env.id)] = time.time()
+            payload = orjson.dumps(env.model_dump(mode="json"))
+            futures.append(await producer.send(topic, payload, key=env.org_id.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def count_runs(db: Any, orgs: list[str], table: str = "condition_engine.playbook_runs") -> int:
+    async with db.connect() as conn:
+        return int(await conn.scalar(text(f"SELECT count(*) FROM {table} WHERE org_id = ANY(:o)"), {"o": orgs}))
+
+
+async def end_to_end(infra: Infra, db: Any, orgs: list[str]) -> tuple[float, int]:
+    events = envelopes(orgs, N_EVENTS)
+    expected = N_EVENTS * PLAYBOOKS_PER_ORG
+    start = time.perf_counter()
+    await produce(infra.kafka_bootstrap, TRIGGERS.name, events)
+    deadline = start + 300
+    while (done := await count_runs(db, orgs)) < expected:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {done}/{expected} runs")
+        await asyncio.sleep(0.05)
+    return N_EVENTS / (time.perf_counter() - start), expected
+
+
+_RAW_INSERT = text(
+    "INSERT INTO bench_raw.runs (id, playbook_id, org_id, event_id, trigger_event, status, metrics, created_at) "
+    "SELECT id, pb, org, ev, te::jsonb, st, me::jsonb, now() FROM unnest(CAST(:ids AS uuid[]), "
+    "CAST(:pbs AS uuid[]), CAST(:orgs AS text[]), CAST(:evs AS uuid[]), CAST(:tes AS text[]), "
+    "CAST(:sts AS text[]), CAST(:mes AS text[])) AS r(id, pb, org, ev, te, st, me) "
+    "ON CONFLICT (playbook_id, event_id) DO NOTHING"
+)
+
+
+async def raw_baseline(infra: Infra, db: Any, orgs: list[str]) -> float:
+    """Consume the same number of events from a topic and insert 10 run rows each, batched."""
+    async with db.begin() as conn:
+        await conn.execute(text("CREATE SCHEMA IF NOT EXISTS bench_raw"))
+        await conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS bench_raw.runs (id uuid PRIMARY KEY, playbook_id uuid, org_id text, "
+                "event_id uuid, trigger_event jsonb, status text, metrics jsonb, created_at timestamptz, "
+                "UNIQUE (playbook_id, event_id))"
+            )
+        )
+    topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
+    await produce(infra.kafka_bootstrap, topic, envelopes(orgs, N_EVENTS))
+    playbooks = [uuid.uuid4() for _ in range(PLAYBOOKS_PER_ORG)]
+    metrics = orjson.dumps({"playbookName": "bench", "trigger": "accounts_pack_run", "actionsCount": 1}).decode()
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}])
+        await consumer.seek_to_beginning()
+        seen = 0
+        start = time.perf_counter()
+        while seen < N_EVENTS:
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            rows: dict[str, list[Any]] = {k: [] for k in ("ids", "pbs", "orgs", "evs", "tes", "sts", "mes")}
+            for records in batch.values():
+                for r in records:
+                    env = orjson.loads(r.value)
+                    data = orjson.dumps(env["data"]).decode()
+                    for pb in playbooks:
+                        rows["ids"].append(uuid.uuid4())
+                        rows["pbs"].append(pb)
+                        rows["orgs"].append(env["org_id"])
+                        rows["evs"].append(uuid.UUID(env["id"]))
+                        rows["tes"].append(data)
+                        rows["sts"].append("success")
+                        rows["mes"].append(metrics)
+                    seen += 1
+            if rows["ids"]:
+                async with db.begin() as conn:
+                    await conn.execute(_RAW_INSERT, rows)
+        return N_EVENTS / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+
+
+async def latency(infra: Infra, orgs: list[str]) -> tuple[list[float], list[float]]:
+    """Publish at a steady rate; per run, seconds from publish to (1) its row's timestamp and
+    (2) its record on playbook-runs.v1, which the outbox relays only after the commit."""
+    events = envelopes(orgs, LATENCY_RATE * LATENCY_SECONDS)
+    wanted = {str(e.id) for e in events}
+    expected = len(events) * PLAYBOOKS_PER_ORG
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    to_row: list[float] = []
+    to_record: list[float] = []
+    try:
+        await consumer.topics()
+        parts = [TopicPartition(PLAYBOOK_RUNS.name, p) for p in consumer.partitions_for_topic(PLAYBOOK_RUNS.name) or ()]
+        consumer.assign(parts)
+        await consumer.seek_to_end()
+        for tp in parts:
+            await consumer.position(tp)
+        sent_task = asyncio.create_task(produce(infra.kafka_bootstrap, TRIGGERS.name, events, rate=LATENCY_RATE))
+        arrivals: list[tuple[str, float, str]] = []
+        deadline = time.perf_counter() + LATENCY_SECONDS + 120
+        while len(arrivals) < expected and time.perf_counter() < deadline:
+            batch = await consumer.getmany(timeout_ms=100, max_records=5000)
+            now = time.time()
+            for records in batch.values():
+                for r in records:
+                    data = orjson.loads(r.value)["data"]
+                    if data["event_id"] in wanted:
+                        arrivals.append((data["event_id"], now, data["created_at"]))
+        sent = await sent_task
+        for event_id, arrived, created in arrivals:
+            to_record.append(arrived - sent[event_id])
+            to_row.append(datetime.fromisoformat(created).timestamp() - sent[event_id])
+    finally:
+        await consumer.stop()
+    if len(arrivals) < expected:
+        raise TimeoutError(f"only {len(arrivals)}/{expected} run records arrived")
+    return to_row, to_record
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else values[0] * 1000
+
+
+async def stack_benchmarks(infra: Infra, work: Path) -> tuple[float, float, int, list[float], list[float]]:
+    service = ServiceProcess("condition-engine", infra, work, PLAYBOOKS_LOG_LEVEL="WARNING")
+    await service.start()
+    db = create_async_engine(infra.database_url)
+    try:
+        await service.ready()
+        prefix = f"bench-{uuid.uuid4().hex[:6]}"
+        orgs, latency_orgs = [f"{prefix}-{i}" for i in range(ORGS)], [f"{prefix}-lat-{i}" for i in range(ORGS)]
+        async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
+            await create_playbooks(client, infra, orgs + latency_orgs)
+        # warm up: the consumer has joined and every org's playbooks are compiled
+        warm = envelopes(orgs + latency_orgs, 2 * ORGS)
+        await produce(infra.kafka_bootstrap, TRIGGERS.name, warm)
+        while await count_runs(db, orgs + latency_orgs) < len(warm) * PLAYBOOKS_PER_ORG:
+            await asyncio.sleep(0.1)
+        base = await count_runs(db, orgs)
+        assert base == ORGS * PLAYBOOKS_PER_ORG
+        async with db.begin() as conn:  # measure only the bench's events
+            await conn.execute(text("DELETE FROM condition_engine.playbook_runs WHERE org_id = ANY(:o)"), {"o": orgs})
+        e2e, runs = await end_to_end(infra, db, orgs)
+        to_row, to_record = await latency(infra, latency_orgs)
+        service.stop()  # the baseline gets the machine to itself
+        raw = await raw_baseline(infra, db, orgs)
+        return e2e, raw, runs, to_row, to_record
+    finally:
+        service.stop()
+        await db.dispose()
+
+
+def main() -> None:
+    compiled, naive = bench_dsl()
+    work = Path(tempfile.mkdtemp(prefix="bench-condition-engine-"))
+    infra = start_infra(work)
+    try:
+        e2e, raw, runs, to_row, to_record = asyncio.run(stack_benchmarks(infra, work))
+    finally:
+        infra.close()
+    print(f"cores: {os.cpu_count()}; {len(CONDITIONS)} conditions per playbook evaluation")
+    print(f"{'(a) naive interpreter (baseline)':<52}{naive:>12,.0f} evaluations/s   1.00x")
+    print(f"{'(a) compiled conditions':<52}{compiled:>12,.0f} evaluations/s   {compiled / naive:.2f}x")
+    print(f"(b) {N_EVENTS:,} events, {ORGS} orgs x {PLAYBOOKS_PER_ORG} active playbooks = {runs:,} runs")
+    print(f"{'(b) raw consume + batched insert (baseline)':<52}{raw:>12,.0f} events/s   1.00x")
+    print(
+        f"{'(b) triggers.v1 -> committed runs (condition-engine)':<52}{e2e:>12,.0f} events/s   {e2e / raw:.2f}x"
+        "   aim >= 5,000/s and >= 0.25x"
+    )
+    print(f"(c) at {LATENCY_RATE:,} events/s for {LATENCY_SECONDS} s ({len(to_record):,} runs):")
+    print(f"{'    publish -> run row written':<52}p50 {pct(to_row, 50):7.1f} ms   p99 {pct(to_row, 99):7.1f} ms")
+    print(
+        f"{'    publish -> run record on playbook-runs.v1':<52}p50 {pct(to_record, 50):7.1f} ms   "
+        f"p99 {pct(to_record, 99):7.1f} ms   aim p99 < 100 ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""The only things a playbook can do: ``log_activity`` and ``enqueue_task``. No external side effects.
+
+Actions are validated when a playbook is written and planned per run: ``plan_actions`` turns
+them into the rows and messages a run would produce, without touching anything. The worker
+commits a plan; a dry-run shows it. A run whose planning fails (an action error) commits none
+of its effects, so a failed run never leaves half of its actions behind.
+
+A string parameter that is exactly ``"{{ dotted.path }}"`` is replaced by that value of the
+event (data only: no expressions). A path the event lacks is an action error.
+
+An ``enqueue_task`` on the ``runbook`` queue also asks the runbook runtime to execute the
+runbook its params name (``runbook_ref`` or an inline ``runbook``), in ``dry-run`` mode unless
+the params say otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope
+from playbooks_contracts.messages import RunbookRequested
+from playbooks_contracts.topics import ACTIVITY_LOGGED, RUNBOOK_REQUESTS, TASKS_ENQUEUED, Topic
+
+from .dsl import PATH_PATTERN
+from .wire import caused
+
+ACTION_TYPES = ("log_activity", "enqueue_task")
+RUNBOOK_QUEUE = "runbook"
+RUNBOOK_MODES = ("dry-run", "replay", "real")
+MAX_ACTIONS = 20
+MAX_PARAMS_BYTES = 16 * 1024
+MAX_NAME = 128
+_REF = re.compile(r"^\{\{\s*(.*?)\s*\}\}$")
+
+
+class ActionError(ValueError):
+    """An action that cannot be accepted (when written) or cannot run (when planned)."""
+
+    def __init__(self, index: int, part: str, reason: str) -> None:
+        super().__init__(f"actions[{index}].{part}: {reason}")
+        self.index, self.part, self.reason = index, part, reason
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    type: str
+    params: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "params": self.params}
+
+
+def _name(index: int, part: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ActionError(index, part, "a non-empty string is required")
+    if len(value) > MAX_NAME:
+        raise ActionError(index, part, f"longer than {MAX_NAME} characters")
+    return value
+
+
+def _check_refs(index: int, value: Any, where: str) -> None:
+    """Template references must be dotted paths, checked now rather than at run time."""
+    if isinstance(value, str):
+        match = _REF.match(value)
+        if match and not PATH_PATTERN.match(match.group(1)):
+            raise ActionError(index, where, f"{match.group(1)!r} is not a dotted path into the event")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_refs(index, v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_refs(index, v, f"{where}[{i}]")
+
+
+def parse_action(index: int, raw: Any) -> Action:
+    if not isinstance(raw, dict):
+        raise ActionError(index, "(action)", "expected an object with type and params")
+    unknown = sorted(set(raw) - {"type", "params"})
+    if unknown:
+        raise ActionError(index, unknown[0], "unknown key; an action has only type and params")
+    kind = raw.get("type")
+    if kind not in ACTION_TYPES:
+        raise ActionError(
+            index, "type", f"unknown action type {kind!r}; playbooks can only {' or '.join(ACTION_TYPES)}"
+        )
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        raise ActionError(index, "params", "must be an object")
+    try:
+        size = len(orjson.dumps(params))
+    except TypeError as exc:
+        raise ActionError(index, "params", f"not JSON: {exc}") from None
+    if size > MAX_PARAMS_BYTES:
+        raise ActionError(index, "params", f"{size} bytes, over the limit of {MAX_PARAMS_BYTES}")
+    if kind == "log_activity":
+        extra = sorted(set(params) - {"type", "metadata"})
+        if extra:
+            raise ActionError(index, f"params.{extra[0]}", "log_activity takes only type and metadata")
+        _name(index, "params.type", params.get("type"))
+        if not isinstance(params.get("metadata", {}), dict):
+            raise ActionError(index, "params.metadata", "must be an object")
+    else:
+        queue = _name(index, "params.queue", params.get("queue"))
+        if queue == RUNBOOK_QUEUE:
+            _check_runbook_params(index, params)
+    _check_refs(index, params, "params")
+    return Action(kind, params)
+
+
+def _check_runbook_params(index: int, params: dict[str, Any]) -> None:
+    has_ref, has_doc = "runbook_ref" in params, "runbook" in params
+    if has_ref == has_doc:
+        raise ActionError(index, "params", "a runbook task needs exactly one of runbook_ref or runbook")
+    if has_ref:
+        _name(index, "params.runbook_ref", params["runbook_ref"])
+    elif not isinstance(params["runbook"], dict):
+        raise ActionError(index, "params.runbook", "must be a runbook object")
+    mode = params.get("mode", "dry-run")
+    if mode not in RUNBOOK_MODES:
+        raise ActionError(index, "params.mode", f"{mode!r} is not one of {', '.join(RUNBOOK_MODES)}")
+    variables = params.get("vars", {})
+    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+        raise ActionError(index, "params.vars", "must be an object of strings")
+
+
+def validate_actions(raw: Any) -> list[Action]:
+    if not isinstance(raw, list):
+        raise ActionError(0, "(actions)", "actions must be an array")
+    if len(raw) > MAX_ACTIONS:
+        raise ActionError(MAX_ACTIONS, "(action)", f"at most {MAX_ACTIONS} actions per playbook")
+    return [parse_action(i, a) for i, a in enumerate(raw)]
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ActivityRow:
+    id: uuid.UUID
+    type: str
+    metadata: dict[str, Any]
+
+
+@dataclass(slots=True)
+class TaskRow:
+    id: uuid.UUID
+    queue: str
+    params: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a run's actions produce: rows to write and messages to publish (through the outbox)."""
+
+    activities: list[ActivityRow] = field(default_factory=list)
+    tasks: list[TaskRow] = field(default_factory=list)
+    # (index of the action that publishes it, topic, envelope in its JSON form)
+    messages: list[tuple[int, Topic, dict[str, Any]]] = field(default_factory=list)
+
+    def describe(self, actions: list[Action]) -> list[dict[str, Any]]:
+        """Each action with what it would write and publish (for dry-runs)."""
+        return [
+            {
+                "index": i,
+                **action.as_dict(),
+                "publishes": [
+                    {"topic": t.name, "type": env["type"], "data": env["data"]}
+                    for at, t, env in self.messages
+                    if at == i
+                ],
+            }
+            for i, action in enumerate(actions)
+        ]
+
+
+def _lookup(data: Any, path: str) -> Any:
+    node = data
+    for key in path.split("."):
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            raise KeyError(path)
+    return node
+
+
+def _render(index: int, value: Any, event: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        match = _REF.match(value)
+        if match is None:
+            return value
+        try:
+            return _lookup(event, match.group(1))
+        except KeyError:
+            raise ActionError(index, "params", f"{match.group(1)} is missing from the event") from None
+    if isinstance(value, dict):
+        return {k: _render(index, v, event) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(index, v, event) for v in value]
+    return value
+
+
+_SOURCE_PREFIX = "condition-engine:playbook:"
+
+
+def source_of(playbook_id: uuid.UUID) -> str:
+    """The ``source`` of everything a playbook publishes: how its own output is recognised."""
+    return f"{_SOURCE_PREFIX}{playbook_id}"
+
+
+def caused_by_playbook(event: Envelope) -> uuid.UUID | None:
+    """The playbook whose action caused this event, if one did."""
+    if event.source.startswith(_SOURCE_PREFIX):
+        try:
+            return uuid.UUID(event.source[len(_SOURCE_PREFIX) :])
+        except ValueError:
+            return None
+    return None
+
+
+def plan_actions(
+    actions: list[Action], *, event: Envelope, playbook_id: uuid.UUID, run_id: uuid.UUID, occurred_at: str
+) -> Plan:
+    """The effects of running ``actions`` for ``event``; raises ``ActionError`` if one cannot run."""
+    if actions and event.depth >= MAX_CAUSATION_DEPTH:
+        raise ActionError(
+            0,
+            "(action)",
+            f"the event is already {event.depth} steps deep in a causation chain (limit {MAX_CAUSATION_DEPTH}); "
+            "its actions would exceed it",
+        )
+    plan = Plan()
+    source = source_of(playbook_id)
+    pb, run = str(playbook_id), str(run_id)
+    for i, action in enumerate(actions):
+        params = _render(i, action.params, event.data)
+        ident = uuid.uuid4()
+        if action.type == "log_activity":
+            metadata = dict(params.get("metadata") or {})
+            plan.activities.append(ActivityRow(ident, params["type"], metadata))
+            data = {"activity_id": str(ident), "type": params["type"], "metadata": metadata}
+            env = caused(
+                event,
+                type="activity.logged",
+                data=data | {"playbook_id": pb, "run_id": run},
+                source=source,
+                occurred_at=occurred_at,
+            )
+            plan.messages.append((i, ACTIVITY_LOGGED, env))
+            continue
+        queue = params["queue"]
+        task_params = {k: v for k, v in params.items() if k != "queue"}
+        plan.tasks.append(TaskRow(ident, queue, task_params))
+        data = {"task_id": str(ident), "queue": queue, "params": task_params, "playbook_id": pb, "run_id": run}
+        plan.messages.append(
+            (i, TASKS_ENQUEUED, caused(event, type="task.enqueued", data=data, source=source, occurred_at=occurred_at))
+        )
+        if queue == RUNBOOK_QUEUE:
+            request = RunbookRequested(
+                request_id=f"condition-engine:{ident}",
+                mode=task_params.get("mode", "dry-run"),
+                runbook=task_params.get("runbook"),
+                runbook_ref=task_params.get("runbook_ref"),
+                vars={str(k): str(v) for k, v in (task_params.get("vars") or {}).items()},
+                playbook_id=task_params.get("playbook_id"),
+                playbook_version=task_params.get("playbook_version"),
+                requested_by=f"playbook:{playbook_id}",
+            ).model_dump(mode="json")
+            env = caused(event, type="runbook.requested", data=request, source=source, occurred_at=occurred_at)
+            plan.messages.append((i, RUNBOOK_REQUESTS, env))
+    return plan

@@ -1,0 +1,408 @@
+"""The condition DSL: ``{"field": "metrics.pack_type", "op": "equals", "value": "..."}``, ANDed.
+
+Conditions are validated when a playbook is written (``validate_conditions``) and compiled once
+per playbook version (``compile_conditions``): the path is split, the operator resolved and the
+value typed ahead of time, so evaluating an event is a few dictionary lookups and one compare.
+
+Evaluation never raises. A missing field, a null, or a value whose type does not fit the
+operator is a failed condition whose message says which and why.
+
+Numbers compare as numbers: ``6 == 6.0``. Booleans are not numbers. When the condition's value
+is a number, an event value that is a decimal string (``"3"``, ``"-4.5"``, ``"1e3"``) is read as
+that number, because upstream systems often send metrics as strings; when the condition's value
+is a string, no coercion happens (``"6"`` does not equal ``6``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+OPERATORS = ("equals", "not_equals", "starts_with", "contains", "gt", "gte", "lt", "lte")
+ORDERING = frozenset({"gt", "gte", "lt", "lte"})
+
+MAX_CONDITIONS = 50
+MAX_PATH_LENGTH = 256
+MAX_PATH_SEGMENTS = 16
+MAX_STRING_VALUE = 1024
+# A dotted path of plain keys; a segment of digits also indexes into a list.
+PATH_PATTERN = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+_DECIMAL = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+_MAX_NUMERIC_STRING = 64  # longer strings are not read as numbers (int() of huge digit runs is slow)
+
+_MISSING = object()
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be accepted; ``index`` names it, ``field`` names the bad part."""
+
+    def __init__(self, index: int, part: str, reason: str) -> None:
+        super().__init__(f"conditions[{index}].{part}: {reason}")
+        self.index, self.part, self.reason = index, part, reason
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    field: str
+    op: str
+    value: str | int | float | bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "op": self.op, "value": self.value}
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionResult:
+    index: int
+    condition: Condition
+    passed: bool
+    message: str
+    actual: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            **self.condition.as_dict(),
+            "passed": self.passed,
+            "message": self.message,
+            "actual": self.actual,
+        }
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_condition(index: int, raw: Any) -> Condition:
+    """One condition from its JSON form, or a ``ConditionError`` saying what is wrong with it."""
+    if not isinstance(raw, dict):
+        raise ConditionError(index, "(condition)", f"expected an object with field, op and value, got {_kind(raw)}")
+    unknown = sorted(set(raw) - {"field", "op", "value"})
+    if unknown:
+        raise ConditionError(index, unknown[0], "unknown key; a condition has only field, op and value")
+    field, op = raw.get("field"), raw.get("op")
+    if not isinstance(field, str) or not field:
+        raise ConditionError(index, "field", "a dotted path into the event is required, e.g. activity.type")
+    if len(field) > MAX_PATH_LENGTH or not PATH_PATTERN.match(field) or field.count(".") >= MAX_PATH_SEGMENTS:
+        raise ConditionError(
+            index,
+            "field",
+            f"{field[:80]!r} is not a dotted path of keys (letters, digits, _ and -, "
+            f"at most {MAX_PATH_SEGMENTS} segments), e.g. metrics.pack_type",
+        )
+    if op not in OPERATORS:
+        raise ConditionError(index, "op", f"unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
+    if "value" not in raw:
+        raise ConditionError(index, "value", "a value is required (a string, number or boolean)")
+    value = raw["value"]
+    if value is None or not isinstance(value, str | int | float | bool):
+        raise ConditionError(index, "value", f"must be a string, number or boolean, got {_kind(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConditionError(index, "value", "must be a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ConditionError(index, "value", "integer does not fit in 64 bits")
+    if isinstance(value, str) and len(value) > MAX_STRING_VALUE:
+        raise ConditionError(index, "value", f"longer than {MAX_STRING_VALUE} characters")
+    if op in ORDERING and not is_number(value):
+        raise ConditionError(index, "value", f"{op} compares numbers; got {_kind(value)} {value!r}")
+    if op == "starts_with" and not isinstance(value, str):
+        raise ConditionError(index, "value", f"starts_with needs a string prefix; got {_kind(value)}")
+    if op in ("starts_with", "contains") and value == "":
+        raise ConditionError(index, "value", f"{op} with an empty string always passes; remove the condition")
+    return Condition(field, op, value)
+
+
+def validate_conditions(raw: Any) -> list[Condition]:
+    """Every condition of a playbook, checked; the first bad one raises ``ConditionError``."""
+    if not isinstance(raw, list):
+        raise ConditionError(0, "(conditions)", f"conditions must be an array, got {_kind(raw)}")
+    if len(raw) > MAX_CONDITIONS:
+        raise ConditionError(MAX_CONDITIONS, "(condition)", f"at most {MAX_CONDITIONS} conditions per playbook")
+    return [parse_condition(i, c) for i, c in enumerate(raw)]
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+Check = Callable[[Any], str | None]  # the failure message, or None when the condition holds
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if is_number(value):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _as_number(actual: Any) -> int | float | None:
+    """The event value as a number (numbers, and decimal strings: the documented coercion)."""
+    if is_number(actual):
+        return actual  # type: ignore[no-any-return]
+    if isinstance(actual, str) and len(actual) <= _MAX_NUMERIC_STRING and _DECIMAL.match(actual):
+        text = actual.strip()
+        try:
+            return int(text) if text.lstrip("+-").isdigit() else float(text)
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def _equality(op: str, expected: str | int | float | bool) -> Check:
+    want = op == "equals"
+    if isinstance(expected, bool):
+
+        def check_bool(actual: Any) -> str | None:
+            if not isinstance(actual, bool):
+                return f"expected a boolean, got {_kind(actual)}"
+            return None if (actual is expected) == want else f"is {actual}"
+
+        return check_bool
+    if is_number(expected):
+
+        def check_number(actual: Any) -> str | None:
+            number = _as_number(actual)
+            if number is None:
+                return f"expected a number, got {_kind(actual)}"
+            return None if (number == expected) == want else f"is {number}"
+
+        return check_number
+
+    def check_string(actual: Any) -> str | None:
+        if not isinstance(actual, str):
+            return f"expected a string, got {_kind(actual)}"
+        return None if (actual == expected) == want else f"is {_short(actual)}"
+
+    return check_string
+
+
+def _ordering(op: str, bound: int | float) -> Check:
+    compare: Callable[[Any, Any], bool] = {
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }[op]
+
+    def check(actual: Any) -> str | None:
+        number = _as_number(actual)
+        if number is None:
+            return f"expected a number, got {_kind(actual)}"
+        return None if compare(number, bound) else f"is {number}"
+
+    return check
+
+
+def _starts_with(prefix: str) -> Check:
+    def check(actual: Any) -> str | None:
+        if not isinstance(actual, str):
+            return f"expected a string, got {_kind(actual)}"
+        return None if actual.startswith(prefix) else f"is {_short(actual)}"
+
+    return check
+
+
+def _contains(needle: str | int | float | bool) -> Check:
+    """A substring of a string, or an element of an array (numbers by value, not by type)."""
+
+    def check(actual: Any) -> str | None:
+        if isinstance(actual, str):
+            if not isinstance(needle, str):
+                return f"is a string; a {_kind(needle)[2:]} cannot be a substring of it"
+            return None if needle in actual else f"is {_short(actual)}"
+        if isinstance(actual, list):
+            for item in actual:
+                if isinstance(needle, bool) or isinstance(item, bool):
+                    if item is needle:
+                        return None
+                elif item == needle:
+                    return None
+            return f"is an array of {len(actual)} items without {needle!r}"
+        return f"expected a string or an array, got {_kind(actual)}"
+
+    return check
+
+
+_BUILDERS: dict[str, Callable[[str, Any], Check]] = {
+    "equals": _equality,
+    "not_equals": _equality,
+    "gt": _ordering,
+    "gte": _ordering,
+    "lt": _ordering,
+    "lte": _ordering,
+    "starts_with": lambda _op, v: _starts_with(v),
+    "contains": lambda _op, v: _contains(v),
+}
+
+
+def _short(value: str, limit: int = 60) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def _describe(c: Condition) -> str:
+    return f"{c.field} {c.op} {c.value!r}"
+
+
+def _lookup(event: Any, keys: tuple[str, ...]) -> Any:
+    node = event
+    for key in keys:
+        if isinstance(node, dict):
+            node = node.get(key, _MISSING)
+        elif isinstance(node, list) and key.isdigit():
+            index = int(key)
+            node = node[index] if index < len(node) else _MISSING
+        else:
+            return _MISSING
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+# -- the hot path: one specialised yes/no closure per condition --------------------------------
+
+Test = Callable[[Any], bool]
+
+
+def _getter(keys: tuple[str, ...]) -> Callable[[Any], Any]:
+    """Plain indexing for the common case (objects all the way down); lists and oddities fall back."""
+
+    def get(event: Any) -> Any:
+        node = event
+        try:
+            for key in keys:
+                node = node[key]
+        except KeyError:
+            return _MISSING
+        except (TypeError, IndexError):  # a list (indexed by a digit segment), a string, a number
+            return _lookup(event, keys)
+        return node
+
+    return get
+
+
+def _number_test(op: str, expected: int | float) -> Callable[[Any], bool]:
+    compare: Callable[[Any], bool] = {
+        "equals": lambda n: n == expected,
+        "not_equals": lambda n: n != expected,
+        "gt": lambda n: n > expected,
+        "gte": lambda n: n >= expected,
+        "lt": lambda n: n < expected,
+        "lte": lambda n: n <= expected,
+    }[op]
+
+    def test(value: Any) -> bool:
+        kind = value.__class__
+        if kind is int or kind is float:
+            return compare(value)
+        if kind is str:
+            number = _as_number(value)
+            return number is not None and compare(number)
+        return False
+
+    return test
+
+
+def _value_test(op: str, expected: str | int | float | bool, check: Check) -> Callable[[Any], bool]:
+    """The same verdict as ``check`` (the unit tests hold them to it), without building messages."""
+    if op in ORDERING or (op in ("equals", "not_equals") and is_number(expected)):
+        return _number_test(op, expected)  # type: ignore[arg-type]
+    if op == "equals":
+        if isinstance(expected, bool):
+            return lambda v: v is expected
+        return lambda v: v.__class__ is str and v == expected
+    if op == "not_equals":
+        if isinstance(expected, bool):
+            return lambda v: v.__class__ is bool and v is not expected
+        return lambda v: v.__class__ is str and v != expected
+    if op == "starts_with":
+        prefix = str(expected)
+        return lambda v: v.__class__ is str and v.startswith(prefix)
+    return lambda v: check(v) is None
+
+
+def _test(keys: tuple[str, ...], value_test: Callable[[Any], bool]) -> Test:
+    get = _getter(keys)
+
+    def test(event: Any) -> bool:
+        try:
+            actual = get(event)
+            return actual is not _MISSING and actual is not None and value_test(actual)
+        except Exception:  # never raise, whatever the event holds
+            return False
+
+    return test
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCondition:
+    index: int
+    condition: Condition
+    keys: tuple[str, ...]
+    check: Check  # explains a verdict
+    passes: Test  # decides it, fast
+
+    def evaluate(self, event: Any) -> ConditionResult:
+        c = self.condition
+        try:
+            actual = _lookup(event, self.keys)
+            if actual is _MISSING:
+                return ConditionResult(self.index, c, False, f"{c.field} is missing from the event")
+            if actual is None:
+                return ConditionResult(self.index, c, False, f"{c.field} is null")
+            failure = self.check(actual)
+        except Exception as exc:  # never raise, whatever the event holds
+            return ConditionResult(self.index, c, False, f"{c.field} could not be compared: {type(exc).__name__}")
+        shown = actual if isinstance(actual, str | int | float | bool) else _kind(actual)
+        if failure is None:
+            return ConditionResult(self.index, c, True, f"passed: {_describe(c)}", shown)
+        return ConditionResult(self.index, c, False, f"failed: {_describe(c)}; {c.field} {failure}", shown)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledConditions:
+    """The conditions of one playbook version, ready to evaluate many events."""
+
+    conditions: tuple[CompiledCondition, ...]
+    tests: tuple[Test, ...]
+
+    def matches(self, event: Any) -> bool:
+        """Whether every condition holds (AND, short-circuit): the worker's question."""
+        for test in self.tests:  # noqa: SIM110 (a plain loop: measurably faster than all() over a generator)
+            if not test(event):
+                return False
+        return True
+
+    def evaluate(self, event: Any) -> list[ConditionResult]:
+        """Every condition's result (for dry-runs and explanations)."""
+        return [c.evaluate(event) for c in self.conditions]
+
+    def first_failure(self, event: Any) -> ConditionResult | None:
+        """The first condition that fails, explained, or None when all pass."""
+        for c in self.conditions:
+            if not c.passes(event):
+                return c.evaluate(event)
+        return None
+
+
+def compile_conditions(conditions: Sequence[Condition]) -> CompiledConditions:
+    compiled = []
+    for i, c in enumerate(conditions):
+        keys = tuple(c.field.split("."))
+        check = _BUILDERS[c.op](c.op, c.value)
+        compiled.append(CompiledCondition(i, c, keys, check, _test(keys, _value_test(c.op, c.value, check))))
+    return CompiledConditions(tuple(compiled), tuple(c.passes for c in compiled))
+
+
+def compile_raw(raw: Any) -> CompiledConditions:
+    """Validate and compile stored conditions (raises ``ConditionError`` on a bad one)."""
+    return compile_conditions(validate_conditions(raw))

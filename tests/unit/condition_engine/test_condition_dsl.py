@@ -1,0 +1,210 @@
+"""The condition DSL: every operator with its edge cases, validation messages, and never raising."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from condition_engine.dsl import (
+    OPERATORS,
+    ConditionError,
+    compile_raw,
+    parse_condition,
+    validate_conditions,
+)
+
+
+def check(op: str, value: Any, actual: Any, field: str = "a.b") -> tuple[bool, str]:
+    compiled = compile_raw([{"field": field, "op": op, "value": value}])
+    [result] = compiled.evaluate({"a": {"b": actual}})
+    assert compiled.conditions[0].passes({"a": {"b": actual}}) is result.passed  # hot path agrees
+    return result.passed, result.message
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "actual", "passed"),
+    [
+        ("equals", "contract_signed", "contract_signed", True),
+        ("equals", "contract_signed", "Contract_Signed", False),  # case-sensitive
+        ("equals", 6, 6.0, True),  # numbers compare as numbers
+        ("equals", 6, "6", True),  # documented: a decimal string against a number is read as the number
+        ("equals", 6, " 6.0 ", True),
+        ("equals", "6", 6, False),  # but a string condition never coerces
+        ("equals", True, True, True),
+        ("equals", True, 1, False),  # booleans are not numbers
+        ("equals", 1, True, False),
+        ("not_equals", "a", "b", True),
+        ("not_equals", "a", "a", False),
+        ("not_equals", 3, 3.0, False),
+        ("not_equals", False, True, True),
+        ("starts_with", "deck_", "deck_saved_to_vault", True),
+        ("starts_with", "deck_", "contract_deck_", False),
+        ("starts_with", "deck_", "deck_", True),
+        ("contains", "sign", "contract_signed", True),
+        ("contains", "x", "contract", False),
+        ("contains", "sox", ["pci", "sox"], True),
+        ("contains", 3, [1, 2, 3.0], True),
+        ("contains", 1, [True], False),  # True is not the number 1
+        ("contains", True, [1], False),
+        ("contains", "b", [], False),
+        ("gt", 0, 1, True),
+        ("gt", 0, 0, False),
+        ("gt", 0, -0.5, False),
+        ("gte", 0, 0, True),
+        ("gte", 0, "0", True),
+        ("lt", 6, 5.99, True),
+        ("lt", 6, 6, False),
+        ("lt", 6, "3", True),
+        ("lt", 6, "1e3", False),
+        ("lte", 6, 6, True),
+        ("lte", 6, 6.0001, False),
+        ("lt", 6, 2**70, False),  # big integers compare exactly
+        ("gt", 2**62, 2**62 + 1, True),
+    ],
+)
+def test_operators(op: str, value: Any, actual: Any, passed: bool) -> None:
+    result, message = check(op, value, actual)
+    assert result is passed, message
+    assert message.startswith("passed" if passed else "failed")
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "actual", "reason"),
+    [
+        ("gt", 0, "many", "expected a number, got a string"),
+        ("gt", 0, True, "expected a number, got a boolean"),
+        ("lt", 6, [1], "expected a number, got an array"),
+        ("equals", "x", 1, "expected a string, got a number"),
+        ("equals", True, "true", "expected a boolean, got a string"),
+        ("starts_with", "deck_", 5, "expected a string, got a number"),
+        ("contains", "a", {"a": 1}, "expected a string or an array, got an object"),
+        ("contains", 1, "123", "a number cannot be a substring"),
+        ("equals", 1, "nan", "expected a number"),  # not a decimal string
+        ("gt", 1, "1" * 100, "expected a number"),  # too long to be read as a number
+    ],
+)
+def test_type_mismatches_fail_with_a_reason(op: str, value: Any, actual: Any, reason: str) -> None:
+    passed, message = check(op, value, actual)
+    assert not passed
+    assert reason in message
+    assert "a.b" in message
+
+
+def test_missing_and_null_fields_fail_saying_which() -> None:
+    compiled = compile_raw([{"field": "metrics.runway", "op": "lt", "value": 6}])
+    assert compiled.evaluate({})[0].message == "metrics.runway is missing from the event"
+    assert compiled.evaluate({"metrics": "flat"})[0].message == "metrics.runway is missing from the event"
+    assert compiled.evaluate({"metrics": {"runway": None}})[0].message == "metrics.runway is null"
+    assert compiled.first_failure({"metrics": {"runway": 3}}) is None
+
+
+def test_paths_index_into_arrays() -> None:
+    compiled = compile_raw([{"field": "activity.tags.1", "op": "equals", "value": "b"}])
+    assert compiled.evaluate({"activity": {"tags": ["a", "b"]}})[0].passed
+    assert not compiled.evaluate({"activity": {"tags": ["a"]}})[0].passed
+
+
+def test_conditions_are_anded_and_report_the_first_failure() -> None:
+    compiled = compile_raw(
+        [
+            {"field": "metrics.pack_type", "op": "equals", "value": "investor_accounts_snapshot"},
+            {"field": "metrics.estimatedRunwayMonths", "op": "lt", "value": 6},
+            {"field": "metrics.totalMonthlyBurn", "op": "gt", "value": 0},
+        ]
+    )
+    good = {"metrics": {"pack_type": "investor_accounts_snapshot", "estimatedRunwayMonths": 3, "totalMonthlyBurn": 1}}
+    assert compiled.first_failure(good) is None
+    bad = {"metrics": {**good["metrics"], "estimatedRunwayMonths": 9, "totalMonthlyBurn": 0}}
+    failure = compiled.first_failure(bad)
+    assert failure is not None and failure.index == 1
+    assert "metrics.estimatedRunwayMonths is 9" in failure.message
+    assert [r.passed for r in compiled.evaluate(bad)] == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("raw", "part", "reason"),
+    [
+        ({"field": "a", "op": "eq", "value": 1}, "op", "unknown operator 'eq'"),
+        ({"field": "a..b", "op": "equals", "value": 1}, "field", "is not a dotted path"),
+        ({"field": "a b", "op": "equals", "value": 1}, "field", "is not a dotted path"),
+        ({"field": "", "op": "equals", "value": 1}, "field", "required"),
+        ({"field": "a", "op": "gt", "value": "5"}, "value", "gt compares numbers"),
+        ({"field": "a", "op": "lt", "value": True}, "value", "lt compares numbers"),
+        ({"field": "a", "op": "starts_with", "value": 5}, "value", "starts_with needs a string"),
+        ({"field": "a", "op": "equals", "value": None}, "value", "string, number or boolean"),
+        ({"field": "a", "op": "equals", "value": {"x": 1}}, "value", "string, number or boolean"),
+        ({"field": "a", "op": "equals"}, "value", "is required"),
+        ({"field": "a", "op": "equals", "value": 1, "extra": 2}, "extra", "unknown key"),
+        ({"field": "a", "op": "contains", "value": ""}, "value", "always passes"),
+        ({"field": "a", "op": "equals", "value": float("inf")}, "value", "finite"),
+        ({"field": "a", "op": "equals", "value": 2**64}, "value", "64 bits"),
+    ],
+)
+def test_validation_names_the_index_and_the_reason(raw: dict[str, Any], part: str, reason: str) -> None:
+    with pytest.raises(ConditionError) as err:
+        validate_conditions([{"field": "ok", "op": "equals", "value": 1}, raw])
+    assert err.value.index == 1
+    assert err.value.part == part
+    assert reason in err.value.reason
+    assert str(err.value).startswith(f"conditions[1].{part}: ")
+
+
+def test_conditions_must_be_a_list_of_objects() -> None:
+    with pytest.raises(ConditionError, match="must be an array"):
+        validate_conditions({"field": "a"})
+    with pytest.raises(ConditionError, match="expected an object"):
+        parse_condition(0, "activity.type equals x")
+
+
+# -- never raises ----------------------------------------------------------------------------
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+fields = st.lists(st.sampled_from(["a", "b", "0", "1", "metrics", "activity", "type"]), min_size=1, max_size=4)
+values = (
+    st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(min_size=1, max_size=10)
+)
+
+
+@st.composite
+def valid_conditions(draw: st.DrawFn) -> list[dict[str, Any]]:
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(OPERATORS))
+        if op in ("gt", "gte", "lt", "lte"):
+            value: Any = draw(st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False))
+        elif op == "starts_with":
+            value = draw(st.text(min_size=1, max_size=10))
+        else:
+            value = draw(values)
+        out.append({"field": ".".join(draw(fields)), "op": op, "value": value})
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(conditions=valid_conditions(), event=json_values)
+def test_evaluation_never_raises_on_arbitrary_json(conditions: list[dict[str, Any]], event: Any) -> None:
+    compiled = compile_raw(conditions)
+    results = compiled.evaluate(event)
+    assert len(results) == len(conditions)
+    assert all(isinstance(r.message, str) and r.message for r in results)
+    failure = compiled.first_failure(event)
+    assert (failure is None) == all(r.passed for r in results)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=json_values)
+def test_validation_raises_only_condition_errors(raw: Any) -> None:
+    with contextlib.suppress(ConditionError):
+        validate_conditions(raw)
