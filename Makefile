@@ -9,9 +9,11 @@ STAMP  := $(VENV)/.installed
 TORCH  := $(if $(wildcard services/recommendation-agent),torch==2.13.0)
 LIBS     := libs/contracts libs/platform
 SERVICES := $(wildcard services/*)
-DEV_TOOLS := pytest pytest-asyncio hypothesis ruff mypy
+# Test-only tools: contract and manifest validators, the browser driver for the console tests.
+DEV_TOOLS := pytest pytest-asyncio hypothesis schemathesis ruff mypy jsonschema openapi-spec-validator \
+	kubernetes-validate check-jsonschema "selenium>=4.30,<4.52"
 
-.PHONY: install dev test lint bench contracts clean
+.PHONY: install dev test lint bench soak contracts clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +41,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(filter-out bench/soak.py,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Sustained mixed load on every service (SOAK_SECONDS, SOAK_RATE); not part of CI.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
+
+# Regenerate proto-contracts/ (JSON Schemas, AsyncAPI, OpenAPI per service, runbook schema).
+contracts: $(STAMP)
+	$(BIN)/playbooks contracts --out proto-contracts
 
 clean:
 	rm -rf .data $(VENV)

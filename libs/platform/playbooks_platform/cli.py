@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -47,12 +48,36 @@ def migrate(
 
 
 @app.command()
-def topics() -> None:
+def topics(
+    replication: Annotated[int, typer.Option(min=1, help="Replication factor of topics it creates.")] = 1,
+) -> None:
     """Create every topic of the registry (and its dead-letter topic) on the configured broker."""
     from .bus import create_topics
 
-    created = asyncio.run(create_topics(PlatformSettings().kafka_bootstrap))
+    created = asyncio.run(create_topics(PlatformSettings().kafka_bootstrap, replication=replication))
     typer.echo(f"created {len(created)} topics")
+
+
+@app.command()
+def contracts(
+    out: Annotated[Path, typer.Option(help="Folder to write the contracts into.")] = Path("proto-contracts"),
+    check: Annotated[bool, typer.Option(help="Write nothing; exit 1 if the folder is not up to date.")] = False,
+) -> None:
+    """Generate JSON Schemas, the AsyncAPI document, OpenAPI per service and the runbook schema."""
+    from .contracts_export import build, drift, write
+
+    files = build()
+    if check:
+        stale = drift(out, files)
+        for rel in stale:
+            typer.echo(f"out of date: {out / rel}")
+        if stale:
+            typer.echo("run `make contracts` and commit the result")
+            raise typer.Exit(1)
+        typer.echo(f"{len(files)} contract files up to date")
+        return
+    changed = write(out, files)
+    typer.echo(f"{len(files)} contract files in {out}; {len(changed)} changed")
 
 
 @app.command()
