@@ -1,0 +1,132 @@
+"""One event, one trace: every span from the ingest request to the last message it causes shares its trace id."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from playbooks_contracts import Envelope
+from playbooks_contracts.topics import (
+    PLAYBOOK_EXECUTIONS,
+    RUNBOOK_REQUESTS,
+    RUNBOOK_STEP_RESULTS,
+    TRIGGERS,
+    UPSTREAM_ACTIVITY_EVENTS,
+)
+from playbooks_platform.service import installed_services
+from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
+
+UPSTREAM_TRACE = "0af7651916cd43dd8448eb211c80319c"
+UPSTREAM_PARENT = "b7ad6b7169203331"
+
+
+def trace_of(span: ReadableSpan) -> str:
+    return format(span.context.trace_id, "032x")
+
+
+def span_id(span: ReadableSpan) -> str:
+    return format(span.context.span_id, "016x")
+
+
+def parent_of(span: ReadableSpan) -> str | None:
+    return format(span.parent.span_id, "016x") if span.parent else None
+
+
+def traceparent_ids(header: str) -> tuple[str, str]:
+    _, trace_id, parent_id, _ = header.split("-")
+    return trace_id, parent_id
+
+
+@pytest.fixture(scope="module")
+async def ingest(infra: Infra):
+    async with running_service("trigger-ingest", infra) as (client, _runtime, _app):
+        yield client
+
+
+async def test_http_event_and_its_trigger_message_share_one_trace(
+    ingest, infra: Infra, org: str, spans: InMemorySpanExporter
+) -> None:
+    r = await ingest.post("/v1/events/activity_event", json={"activity": {"type": "x"}}, headers=infra.auth(org))
+    assert r.status_code == 202, r.text
+    [msg] = await collect(infra.kafka_bootstrap, TRIGGERS.name, where=lambda m: m.key == org)
+
+    trace_id, parent_id = traceparent_ids(msg.headers["traceparent"])
+    chain = [s for s in spans.get_finished_spans() if trace_of(s) == trace_id]
+    [server] = [s for s in chain if s.kind == SpanKind.SERVER]
+    assert server.attributes["http.route"] == "/v1/events/activity_event"
+    [publish] = [s for s in chain if s.name == "triggers.v1 publish"]
+    assert publish.kind == SpanKind.PRODUCER and span_id(publish) == parent_id
+    assert any(s.attributes.get("db.operation") == "INSERT" for s in chain), "the dedupe insert is in the trace"
+
+
+async def test_upstream_trace_continues_through_ingest(
+    ingest, infra: Infra, org: str, spans: InMemorySpanExporter
+) -> None:
+    traceparent = f"00-{UPSTREAM_TRACE}-{UPSTREAM_PARENT}-01"
+    event = {"orgId": org, "activity": {"type": "deck_saved_to_vault"}}
+    await produce(
+        infra.kafka_bootstrap, UPSTREAM_ACTIVITY_EVENTS.name, [event], headers=[("traceparent", traceparent.encode())]
+    )
+    [msg] = await collect(infra.kafka_bootstrap, TRIGGERS.name, where=lambda m: m.key == org)
+
+    trace_id, parent_id = traceparent_ids(msg.headers["traceparent"])
+    assert trace_id == UPSTREAM_TRACE, "the upstream system's trace goes on"
+    chain = await eventually(lambda: [s for s in spans.get_finished_spans() if trace_of(s) == UPSTREAM_TRACE])
+    [process] = [s for s in chain if s.name == f"{UPSTREAM_ACTIVITY_EVENTS.name} process"]
+    assert process.kind == SpanKind.CONSUMER and parent_of(process) == UPSTREAM_PARENT
+    assert process.attributes["playbooks.org_id"] == org
+    assert process.attributes["messaging.kafka.message.offset"] >= 0
+    [publish] = [s for s in chain if s.name == "triggers.v1 publish"]
+    assert parent_of(publish) == span_id(process), "the publish span is a child of the message that caused it"
+    assert parent_id == span_id(publish), "the trigger message names its publish span"
+
+
+def requires(*services: str):
+    missing = [s for s in services if s not in installed_services()]
+    return pytest.mark.skipif(bool(missing), reason=f"not in this repository yet: {missing}")
+
+
+@requires("runbook-runtime")
+async def test_runbook_request_trace_continues_through_the_run_and_its_outbox(
+    infra: Infra, org: str, spans: InMemorySpanExporter
+) -> None:
+    runbook = {
+        "apiVersion": "runbook/v0",
+        "meta": {"name": "traced", "version": "1", "governance": {"allowed_commands": ["echo"]}},
+        "steps": [{"id": "hello", "type": "cli", "with": {"argv": ["echo", "hi"]}}],
+    }
+    request = Envelope(
+        type="runbook.requested",
+        org_id=org,
+        source="test",
+        data={
+            "request_id": f"trace-{org}",
+            "mode": "real",
+            "runbook": runbook,
+            "playbook_id": "pb",
+            "playbook_version": "1",
+        },
+    )
+    traceparent = f"00-{UPSTREAM_TRACE}-{UPSTREAM_PARENT}-01"
+    async with running_service("runbook-runtime", infra):
+        await produce(
+            infra.kafka_bootstrap,
+            RUNBOOK_REQUESTS.name,
+            [request.model_dump(mode="json")],
+            key=org,
+            headers=[("traceparent", traceparent.encode())],
+        )
+        [step] = await collect(infra.kafka_bootstrap, RUNBOOK_STEP_RESULTS.name, where=lambda m: m.key == org)
+        [executed] = await collect(infra.kafka_bootstrap, PLAYBOOK_EXECUTIONS.name, where=lambda m: m.key == org)
+
+    for message in (step, executed):
+        assert traceparent_ids(message.headers["traceparent"])[0] == UPSTREAM_TRACE
+    chain = [s for s in spans.get_finished_spans() if trace_of(s) == UPSTREAM_TRACE]
+    [process] = [s for s in chain if s.name == f"{RUNBOOK_REQUESTS.name} process"]
+    assert parent_of(process) == UPSTREAM_PARENT and process.attributes["playbooks.org_id"] == org
+    publishes = {s.name: s for s in chain if s.kind == SpanKind.PRODUCER}
+    assert {f"{RUNBOOK_STEP_RESULTS.name} publish", f"{PLAYBOOK_EXECUTIONS.name} publish"} <= set(publishes)
+    # Relayed from the outbox after commit, the messages still name their publish span in this trace.
+    assert traceparent_ids(step.headers["traceparent"])[1] == span_id(publishes[f"{RUNBOOK_STEP_RESULTS.name} publish"])
