@@ -72,6 +72,12 @@ class DevStack:
                 env=self.env,
                 start_new_session=True,
             )
+        # The web console: static files calling the services above from the browser.
+        self.processes["console"] = subprocess.Popen(
+            [sys.executable, "-m", "playbooks_platform.console", "--port", str(SERVICE_PORTS["console"])],
+            env=self.env,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 120
         for name in self.processes:
             url = f"http://127.0.0.1:{SERVICE_PORTS[name]}/healthz"
@@ -88,6 +94,9 @@ class DevStack:
         console.rule("playbook platform (dev)")
         for name in self.processes:
             port = SERVICE_PORTS[name]
+            if name == "console":
+                console.print(f"  {'web console':<22} http://127.0.0.1:{port}   (sign in with the dev token below)")
+                continue
             console.print(f"  {name:<22} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs")
         token = issue_token(self.settings, org_id="dev-org", user_id="dev-user", roles=["admin", "approver"])
         console.print("\n  dev token (org dev-org, roles admin, approver):")
