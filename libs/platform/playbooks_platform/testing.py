@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -200,3 +202,63 @@ async def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: 
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+class ServiceProcess:
+    """One service as its own ``playbooks serve`` process on the test stack, as in production.
+
+    For end-to-end flows and fault tests: it can be killed (SIGKILL, no goodbye) and started again.
+    """
+
+    def __init__(self, name: str, infra: Infra, workdir: Path, **env: str) -> None:
+        self.name, self.infra, self.port = name, infra, free_port()
+        self.log = workdir / f"{name}.log"
+        self.env = (
+            os.environ
+            | {
+                "PLAYBOOKS_ENV": "test",
+                "PLAYBOOKS_DATABASE_URL": infra.database_url,
+                "PLAYBOOKS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+                "PLAYBOOKS_CONSUMER_RETRY_BACKOFF_S": "0.05",
+                "PLAYBOOKS_LOG_JSON": "false",
+            }
+            | env
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> ServiceProcess:
+        await self.infra.migrate(load_spec(self.name))
+        cmd = [sys.executable, "-m", "playbooks_platform.cli", "serve", self.name, "--port", str(self.port)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    async def ready(self, timeout: float = 90) -> None:
+        """Wait for ``/readyz``: database and broker reachable, consumers joined their groups."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); log: {self.log}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s; log: {self.log}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()

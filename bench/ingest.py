@@ -1,0 +1,204 @@
+"""Ingest throughput: raw aiokafka produce (baseline), HTTP batch ingest, upstream topic -> triggers.v1.
+
+Runs on the embedded stack (or PLAYBOOKS_DATABASE_URL / PLAYBOOKS_KAFKA_BOOTSTRAP), with
+trigger-ingest as its own uvicorn process, as in `make dev`. Prints each rate and its ratio to
+the baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from playbooks_contracts import Envelope
+from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS
+from playbooks_platform.embedded import free_port, wait_for_port
+from playbooks_platform.migrations import upgrade
+from playbooks_platform.testing import Infra, start_infra
+
+N_RAW = int(os.environ.get("BENCH_N", "20000"))
+BATCH = 1000
+HTTP_CONCURRENCY = 4
+ORGS = 12  # upstream keys by org: 12 orgs spread over the topic's 6 partitions
+
+
+def activity(i: int) -> dict:
+    return {
+        "activity": {
+            "type": "contract_signed",
+            "doc_id": f"doc-{i}",
+            "category": "contract",
+            "metadata": {"deal_size": i, "owner": "alice"},
+        }
+    }
+
+
+async def raw_produce(bootstrap: str, n: int) -> float:
+    """Baseline: envelopes of the same size straight to a topic, acks=all, no service in between."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    org = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    payloads = [
+        orjson.dumps(Envelope(type="activity_event", org_id=org, data=activity(i)).model_dump(mode="json"))
+        for i in range(n)
+    ]
+    try:
+        start = time.perf_counter()
+        futures = [await producer.send("bench.raw", p, key=org.encode()) for p in payloads]
+        await asyncio.gather(*futures)
+        return n / (time.perf_counter() - start)
+    finally:
+        await producer.stop()
+
+
+class Counter:
+    """Counts messages of orgs with a prefix arriving on triggers.v1 from now on (no consumer group)."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.bootstrap, self.prefix, self.count = bootstrap, prefix.encode(), 0
+
+    async def __aenter__(self) -> Counter:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await self.consumer.start()
+        await self.consumer.topics()
+        parts = [TopicPartition(TRIGGERS.name, p) for p in self.consumer.partitions_for_topic(TRIGGERS.name) or ()]
+        self.consumer.assign(parts)
+        await self.consumer.seek_to_end()
+        for tp in parts:  # resolve the end offsets now, before anything is produced
+            await self.consumer.position(tp)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def until(self, n: int, timeout: float = 120) -> float:
+        """Wait until ``n`` messages of the org arrived; returns the time of the last one."""
+        deadline = time.perf_counter() + timeout
+        while self.count < n:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"only {self.count}/{n} messages arrived")
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=5000)
+            self.count += sum(1 for rs in batch.values() for r in rs if r.key and r.key.startswith(self.prefix))
+        return time.perf_counter()
+
+
+async def http_ingest(infra: Infra, port: int, n: int) -> float:
+    org = f"bench-http-{uuid.uuid4().hex[:6]}"
+    headers = infra.auth(org)
+    batches = [
+        {"events": [{"trigger": "activity_event", **activity(i)} for i in range(s, min(s + BATCH, n))]}
+        for s in range(0, n, BATCH)
+    ]
+    bodies = [orjson.dumps(b) for b in batches]
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=60, headers=headers | {"content-type": "application/json"}
+    ) as client:
+        await client.post(
+            "/v1/events:batch",
+            content=orjson.dumps({"events": [{"trigger": "activity_event", "activity": {"type": "warmup"}}]}),
+        )
+        queue = list(bodies)
+
+        async def worker() -> None:
+            while queue:
+                r = await client.post("/v1/events:batch", content=queue.pop())
+                r.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(HTTP_CONCURRENCY)))
+        return n / (time.perf_counter() - start)
+
+
+async def topic_ingest(infra: Infra, n: int, orgs: int) -> float:
+    """Upstream messages of ``orgs`` orgs (1: a single partition, in order; more: spread over partitions)."""
+    prefix = f"bench-topic-{uuid.uuid4().hex[:6]}"
+    keys = [f"{prefix}-{i % orgs}" for i in range(n)]
+    payloads = [orjson.dumps({"orgId": keys[i], **activity(i)}) for i in range(n)]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    try:
+        async with Counter(infra.kafka_bootstrap, prefix) as counter:
+            start = time.perf_counter()
+            futures = [
+                await producer.send(UPSTREAM_ACTIVITY_EVENTS.name, p, key=k.encode())
+                for p, k in zip(payloads, keys, strict=True)
+            ]
+            await asyncio.gather(*futures)
+            end = await counter.until(n)
+        return n / (end - start)
+    finally:
+        await producer.stop()
+
+
+def start_service(infra: Infra, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "PLAYBOOKS_DATABASE_URL": infra.database_url,
+        "PLAYBOOKS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "PLAYBOOKS_LOG_LEVEL": "WARNING",
+        "PLAYBOOKS_ENV": "test",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playbooks_platform.cli", "serve", "trigger-ingest", "--port", str(port)],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port("127.0.0.1", port, timeout=60)
+    return proc
+
+
+async def wait_ready(port: int) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            r = await client.get(f"http://127.0.0.1:{port}/readyz")
+            if r.status_code == 200:
+                return
+            await asyncio.sleep(0.1)
+    raise RuntimeError("trigger-ingest did not become ready")
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    infra = start_infra(work)
+    try:
+        upgrade(["trigger_ingest"], infra.database_url)
+        port = free_port()
+        proc = start_service(infra, port, work / "trigger-ingest.log")
+        try:
+            asyncio.run(wait_ready(port))
+            raw = asyncio.run(raw_produce(infra.kafka_bootstrap, N_RAW))
+            http = asyncio.run(http_ingest(infra, port, N_RAW))
+            topic_one = asyncio.run(topic_ingest(infra, N_RAW, orgs=1))
+            topic_many = asyncio.run(topic_ingest(infra, N_RAW, orgs=ORGS))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    finally:
+        infra.close()
+    print(f"events per run: {N_RAW:,}; cores: {os.cpu_count()}")
+    print(f"{'raw aiokafka produce (baseline)':<40}{raw:>10,.0f} events/s   1.00x")
+    print(f"{'HTTP batch ingest (1,000/request)':<40}{http:>10,.0f} events/s   {http / raw:.2f}x   aim >= 5,000/s")
+    for label, rate in (("topic -> triggers.v1, 1 org", topic_one), (f"topic -> triggers.v1, {ORGS} orgs", topic_many)):
+        print(f"{label:<40}{rate:>10,.0f} events/s   {rate / raw:.2f}x   aim >= 0.50x")
+
+
+if __name__ == "__main__":
+    main()
