@@ -1,0 +1,123 @@
+"""Orchestration around the execution service: transactions, refusals recorded, the relay woken."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from playbooks_platform.errors import DomainError, NotFound
+from playbooks_platform.service import Runtime
+
+from . import events as ev
+from . import execution, service
+from .execution import Actor, Options
+from .schemas import ExceptionPlaybook
+from .service import CandidateCache
+from .settings import ExceptionPlaybookSettings
+
+log = logging.getLogger(__name__)
+
+CACHE = "candidate_cache"
+
+
+def candidate_cache(runtime: Runtime) -> CandidateCache:
+    """The process's one cache of compiled candidate playbooks (shared by routes and the worker)."""
+    cache = runtime.state.get(CACHE)
+    if cache is None:
+        settings: ExceptionPlaybookSettings = runtime.settings  # type: ignore[assignment]
+        cache = runtime.state[CACHE] = CandidateCache(settings.candidate_cache_tenants)
+    return cache  # type: ignore[no-any-return]
+
+
+def options(runtime: Runtime) -> Options:
+    settings: ExceptionPlaybookSettings = runtime.settings  # type: ignore[assignment]
+    return Options(runbook_runtime_url=settings.runbook_runtime_url)
+
+
+def wake(runtime: Runtime) -> None:
+    if runtime.relay is not None:
+        runtime.relay.wake()
+
+
+async def advance_step(
+    runtime: Runtime, *, tenant_id: str, exception_ref: str, step_order: int, actor: Actor, skip: bool
+) -> ExceptionPlaybook:
+    """Complete or skip a step and read the playbook back, in one transaction.
+
+    A refusal is logged and appended to the exception's log (in a transaction of its own, as the
+    refused one rolls back), then raised.
+    """
+    exception_id = None
+    try:
+        async with runtime.database.tenant_transaction(tenant_id) as session:
+            exc = await service.resolve_exception(session, tenant_id, exception_ref)
+            exception_id = exc.id
+            if skip:
+                outcome = await execution.skip_step(
+                    session=session,
+                    tenant_id=tenant_id,
+                    exception_id=exc.id,
+                    step_order=step_order,
+                    actor=actor,
+                    exc=exc,
+                )
+            else:
+                outcome = await execution.complete_step(
+                    session=session,
+                    tenant_id=tenant_id,
+                    exception_id=exc.id,
+                    step_order=step_order,
+                    actor=actor,
+                    options=options(runtime),
+                    exc=exc,
+                )
+            view = await execution.playbook_view(
+                session=session,
+                tenant_id=tenant_id,
+                exc=outcome.exception,
+                cache=candidate_cache(runtime),
+                outcome=outcome,
+            )
+    except NotFound:
+        raise
+    except DomainError as exc_:
+        if exception_id is not None:
+            await _record_refusal(runtime, tenant_id, exception_id, step_order, actor, skip, exc_)
+        raise
+    wake(runtime)
+    return view
+
+
+async def _record_refusal(
+    runtime: Runtime,
+    tenant_id: str,
+    exception_id: uuid.UUID,
+    step_order: int,
+    actor: Actor,
+    skip: bool,
+    error: DomainError,
+) -> None:
+    log.warning(
+        "step refused",
+        extra={
+            "tenant_id": tenant_id,
+            "exception_id": str(exception_id),
+            "step_order": step_order,
+            "reason": error.detail,
+            "actor_type": actor.type,
+        },
+    )
+    payload: dict[str, Any] = {
+        "step_order": step_order,
+        "attempted": "skip" if skip else "complete",
+        "status": error.status,
+        "reason": error.detail,
+        **actor.payload(),
+    }
+    async with runtime.database.tenant_transaction(tenant_id) as session:
+        exc = await service.get_exception(session=session, tenant_id=tenant_id, exception_id=exception_id)
+        if exc.current_playbook_id is not None:
+            payload["playbook_id"] = str(exc.current_playbook_id)
+        await ev.append(session, tenant_id=tenant_id, exception_id=exception_id, events=[(ev.STEP_REFUSED, payload)])
+    wake(runtime)
