@@ -1,0 +1,60 @@
+"""API bodies of the compiler: compile a Markdown TSG, validate a runbook."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .base import StrictModel, WireModel
+
+
+class CompileRequest(StrictModel):
+    markdown: str = Field(min_length=1, max_length=512_000, description="The Markdown TSG.")
+    name: str | None = Field(default=None, max_length=200, description="Runbook name (default: the first heading).")
+    source_name: str = Field(default="", max_length=300, description="File name of the TSG, for the mapping.")
+    engine: Literal["auto", "rules"] = Field(
+        default="auto", description="auto: the LLM when one is configured (falls back to the rules); rules: rules only."
+    )
+    publish: bool = Field(default=False, description="Also publish the runbook to runbooks.compiled.v1 for review.")
+    playbook_id: str | None = Field(default=None, max_length=200, description="Id to publish under (default: derived).")
+    version: str = Field(default="1", max_length=50)
+
+
+class Diagnostic(WireModel):
+    level: Literal["error", "warning", "info"]
+    code: str
+    message: str
+    location: str = ""
+
+
+class Published(WireModel):
+    topic: str
+    message_id: str
+    playbook_id: str
+    version: str
+
+
+class CompileResponse(WireModel):
+    valid: bool
+    engine: Literal["rules", "llm"]
+    runbook: dict[str, Any]
+    runbook_yaml: str
+    mapping_markdown: str
+    diagnostics: list[Diagnostic]
+    stats: dict[str, int]
+    elapsed_ms: float
+    published: Published | None = None
+
+
+class ValidateRequest(StrictModel):
+    runbook: dict[str, Any] | None = Field(default=None, description="The runbook as JSON.")
+    runbook_yaml: str | None = Field(default=None, max_length=512_000, description="Or the runbook as YAML text.")
+    source_markdown: str | None = Field(
+        default=None, max_length=512_000, description="The TSG it came from: also checks that no command is invented."
+    )
+
+
+class ValidateResponse(WireModel):
+    valid: bool
+    problems: list[Diagnostic]

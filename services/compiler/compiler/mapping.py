@@ -1,0 +1,109 @@
+"""The mapping report: which step came from where, and what the compiler could not decide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StepMap:
+    step_id: str
+    type: str
+    title: str
+    section: str
+    line_start: int
+    line_end: int
+    source: str  # code block | inline command | sql block | checklist | prose | table
+    commands: list[str] = field(default_factory=list)
+    why_manual: str = ""
+    approval: bool = False
+
+
+@dataclass
+class CommandMap:
+    line: int
+    text: str
+    step_id: str
+    verdict: str
+
+
+@dataclass
+class VarMap:
+    name: str
+    written: list[str]
+    lines: list[int]
+    default: str
+    todo: str = ""
+
+
+@dataclass
+class Mapping:
+    source_name: str
+    engine: str = "rules"
+    steps: list[StepMap] = field(default_factory=list)
+    commands: list[CommandMap] = field(default_factory=list)
+    vars: list[VarMap] = field(default_factory=list)
+    todos: list[str] = field(default_factory=list)
+    uncertainties: list[str] = field(default_factory=list)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").strip() or " "
+
+
+def _code(text: str) -> str:
+    text = text.replace("\n", " ⏎ ")
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+
+
+def render(mapping: Mapping, *, title: str) -> str:
+    """mapping.md as Markdown tables."""
+    out = [f"# Mapping: {title}", ""]
+    n_cli = sum(1 for s in mapping.steps if s.type == "cli")
+    n_manual = sum(1 for s in mapping.steps if s.type == "manual")
+    out += [
+        f"Source: `{mapping.source_name or 'tsg.md'}` · engine: {mapping.engine} · "
+        f"{len(mapping.steps)} steps ({n_cli} cli, {n_manual} manual) · "
+        f"{len(mapping.commands)} commands · {len(mapping.vars)} variables · {len(mapping.todos)} TODOs",
+        "",
+        "## Steps",
+        "",
+        "| step | type | TSG section | lines | from | title |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in mapping.steps:
+        out.append(
+            f"| `{s.step_id}` | {s.type} | {_cell(s.section)} | {s.line_start}-{s.line_end} | {s.source} "
+            f"| {_cell(s.title)} |"
+        )
+    out += ["", "## Extracted commands", ""]
+    if mapping.commands:
+        out += ["| line | command | step | decision |", "|---|---|---|---|"]
+        for c in mapping.commands:
+            out.append(f"| {c.line} | {_cell(_code(c.text))} | `{c.step_id}` | {_cell(c.verdict)} |")
+    else:
+        out.append("None found.")
+    out += ["", "## Inferred variables", ""]
+    if mapping.vars:
+        out += ["| var | written as | lines | default | TODO |", "|---|---|---|---|---|"]
+        for v in mapping.vars:
+            written = ", ".join(_code(w) for w in v.written)
+            default = _code(v.default) if v.default else "(none)"
+            lines = ", ".join(str(n) for n in v.lines)
+            out.append(f"| `{v.name}` | {_cell(written)} | {lines} | {_cell(default)} | {_cell(v.todo or '-')} |")
+    else:
+        out.append("None.")
+    out += ["", "## Manual steps", ""]
+    manual = [s for s in mapping.steps if s.type == "manual"]
+    if manual:
+        out += ["| step | why manual | approval |", "|---|---|---|"]
+        for s in manual:
+            out.append(f"| `{s.step_id}` | {_cell(s.why_manual)} | {'required' if s.approval else 'no'} |")
+    else:
+        out.append("None.")
+    out += ["", "## TODOs and uncertainties", ""]
+    items = [f"- [ ] TODO: {t}" for t in mapping.todos] + [f"- {u}" for u in mapping.uncertainties]
+    out += items or ["None."]
+    out.append("")
+    return "\n".join(out)

@@ -1,0 +1,220 @@
+"""The command ontology (``ontology.yaml``): is a command read-only, a write, or unknown."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, Literal
+
+import yaml
+
+from playbooks_contracts.runbook import TEMPLATE_REF
+
+Kind = Literal["read", "write", "unknown"]
+
+_SQL_READ = re.compile(r"^\s*(select|show|explain|table|values|\\d\w*|\\l|\\dt|\\du|\\conninfo)\b", re.I)
+_SQL_EXPLAIN_ANALYZE = re.compile(r"^\s*explain\s*(\(|analy[sz]e)", re.I)
+# Functions that change server state even inside a SELECT.
+_SQL_WRITE_FUNCS = re.compile(
+    r"\b(pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|setval|nextval|pg_promote|"
+    r"set_config|lo_unlink|pg_switch_wal|pg_drop_replication_slot|pg_create_\w+|pg_wal_replay_\w+|"
+    r"pg_advisory_\w*lock\w*|dblink_exec)\s*\(",
+    re.I,
+)
+_SQL_WRITE_WORDS = re.compile(r"\b(into|for\s+update|for\s+share)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: Kind
+    tool: str
+    reason: str
+    blocking: bool = False  # runs until interrupted (follow/watch/interactive)
+
+    @property
+    def automatable(self) -> bool:
+        return self.kind == "read" and not self.blocking
+
+
+@functools.cache
+def load() -> dict[str, Any]:
+    """The ontology data shipped in the package."""
+    data: dict[str, Any] = yaml.safe_load(files("compiler").joinpath("ontology.yaml").read_text())
+    return data
+
+
+def tools() -> dict[str, dict[str, Any]]:
+    return load()["tools"]  # type: ignore[no-any-return]
+
+
+def is_known_tool(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return base in tools() or base in load()["privilege_prefixes"] or _cmdlet(base) is not None
+
+
+_CMDLET = re.compile(r"^([A-Z][a-z]+)-[A-Z][A-Za-z]+$")
+
+
+def _cmdlet(word: str) -> str | None:
+    m = _CMDLET.match(word)
+    return m.group(1) if m else None
+
+
+def is_powershell(text: str) -> bool:
+    words = text.split()
+    return bool(words) and _cmdlet(words[0]) is not None
+
+
+def classify_sql(sql: str) -> tuple[Kind, str]:
+    """A read when every statement only reads and calls no state-changing function."""
+    statements = [s for s in (p.strip() for p in sql.split(";")) if s]
+    if not statements:
+        return "unknown", "empty SQL"
+    for stmt in statements:
+        if _SQL_WRITE_FUNCS.search(stmt):
+            return "write", f"calls a function that changes the server: {_SQL_WRITE_FUNCS.search(stmt).group(1)}"  # type: ignore[union-attr]
+        if _SQL_EXPLAIN_ANALYZE.match(stmt):
+            return "write", "EXPLAIN ANALYZE executes the statement"
+        if not _SQL_READ.match(stmt):
+            first = stmt.split()[0].upper()
+            return "write", f"SQL statement {first} may change data"
+        if _SQL_WRITE_WORDS.search(stmt):
+            return "write", "SELECT INTO / FOR UPDATE changes or locks data"
+    return "read", "read-only SQL"
+
+
+def _positionals(args: list[str], value_options: set[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            if "=" not in arg and arg in value_options:
+                skip = True
+            continue
+        out.append(arg)
+    return out
+
+
+def _option_value(args: list[str], names: list[str]) -> str | None:
+    for k, arg in enumerate(args):
+        for name in names:
+            if arg == name and k + 1 < len(args):
+                return args[k + 1]
+            if name.startswith("--") and arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+            if not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
+                return arg[len(name) :]
+    return None
+
+
+def _has_flag(args: list[str], flags: list[str]) -> str | None:
+    for arg in args:
+        for flag in flags:
+            if arg == flag or (flag.startswith("--") and arg.startswith(flag + "=")):
+                return flag
+            # combined short flags such as -fn: only for single-letter flags
+            short = len(flag) == 2 and flag[0] == "-" and arg.startswith("-") and not arg.startswith("--")
+            if short and flag[1] in arg[1:] and arg[1:].isalpha():
+                return flag
+    return None
+
+
+def classify(argv: list[str]) -> Verdict:
+    """Classify one command (argv, templates allowed in arguments) with the ontology."""
+    data = load()
+    program = argv[0].rsplit("/", 1)[-1]
+    if TEMPLATE_REF.search(argv[0]):
+        return Verdict("unknown", argv[0], "the program itself is a placeholder")
+    if program in data["privilege_prefixes"]:
+        inner = classify(argv[1:]) if len(argv) > 1 else None
+        tool = inner.tool if inner else program
+        return Verdict("write", tool, f"runs with elevated privileges ({program})")
+    spec = tools().get(program)
+    verb = _cmdlet(program)
+    if spec is None and verb is not None:
+        ps = data["powershell"]
+        if verb in ps["read_verbs"]:
+            return Verdict("read", program, f"PowerShell {verb}- cmdlets only read")
+        if verb in ps["write_verbs"]:
+            return Verdict("write", program, f"PowerShell {verb}- cmdlets change state")
+        return Verdict("unknown", program, f"PowerShell verb {verb} is not in the command ontology")
+    if spec is None:
+        return Verdict("unknown", program, f"{program} is not in the command ontology")
+    args = argv[1:]
+    mode = spec["mode"]
+    write_flag = _has_flag(args, spec.get("write_flags", []))
+    if write_flag:
+        return Verdict("write", program, f"{program} {write_flag} writes")
+    kind: Kind
+    subject = ""
+    if mode == "write":
+        return Verdict("write", program, f"{program} changes or destroys state")
+    if mode == "read":
+        kind, reason = "read", f"{program} only reads"
+    elif mode == "sql":
+        sql = _option_value(args, spec.get("sql_flags", []))
+        if sql is None:
+            return Verdict("unknown", program, f"{program} without -c opens an interactive session or runs a file")
+        kind, reason = classify_sql(sql)
+    elif mode == "http":
+        method = (_option_value(args, spec.get("method_flags", [])) or "GET").upper()
+        if method not in ("GET", "HEAD"):
+            return Verdict("write", program, f"HTTP {method} may change state")
+        kind, reason = "read", f"HTTP {method}"
+    elif mode == "subcommand":
+        pos = _positionals(args, set(spec.get("value_options", [])))
+        best: tuple[int, Kind, str] | None = None
+        for key, label in (("write", "write"), ("read", "read")):
+            for entry in spec.get(key, []):
+                words = str(entry).split()
+                if pos[: len(words)] == words and (best is None or len(words) > best[0]):
+                    best = (len(words), label, str(entry))  # type: ignore[assignment]
+        if best is None:
+            sub = " ".join(pos[:2]) or "(none)"
+            return Verdict("unknown", program, f"{program} {sub} is not in the command ontology")
+        _, kind, subject = best
+        reason = f"{program} {subject} " + ("only reads" if kind == "read" else "changes state")
+    elif mode == "verb":
+        pos = [p for p in _positionals(args, set(spec.get("value_options", []))) if not TEMPLATE_REF.search(p)]
+        hit = next((p for p in pos for g in spec.get("write_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
+        if hit is not None:
+            return Verdict("write", program, f"{program} ... {hit} changes state")
+        hit = next((p for p in pos for g in spec.get("blocking_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
+        if hit is not None:
+            return Verdict("read", program, f"{program} ... {hit} streams until interrupted", blocking=True)
+        hit = next((p for p in pos for g in spec.get("read_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
+        if hit is None:
+            return Verdict("unknown", program, f"{program} {' '.join(pos[:3])} is not in the command ontology")
+        kind, reason = "read", f"{program} ... {hit} only reads"
+    else:
+        return Verdict("unknown", program, f"ontology mode {mode!r} of {program} is not understood")
+    if kind == "read":
+        blocking_for = spec.get("blocking_flags_for")
+        if blocking_for is None or subject in blocking_for:
+            flag = _has_flag(args, spec.get("blocking_flags", []))
+            if flag:
+                return Verdict("read", program, f"{program} {flag} runs until interrupted", blocking=True)
+        needs = spec.get("requires_one_of")
+        if needs and not _has_flag(args, needs):
+            return Verdict(
+                "read", program, f"{program} without {' or '.join(needs)} runs until interrupted", blocking=True
+            )
+    return Verdict(kind, program, reason)
+
+
+def governance_defaults() -> dict[str, Any]:
+    return dict(load()["governance_defaults"])
+
+
+def deny_commands() -> list[str]:
+    return list(load()["deny_commands"])
+
+
+def shell_variables() -> set[str]:
+    return set(load()["shell_variables"])

@@ -1,0 +1,536 @@
+"""Stage B with deterministic rules: the TSG-IR to a runbook document and its mapping.
+
+Read-only commands of known tools become ``cli`` steps; anything that writes, is unknown, runs
+forever or needs a shell becomes a ``manual`` step (with an approval when it may change state).
+Prose imperatives and checklists become manual steps with checklist evidence; unambiguous
+expected-output statements become assertions on the command they follow.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ontology
+from .ir import Code, Section, Table, Text, TsgIR
+from .mapping import CommandMap, Mapping, StepMap, VarMap
+from .shell import (
+    OUTPUT_LANGS,
+    POWERSHELL_LANGS,
+    SHELL_LANGS,
+    Assignment,
+    Command,
+    Placeholder,
+    looks_like_commands,
+    parse_command,
+    split_block,
+)
+
+SQL_LANGS = {"sql", "psql", "postgresql", "postgres", "pgsql", "plpgsql"}
+_RUN_PHRASE = re.compile(r"\b(run|execute|use|using|type|enter|with|try|command)\s*:?\s*$", re.I)
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(])")
+_IMPERATIVE = re.compile(
+    r"^(?:(?:then|next|also|finally|first|now|afterwards)[,:]?\s+)?(?:if\b[^,]{1,120},\s*)?"
+    r"(check|verify|confirm|ensure|make sure|escalate|notify|page|contact|inform|open|look at|look for|review|"
+    r"inspect|compare|validate|monitor|wait|watch|record|post|file|create an? (?:ticket|incident)|raise|ask|call|"
+    r"tell|update the (?:incident|ticket|status)|document|capture|take a screenshot|go to|navigate to|log in|"
+    r"sign in|acknowledge|announce|communicate|declare|engage|reach out|follow up|double-check)\b",
+    re.I,
+)
+_VALUE = r"(?:`([^`]+)`|\"([^\"]+)\"|'([^']+)'|([A-Za-z][\w./:-]*))"
+_SHOULD = re.compile(
+    r"\bshould\s+(not\s+)?(?:only\s+)?(?:show|say|read|return|print|display|report|list|contain|include|be|output|"
+    r"mention|have)\s+(?:a\s+|an\s+|the\s+)?(?:status\s+(?:of\s+)?|value\s+)?" + _VALUE
+)
+_NO = re.compile(r"(?:^|[\s(])(?:[Nn]o|[Ww]ithout)\s+(?:`([^`]+)`|([A-Z][a-z]+[A-Z][A-Za-z]+|[A-Z]{3,}[A-Za-z_]*))")
+_EXPECT = re.compile(
+    r"\b(?:you should see|expected output(?: is)?|expect(?: to see)?)\s*:?\s*(?:`([^`]+)`|\"([^\"]+)\")", re.I
+)
+_QUALIFIED = re.compile(r"^\s*(?:set to|is|are|=|equal|equals|with (?:the )?value)\b", re.I)
+_OR_MORE = re.compile(r"^\s*(?:,|or|and|nor)\s*`([^`]+)`")
+_EXIT = re.compile(r"\bexit (?:code|status)\s+(?:should be|is|of|must be|=)\s*(\d+)", re.I)
+
+
+def _plain(title: str) -> str:
+    """A heading without its numbering ("2. Inspect" -> "Inspect")."""
+    return re.sub(r"^(?:step\s+)?\d+(?:\.\d+)*[.):]?\s+", "", title, flags=re.I).strip()
+
+
+def slug(text: str, limit: int = 40) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", _plain(text).lower()).strip("-")[:limit].strip("-")
+    return s or "step"
+
+
+def _short(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _unbrace(text: str, names: set[str]) -> str:
+    """Keep templates of known vars; break any other ``{{`` so the runtime never renders it."""
+
+    def fix(m: re.Match[str]) -> str:
+        inner = re.fullmatch(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", m.group(0))
+        return m.group(0) if inner and inner.group(1) in names else m.group(0).replace("{{", "{ {").replace("}}", "} }")
+
+    return re.sub(r"\{\{.*?\}\}", fix, text, flags=re.S)
+
+
+@dataclass
+class Expectation:
+    kind: str  # contains | not_contains | exit_code
+    value: str
+    sentence: str
+
+
+def expectations(sentence: str) -> tuple[list[Expectation], bool]:
+    """Unambiguous expected-output checks in a sentence, and whether it states an expectation at all."""
+    found: list[Expectation] = []
+    stated = False
+    for m in _SHOULD.finditer(sentence):
+        stated = True
+        negated = bool(m.group(1))
+        quoted = next((g for g in m.groups()[1:4] if g), None)
+        word = m.group(5)
+        word = word.rstrip(".:,;") if word else None
+        value = quoted or (word if word and re.match(r"^[A-Z][a-z]*[A-Z]?\w*$", word) and len(word) > 2 else None)
+        if value:
+            found.append(Expectation("not_contains" if negated else "contains", value, sentence))
+    for m in _NO.finditer(sentence):
+        stated = True
+        values = [m.group(1) or m.group(2)]
+        rest = sentence[m.end() :]
+        more = _OR_MORE.match(rest)
+        while more:
+            values.append(more.group(1))
+            rest = rest[more.end() :]
+            more = _OR_MORE.match(rest)
+        if _QUALIFIED.match(rest):
+            continue  # "no `X` set to True": X itself may well appear
+        found += [Expectation("not_contains", v, sentence) for v in values]
+    for m in _EXPECT.finditer(sentence):
+        stated = True
+        found.append(Expectation("contains", m.group(1) or m.group(2), sentence))
+    for m in _EXIT.finditer(sentence):
+        stated = True
+        found.append(Expectation("exit_code", m.group(1), sentence))
+    return found, stated
+
+
+@dataclass
+class _Builder:
+    ir: TsgIR
+    mapping: Mapping
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    used_ids: set[str] = field(default_factory=set)
+    vars: dict[str, VarMap] = field(default_factory=dict)
+    assigned: dict[str, Assignment] = field(default_factory=dict)
+
+    # ids, vars -------------------------------------------------------------------------
+    def new_id(self, section: Section) -> str:
+        base = slug(section.title or self.ir.title or "step")
+        n = 1
+        while f"{base}-{n}" in self.used_ids:
+            n += 1
+        step_id = f"{base}-{n}"
+        self.used_ids.add(step_id)
+        return step_id
+
+    def declare(self, placeholders: list[Placeholder]) -> None:
+        for ph in placeholders:
+            v = self.vars.get(ph.name)
+            if v is None:
+                self.vars[ph.name] = VarMap(ph.name, [ph.raw], [ph.line], "")
+            else:
+                if ph.raw not in v.written:
+                    v.written.append(ph.raw)
+                if ph.line not in v.lines:
+                    v.lines.append(ph.line)
+
+    def assign(self, a: Assignment) -> None:
+        self.assigned.setdefault(a.name, a)
+
+    # steps -----------------------------------------------------------------------------
+    def add(self, step: dict[str, Any], smap: StepMap) -> dict[str, Any]:
+        self.steps.append(step)
+        self.mapping.steps.append(smap)
+        return step
+
+    def command_step(self, cmd: Command, section: Section, lead: str, source: str) -> dict[str, Any]:
+        self.declare(cmd.placeholders)
+        step_id = self.new_id(section)
+        title = _short(cmd.comment or lead or f"{_plain(section.title)}: {_short(cmd.text, 60)}".lstrip(": "), 100)
+        template = cmd.template_text()
+        if cmd.argv is not None:
+            verdict = ontology.classify(cmd.argv)
+            if verdict.automatable:
+                step: dict[str, Any] = {"id": step_id, "type": "cli", "title": title, "with": {"argv": cmd.argv}}
+                self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, f"cli: {verdict.reason}"))
+                return self.add(
+                    step,
+                    StepMap(
+                        step_id,
+                        "cli",
+                        title,
+                        " > ".join(section.path),
+                        cmd.line_start,
+                        cmd.line_end,
+                        source,
+                        [cmd.text],
+                    ),
+                )
+            why = verdict.reason
+            approval = verdict.kind != "read"
+            if verdict.kind == "unknown":
+                why += "; unknown commands may change state"
+        else:
+            why = f"needs a shell ({cmd.shell}); runbooks never run a shell"
+            approval = self._segments_may_write(template)
+        instructions = (
+            f"Manual because {why}. "
+            + ("After approval, run" if approval else "Run")
+            + " this yourself and paste the output as evidence:\n\n```\n"
+            + template
+            + "\n```"
+        )
+        step = {
+            "id": step_id,
+            "type": "manual",
+            "title": title,
+            "instructions": instructions,
+            "required_evidence": [{"kind": "text", "name": "output"}],
+        }
+        if approval:
+            step["approvals"] = {"min": 1}
+        decision = f"manual{' + approval' if approval else ''}: {why}"
+        self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, decision))
+        return self.add(
+            step,
+            StepMap(
+                step_id,
+                "manual",
+                title,
+                " > ".join(section.path),
+                cmd.line_start,
+                cmd.line_end,
+                source,
+                [cmd.text],
+                why,
+                approval,
+            ),
+        )
+
+    @staticmethod
+    def _segments_may_write(text: str) -> bool:
+        """True unless every simple command in a shell line is a read of a known tool."""
+        for segment in re.split(r"\|\|?|&&|;|\n|\$\(|`|\(|\)", text):
+            words = segment.strip()
+            if not words:
+                continue
+            try:
+                argv = shlex.split(words)
+            except ValueError:
+                return True
+            argv = [a for a in argv if not re.match(r"^\d*[<>]", a)]
+            if not argv:
+                continue
+            if argv[0] in ("for", "while", "do", "done", "if", "then", "fi", "else", "in", "until", "xargs"):
+                return True
+            if re.match(r"^[A-Za-z_]\w*=", argv[0]):
+                continue
+            if ontology.classify(argv).kind != "read":
+                return True
+        return False
+
+    def checklist_step(
+        self, section: Section, items: list[str], lines: tuple[int, int], source: str, why: str, title: str = ""
+    ) -> dict[str, Any]:
+        names = set(self.vars)
+        step_id = self.new_id(section)
+        title = _short(title or section.title or items[0], 100)
+        items = [_unbrace(" ".join(i.split()), names) for i in items]
+        step = {
+            "id": step_id,
+            "type": "manual",
+            "title": title,
+            "instructions": "Work through each item and tick it when done:\n"
+            + "\n".join(f"- {item}" for item in items),
+            "required_evidence": [{"kind": "checklist", "name": "checklist", "items": items}],
+        }
+        return self.add(
+            step, StepMap(step_id, "manual", title, " > ".join(section.path), lines[0], lines[1], source, [], why)
+        )
+
+
+def _sql_step(b: _Builder, code: Code, section: Section, lead: str) -> None:
+    kind, reason = ontology.classify_sql(code.content)
+    cmd = parse_command(code.content.strip(), code.line_start, code.line_end, origin="sql")
+    cmd.argv = None
+    b.declare(cmd.placeholders)
+    step_id = b.new_id(section)
+    title = _short(lead or section.title or "Run the SQL", 100)
+    approval = kind != "read"
+    why = "SQL without the command and connection to run it" + (f"; {reason}" if approval else "")
+    step = {
+        "id": step_id,
+        "type": "manual",
+        "title": title,
+        "instructions": f"Manual because {why}. "
+        + ("After approval, run" if approval else "Run")
+        + " this SQL against the database the guide names and paste the result:\n\n```sql\n"
+        + cmd.template_text()
+        + "\n```",
+        "required_evidence": [{"kind": "text", "name": "output"}],
+    }
+    if approval:
+        step["approvals"] = {"min": 1}
+    b.mapping.commands.append(
+        CommandMap(code.line_start, code.content.strip(), step_id, f"manual{' + approval' if approval else ''}: {why}")
+    )
+    b.add(
+        step,
+        StepMap(
+            step_id,
+            "manual",
+            title,
+            " > ".join(section.path),
+            code.line_start,
+            code.line_end,
+            "sql block",
+            [code.content.strip()],
+            why,
+            approval,
+        ),
+    )
+
+
+def _inline_commands(text: Text) -> list[Command]:
+    out = []
+    for ic in text.codes:
+        code = ic.code.strip()
+        words = code.split()
+        if not words:
+            continue
+        known = ontology.is_known_tool(words[0])
+        alone = not ic.before.strip() and text.text.strip() == f"`{ic.code}`"
+        if (known and alone) or (_RUN_PHRASE.search(ic.before) and (known or len(words) >= 2)):
+            out.append(parse_command(code, text.line_start, text.line_end, origin="inline"))
+    return out
+
+
+def _target(sentence: str, group: list[tuple[dict[str, Any], Command]]) -> dict[str, Any] | None:
+    """The step an expected-output sentence speaks about: the only command before it, or the one
+    whose words the sentence names; None when that is ambiguous."""
+    if not group:
+        return None
+    if len(group) == 1 or re.search(r"\b(last|second) command\b", sentence, re.I):
+        return group[-1][0]
+    said = {w.lower() for w in re.findall(r"[A-Za-z][\w-]{2,}", sentence)}
+    scores = []
+    for step, cmd in group:
+        words = {w.lower() for w in re.findall(r"[A-Za-z][\w-]{2,}", cmd.text.split("|")[0]) if not w.startswith("-")}
+        scores.append((len(words & said), step))
+    best = max(score for score, _ in scores)
+    winners = [step for score, step in scores if score == best]
+    return winners[0] if best > 0 and len(winners) == 1 else None
+
+
+def _lead(text: str) -> str:
+    return text.rstrip().rstrip(":").strip()
+
+
+def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> tuple[dict[str, Any], Mapping]:
+    """The runbook document (plain data, in YAML order) and its mapping."""
+    mapping = Mapping(source_name=source_name)
+    b = _Builder(ir, mapping)
+    for section in ir.sections:
+        lead = ""
+        last_command: dict[str, Any] | None = None
+        group: list[tuple[dict[str, Any], Command]] = []  # the steps of the last code block or paragraph
+        pending: list[tuple[str, int, int]] = []  # prose instructions waiting to become one manual step
+        checklists: dict[int, list[Text]] = {}
+
+        def flush(section: Section = section, pending: list[tuple[str, int, int]] = pending) -> None:
+            if pending:
+                b.checklist_step(
+                    section,
+                    [p[0] for p in pending],
+                    (pending[0][1], pending[-1][2]),
+                    "prose",
+                    "prose instruction: a person does it and ticks it off",
+                    title=pending[0][0],
+                )
+                pending.clear()
+
+        def flush_checklists(section: Section = section, checklists: dict[int, list[Text]] = checklists) -> None:
+            for items in checklists.values():
+                b.checklist_step(
+                    section,
+                    [t.text for t in items],
+                    (items[0].line_start, items[-1].line_end),
+                    "checklist",
+                    "checklist in the guide: a person ticks each item",
+                )
+            checklists.clear()
+
+        for el in section.elements:
+            if isinstance(el, Code):
+                flush()
+                lang = el.lang
+                if lang in SQL_LANGS:
+                    _sql_step(b, el, section, lead)
+                    last_command = b.steps[-1]
+                    group = [(last_command, Command(el.content, el.line_start, el.line_end))]
+                    continue
+                is_shell = lang in SHELL_LANGS or lang in POWERSHELL_LANGS
+                if (
+                    lang in OUTPUT_LANGS
+                    or (not is_shell and lang)
+                    or (not lang and not looks_like_commands(el.content))
+                ):
+                    if last_command is not None and (lang in OUTPUT_LANGS or not lang):
+                        mapping.uncertainties.append(
+                            f"lines {el.line_start}-{el.line_end}: example output after `{last_command['id']}` "
+                            "kept as reference, not turned into assertions"
+                        )
+                    else:
+                        mapping.uncertainties.append(
+                            f"lines {el.line_start}-{el.line_end}: {lang or 'untagged'} block in "
+                            f"'{section.title}' not interpreted (not commands)"
+                        )
+                    continue
+                commands, assignments = split_block(el.content, el.line_start, lang=lang)
+                for a in assignments:
+                    b.assign(a)
+                if commands:
+                    group = []
+                for cmd in commands:
+                    if lang in POWERSHELL_LANGS or ontology.is_powershell(cmd.text):
+                        cmd.shell = cmd.shell or "PowerShell cmdlet: needs a PowerShell session"
+                        cmd.argv = None
+                    last_command = b.command_step(cmd, section, lead if len(commands) == 1 else "", "code block")
+                    group.append((last_command, cmd))
+                    if cmd.output:
+                        mapping.uncertainties.append(
+                            f"line {cmd.line_start}: example output under `{_short(cmd.text, 60)}` kept as "
+                            "reference, not turned into assertions"
+                        )
+                lead = ""
+            elif isinstance(el, Table):
+                flush()
+                found = 0
+                for row in el.rows:
+                    for cell in row:
+                        for code in re.findall(r"`([^`]+)`", cell):
+                            words = code.split()
+                            if words and ontology.is_known_tool(words[0]) and len(words) >= 2:
+                                cmd = parse_command(code, el.line_start, el.line_end, origin="inline")
+                                last_command = b.command_step(cmd, section, _short(row[0], 80), "table")
+                                group = [(last_command, cmd)]
+                                found += 1
+                if not found:
+                    mapping.uncertainties.append(
+                        f"lines {el.line_start}-{el.line_end}: table ({len(el.rows)} rows) kept as reference"
+                    )
+            elif isinstance(el, Text):
+                if el.checked is not None:
+                    flush()
+                    checklists.setdefault(el.list_id or 0, []).append(el)
+                    continue
+                flush_checklists()
+                inline = _inline_commands(el)
+                if inline:
+                    flush()
+                    group = []
+                    for cmd in inline:
+                        last_command = b.command_step(cmd, section, "", "inline command")
+                        group.append((last_command, cmd))
+                sentences = [s.strip() for s in _SENTENCES.split(el.text) if s.strip()]
+                for sentence in sentences:
+                    found, stated = expectations(sentence)
+                    if stated:
+                        target = _target(sentence, group)
+                        if found and target is not None and target["type"] == "cli":
+                            for exp in found:
+                                check: dict[str, Any] = (
+                                    {"exit_code": int(exp.value)} if exp.kind == "exit_code" else {exp.kind: exp.value}
+                                )
+                                if check not in target.setdefault("assertions", []):
+                                    target["assertions"].append(check)
+                            smap = next(s for s in mapping.steps if s.step_id == target["id"])
+                            smap.line_end = max(smap.line_end, el.line_end)
+                            continue
+                        if found and target is not None and target["type"] == "manual":
+                            ev = target["required_evidence"]
+                            confirm = next((e for e in ev if e["kind"] == "checklist"), None)
+                            items = [f"the output: {_short(sentence, 160)}"]
+                            if confirm is None:
+                                ev.append({"kind": "checklist", "name": "expected_output", "items": items})
+                            else:
+                                confirm["items"].extend(items)
+                            continue
+                        mapping.uncertainties.append(
+                            f'line {el.line_start}: expectation "{_short(sentence, 100)}" is ambiguous '
+                            + (
+                                "(no exact value to check)"
+                                if target is not None
+                                else "(several commands before it)"
+                                if group
+                                else "(no command before it)"
+                            )
+                            + "; kept as a manual check"
+                        )
+                        pending.append((f"Confirm: {sentence}", el.line_start, el.line_end))
+                        continue
+                    if not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence):
+                        pending.append((sentence, el.line_start, el.line_end))
+                if (not inline and el.text.rstrip().endswith(":")) or (not inline and el.kind == "item"):
+                    lead = _lead(el.text)
+        flush()
+        flush_checklists()
+
+    # variables: a value the guide assigns becomes the default; anything else is a TODO
+    for var in b.vars.values():
+        assigned = b.assigned.get(var.name)
+        if assigned is not None:
+            var.default = assigned.value
+            var.lines.insert(0, assigned.line)
+        else:
+            var.todo = f"set `{var.name}` (written {', '.join(var.written)}); no value in the guide"
+            mapping.todos.append(var.todo)
+
+    if not b.steps:
+        section = ir.sections[0] if ir.sections else Section(0, 0, ir.title or "guide", 1, ir.lines, [])
+        b.checklist_step(
+            section,
+            ["Read the guide and follow it by hand"],
+            (1, ir.lines),
+            "prose",
+            "no command or instruction was recognised",
+            title="Follow the guide by hand",
+        )
+        mapping.todos.append("no command or instruction was recognised: the guide needs a rewrite or review")
+
+    allowed = sorted({s["with"]["argv"][0] for s in b.steps if s["type"] == "cli"})
+    defaults = ontology.governance_defaults()
+    governance: dict[str, Any] = {
+        "allowed_commands": allowed,
+        "deny_commands": [c for c in ontology.deny_commands() if c not in allowed],
+        "deny_env_vars": list(defaults["deny_env_vars"]),
+        "redact": [dict(r) for r in defaults["redact"]],
+        "evidence": dict(defaults["evidence"]),
+        "default_timeout": defaults["default_timeout"],
+    }
+    title = name or ir.title or (source_name.rsplit("/", 1)[-1].rsplit(".", 1)[0] if source_name else "") or "Untitled"
+    meta: dict[str, Any] = {"name": _short(title, 200), "description": _short(ir.description, 500)}
+    if b.vars:
+        meta["vars"] = {v.name: v.default for v in b.vars.values()}
+    meta["governance"] = governance
+    mapping.vars = list(b.vars.values())
+    for smap, step in zip(mapping.steps, b.steps, strict=True):
+        if step["type"] == "manual":
+            step["instructions"] = _unbrace(step["instructions"], set(b.vars))
+            smap.approval = "approvals" in step
+    return {"apiVersion": "runbook/v0", "meta": meta, "steps": b.steps}, mapping
