@@ -130,3 +130,54 @@ async def test_runbook_request_trace_continues_through_the_run_and_its_outbox(
     assert {f"{RUNBOOK_STEP_RESULTS.name} publish", f"{PLAYBOOK_EXECUTIONS.name} publish"} <= set(publishes)
     # Relayed from the outbox after commit, the messages still name their publish span in this trace.
     assert traceparent_ids(step.headers["traceparent"])[1] == span_id(publishes[f"{RUNBOOK_STEP_RESULTS.name} publish"])
+
+
+@requires("condition-engine", "runbook-runtime")
+async def test_one_trace_from_the_ingest_request_to_the_runbook_run(
+    infra: Infra, org: str, spans: InMemorySpanExporter
+) -> None:
+    """HTTP event -> trigger -> condition-engine run -> runbook task -> runbook-runtime run: one trace id."""
+    runbook = {
+        "apiVersion": "runbook/v0",
+        "meta": {"name": "chained", "governance": {"allowed_commands": ["echo"]}},
+        "steps": [{"id": "hello", "type": "cli", "with": {"argv": ["echo", "hi"]}}],
+    }
+    playbook = {
+        "name": "contract signed -> runbook",
+        "trigger": "activity_event",
+        "status": "active",
+        "conditions": [{"field": "activity.type", "op": "equals", "value": "contract_signed"}],
+        "actions": [
+            {
+                "type": "enqueue_task",
+                "params": {"queue": "runbook", "mode": "real", "runbook": runbook, "playbook_id": "chained"},
+            }
+        ],
+    }
+    async with (
+        running_service("trigger-ingest", infra) as (ingest, _, _),
+        running_service("condition-engine", infra) as (engine, _, _),
+        running_service("runbook-runtime", infra),
+    ):
+        r = await engine.post("/api/playbooks", json=playbook, headers=infra.auth(org))
+        assert r.status_code == 201, r.text
+        r = await ingest.post(
+            "/v1/events/activity_event", json={"activity": {"type": "contract_signed"}}, headers=infra.auth(org)
+        )
+        assert r.status_code == 202, r.text
+        [executed] = await collect(
+            infra.kafka_bootstrap, PLAYBOOK_EXECUTIONS.name, where=lambda m: m.key == org, timeout=30
+        )
+
+    trace_id, _ = traceparent_ids(executed.headers["traceparent"])
+    names = {s.name for s in spans.get_finished_spans() if trace_of(s) == trace_id}
+    assert any(s.kind == SpanKind.SERVER for s in spans.get_finished_spans() if trace_of(s) == trace_id)
+    # Every hop of the chain, across three services, is in the one trace the HTTP request started.
+    for hop in (
+        f"{TRIGGERS.name} publish",
+        f"{TRIGGERS.name} process",
+        f"{RUNBOOK_REQUESTS.name} publish",
+        f"{RUNBOOK_REQUESTS.name} process",
+        f"{PLAYBOOK_EXECUTIONS.name} publish",
+    ):
+        assert hop in names, f"{hop} is not in the request's trace: {sorted(names)}"
