@@ -1,0 +1,219 @@
+"""recommendation-agent: relevance (recall@3, MRR) of the full pipeline against a keyword-only baseline, and search
+latency p50/p99 over ~10,000 indexed playbook versions (the library + 100 tenants), embedding included.
+
+Runs the service in-process on the embedded stack (or PLAYBOOKS_DATABASE_URL / PLAYBOOKS_KAFKA_BOOTSTRAP) with
+Qdrant Edge on a temporary folder and the real all-MiniLM-L6-v2 model. Tenant versions are written to PostgreSQL in
+bulk and indexed by the service's own start-up reconciliation (document embeddings are cached on disk under
+BENCH_CACHE, default .data/bench-embeddings, so a second run skips embedding).
+
+    BENCH_TENANTS=100 BENCH_VERSIONS=10000 BENCH_QUERIES=500 .venv/bin/python bench/recommendation.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from playbooks_contracts.recommendation import version_key
+from playbooks_platform.testing import Infra, running_service, start_infra
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+ranking = importlib.import_module("recommendation_agent.ranking")
+library_mod = importlib.import_module("recommendation_agent.library")
+models = importlib.import_module("recommendation_agent.models")
+embeddings = importlib.import_module("recommendation_agent.embeddings")
+
+TENANTS = int(os.environ.get("BENCH_TENANTS", "100"))
+VERSIONS = int(os.environ.get("BENCH_VERSIONS", "10000"))
+QUERIES = int(os.environ.get("BENCH_QUERIES", "500"))
+CACHE = Path(os.environ.get("BENCH_CACHE", ".data/bench-embeddings"))
+TEAMS = ["platform", "payments", "data", "search", "mobile", "billing", "infra", "growth", "ml", "identity"]
+
+
+def relevance_set() -> list[dict[str, Any]]:
+    text = (resources.files("recommendation_agent") / "relevance.json").read_text()
+    return json.loads(text)["queries"]  # type: ignore[no-any-return]
+
+
+def metrics(ranks: list[int | None]) -> tuple[float, float]:
+    recall3 = sum(1 for r in ranks if r is not None and r <= 3) / len(ranks)
+    mrr = sum(1 / r for r in ranks if r is not None) / len(ranks)
+    return recall3, mrr
+
+
+def first_rank(ids: list[str], expected: list[str]) -> int | None:
+    return next((i + 1 for i, pid in enumerate(ids) if pid in expected), None)
+
+
+def tenant_rows(n_tenants: int, n_versions: int, model: str) -> list[dict[str, Any]]:
+    """Tenant playbooks derived from the library: per tenant its own wording, several versions each."""
+    lib = library_mod.load_library()
+    rng = random.Random(7)
+    per_tenant = max(n_versions // n_tenants, 1)
+    rows = []
+    for t in range(n_tenants):
+        org = f"bench-tenant-{t:03d}"
+        team = TEAMS[t % len(TEAMS)]
+        made = 0
+        while made < per_tenant:
+            p = lib[rng.randrange(len(lib))]
+            base = p.raw
+            pid = f"{team}-{base['metadata']['playbook_id']}-{made}"
+            versions = rng.randint(1, 4)
+            for v in range(versions):
+                if made >= per_tenant:
+                    break
+                version = f"1.{v}.0"
+                doc = json.loads(json.dumps(base))
+                meta = doc["metadata"]
+                meta.update(
+                    playbook_id=pid,
+                    version=version,
+                    author="user_custom",
+                    storage_strategy="uploaded_trusted",
+                    name=f"{meta['name']} ({team} team)",
+                    description=f"{meta['description']} Adapted by the {team} team of tenant {t}.",
+                    based_on={"playbook_id": base["metadata"]["playbook_id"], "version": "1.0.0"},
+                )
+                status = "active" if v == versions - 1 else "deprecated"
+                if rng.random() < 0.1:
+                    status = rng.choice(["pending_review", "draft", "approved", "needs_update"])
+                meta["status"] = status
+                for fmt in doc["execution_formats"].values():
+                    if fmt:
+                        fmt["content"] = None
+                major, minor, patch = version_key(version)
+                chash = embeddings.content_hash(ranking.document_text(meta), model)
+                rows.append(
+                    dict(
+                        org_id=org,
+                        playbook_id=pid,
+                        version=version,
+                        major=major,
+                        minor=minor,
+                        patch=patch,
+                        source="tenant",
+                        status=status,
+                        storage_strategy="uploaded_trusted",
+                        name=meta["name"],
+                        document=doc,
+                        content_hash=chash,
+                    )
+                )
+                made += 1
+    return rows
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        infra: Infra = await asyncio.to_thread(start_infra, Path(tmp))
+        try:
+            await run(infra, Path(tmp))
+        finally:
+            await asyncio.to_thread(infra.close)
+
+
+async def run(infra: Infra, tmp: Path) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    queries = relevance_set()
+    overrides = {"index_path": tmp / "edge", "embedding_cache_path": CACHE, "role": "api", "log_level": "WARNING"}
+    t0 = time.perf_counter()
+    async with running_service("recommendation-agent", infra, **overrides) as (client, runtime, _app):
+        print(f"start-up (model load + library index): {time.perf_counter() - t0:.1f} s")
+        headers = infra.auth("bench-relevance")
+        full: list[int | None] = []
+        for q in queries:
+            r = await client.post("/api/playbook/search", json={"query": q["query"], "limit": 10}, headers=headers)
+            r.raise_for_status()
+            full.append(first_rank([x["playbook_id"] for x in r.json()["results"]], q["expected"]))
+        docs = [p.raw for p in library_mod.load_library()]
+        keyword: list[int | None] = []
+        for q in queries:
+            idx = ranking.keyword_baseline(q["query"], docs, 10)
+            keyword.append(first_rank([docs[i]["metadata"]["playbook_id"] for i in idx], q["expected"]))
+        r3, mrr = metrics(full)
+        k3, kmrr = metrics(keyword)
+        print(f"relevance set: {len(queries)} queries over {len(docs)} library playbooks")
+        print(f"  full pipeline (rules intent + MiniLM + Edge + ranking): recall@3 {r3:.3f}  MRR {mrr:.3f}")
+        print(f"  keyword-only baseline (BM25):                          recall@3 {k3:.3f}  MRR {kmrr:.3f}")
+        misses = [q["query"] for q, r in zip(queries, full, strict=True) if r is None or r > 3]
+        if misses:
+            print("  misses at 3:", "; ".join(misses))
+        model = runtime.state["engine"].embedder.name
+    rows = tenant_rows(TENANTS, VERSIONS - len(docs), model)
+    async with runtime_db(infra) as conn:
+        for start in range(0, len(rows), 2000):
+            await conn.execute(insert(models.playbook_versions), rows[start : start + 2000])
+    t0 = time.perf_counter()
+    async with running_service("recommendation-agent", infra, **overrides) as (client, runtime, _app):
+        engine = runtime.state["engine"]
+        total = await engine.index.count("playbooks_library") + await engine.index.count("playbooks_tenants")
+        print(
+            f"indexed {total} playbook versions ({len(rows)} tenant versions of {TENANTS} tenants + library); "
+            f"start-up with reconciliation {time.perf_counter() - t0:.1f} s"
+        )
+        rng = random.Random(3)
+        texts = [q["query"] for q in queries]
+        for _ in range(20):  # warm-up
+            await client.post(
+                "/api/playbook/search",
+                json={"query": rng.choice(texts), "limit": 5},
+                headers=infra.auth("bench-tenant-000"),
+            )
+        timings = []
+        embed_timings = []
+        for i in range(QUERIES):
+            org = f"bench-tenant-{rng.randrange(TENANTS):03d}"
+            body = {"query": f"{rng.choice(texts)} #{i}", "limit": 5}  # a distinct text: no cache anywhere
+            t = time.perf_counter()
+            r = await client.post("/api/playbook/search", json=body, headers=infra.auth(org))
+            timings.append((time.perf_counter() - t) * 1000)
+            r.raise_for_status()
+            t = time.perf_counter()
+            await engine.embedder.embed([body["query"]])
+            embed_timings.append((time.perf_counter() - t) * 1000)
+        timings.sort()
+        embed_timings.sort()
+        p = lambda xs, q: xs[min(int(len(xs) * q), len(xs) - 1)]  # noqa: E731
+        print(
+            f"search latency over {QUERIES} queries (HTTP in-process, intent + embedding + 2 filtered searches + "
+            f"PostgreSQL + ranking): p50 {p(timings, 0.5):.1f} ms  p99 {p(timings, 0.99):.1f} ms  "
+            f"mean {statistics.mean(timings):.1f} ms"
+        )
+        print(
+            f"  of which query embedding alone: p50 {p(embed_timings, 0.5):.1f} ms  p99 {p(embed_timings, 0.99):.1f} ms"
+        )
+
+
+def runtime_db(infra: Infra) -> Any:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    class _Ctx:
+        async def __aenter__(self) -> Any:
+            self.engine = create_async_engine(infra.database_url)
+            self.conn = await self.engine.connect()
+            self.tx = await self.conn.begin()
+            return self.conn
+
+        async def __aexit__(self, *exc: object) -> None:
+            await self.tx.commit()
+            await self.conn.close()
+            await self.engine.dispose()
+
+    return _Ctx()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

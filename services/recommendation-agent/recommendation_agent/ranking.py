@@ -1,0 +1,283 @@
+"""Ranking: relevance (similarity, keyword and intent fit) weighted by quality (status, source, success record,
+executions, recency, newest version); every result carries a confidence and a reason built from those factors."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from playbooks_contracts.recommendation import Intent, PlaybookStats, version_key
+
+from .intent import actions_in, normalise
+
+STATUS_BONUS = {"active": 50, "approved": 50, "needs_update": 20, "deprecated": 10, "pending_review": 5}
+SOURCE_BONUS = {"tenant": 20, "library": 10, "ai_generated": 0}
+SOURCE_LABEL = {
+    "tenant": "your team's playbook",
+    "library": "library playbook",
+    "ai_generated": "AI-generated playbook",
+}
+EXECUTION_CAP = 20
+
+
+@dataclass
+class Candidate:
+    source: str  # tenant | library | ai_generated
+    playbook_id: str
+    version: str
+    status: str
+    similarity: float
+    document: dict[str, Any]
+    stats: PlaybookStats = field(default_factory=PlaybookStats)
+    lexical: float = 0.0
+    fit: float = 0.0
+    fit_notes: list[str] = field(default_factory=list)
+    quality: float = 0.0
+    score: float = 0.0
+    confidence: float = 0.0
+    latest: bool = True
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.document["metadata"]  # type: ignore[no-any-return]
+
+
+def document_text(metadata: dict[str, Any]) -> str:
+    """What is embedded for a playbook version (and what its content hash covers)."""
+    parts = [
+        metadata["name"],
+        metadata["description"],
+        metadata.get("purpose", ""),
+        "; ".join(metadata.get("use_cases", [])),
+        "keywords: " + ", ".join(metadata.get("keywords", [])),
+        "resources: " + ", ".join(metadata.get("resource_types", [])),
+        "cloud: " + ", ".join(metadata.get("cloud_provider", [])),
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def tokens(text: str) -> list[str]:
+    return [_stem(t) for t in _TOKEN.findall(text.lower()) if len(t) > 1]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+@lru_cache(maxsize=65_536)
+def _token_set(text: str) -> frozenset[str]:
+    return frozenset(tokens(text))
+
+
+def lexical_score(query_tokens: list[str], metadata: dict[str, Any]) -> float:
+    """Share of the query's words found in the playbook's name, keywords and use cases (0-1)."""
+    if not query_tokens:
+        return 0.0
+    text = " ".join(
+        [
+            metadata["name"],
+            " ".join(metadata.get("keywords", [])),
+            " ".join(metadata.get("use_cases", [])),
+            metadata["description"],
+            " ".join(metadata.get("resource_types", [])),
+        ]
+    )
+    words = _token_set(text)
+    hits = sum(1 for t in query_tokens if t in words)
+    return hits / len(query_tokens)
+
+
+def intent_fit(intent: Intent, metadata: dict[str, Any]) -> tuple[float, list[str]]:
+    """How well a playbook fits the parsed intent (0-1), and the facts that say so."""
+    notes: list[str] = []
+    score = 0.0
+    text = " ".join([metadata["name"], " ".join(metadata.get("keywords", [])), metadata["description"]])
+    doc_actions = actions_in(text)
+    if intent.action:
+        if intent.action in doc_actions[:3] or intent.action in actions_in(
+            metadata["name"] + " " + " ".join(metadata.get("keywords", []))
+        ):
+            score += 0.4
+            notes.append(f"does '{intent.action}'")
+        else:
+            score -= 0.1
+    types = set(metadata.get("resource_types", []))
+    if intent.resource_types:
+        matched = [t for t in intent.resource_types if t in types]
+        if matched:
+            score += 0.3
+            notes.append("on " + ", ".join(matched))
+        else:
+            score -= 0.1
+    providers = set(metadata.get("cloud_provider", []))
+    if intent.cloud_provider:
+        if providers & set(intent.cloud_provider):
+            score += 0.15
+            notes.append("for " + ", ".join(sorted(providers & set(intent.cloud_provider))))
+        else:
+            score -= 0.15
+    category = (metadata.get("tags") or {}).get("category")
+    if intent.category and category == intent.category:
+        score += 0.15
+        notes.append(f"category {category}")
+    return max(-0.3, min(score, 1.0)), notes
+
+
+def quality_score(c: Candidate, now: datetime) -> float:
+    q = STATUS_BONUS.get(c.status, 0) + SOURCE_BONUS.get(c.source, 0)
+    runs = c.stats.success_count + c.stats.failure_count
+    if runs:
+        q += 20 * (c.stats.success_rate or 0.0)
+        q += 10 * min(runs, EXECUTION_CAP) / EXECUTION_CAP
+    updated = c.metadata.get("updated_at")
+    if updated:
+        age_days = (now - datetime.fromisoformat(str(updated))).total_seconds() / 86_400
+        q += 5 if age_days <= 30 else 2 if age_days <= 90 else 0
+    if c.latest:
+        q += 5
+    return q
+
+
+def rank(candidates: list[Candidate], intent: Intent, query: str, now: datetime | None = None) -> list[Candidate]:
+    """Score, order and explain; relevance multiplies quality so an irrelevant trusted playbook cannot win."""
+    now = now or datetime.now(UTC)
+    latest: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for c in candidates:
+        key = (c.source, c.playbook_id)
+        latest[key] = max(latest.get(key, (0, 0, 0)), version_key(c.version))
+    q_tokens = [t for t in tokens(normalise(query)) if t not in _QUERY_STOP]
+    for c in candidates:
+        c.latest = version_key(c.version) == latest[(c.source, c.playbook_id)]
+        c.lexical = lexical_score(q_tokens, c.metadata)
+        c.fit, c.fit_notes = intent_fit(intent, c.metadata)
+        c.quality = quality_score(c, now)
+        relevance = max(c.similarity + 0.25 * c.lexical + 0.35 * c.fit, 0.01)
+        c.score = relevance * (100 + c.quality)
+        semantic = min(max((c.similarity - 0.15) / 0.55, 0.0), 1.0)
+        conf = 0.5 * semantic + 0.25 * max(c.fit, 0.0) + 0.25 * min(c.quality / 110, 1.0)
+        if c.status in ("pending_review", "deprecated", "needs_update"):
+            conf *= 0.8
+        c.confidence = round(min(max(conf, 0.0), 1.0), 3)
+    return sorted(candidates, key=lambda c: (-c.score, c.playbook_id, [-x for x in version_key(c.version)]))
+
+
+_QUERY_STOP = frozenset(
+    {
+        "the",
+        "for",
+        "and",
+        "our",
+        "my",
+        "all",
+        "over",
+        "with",
+        "from",
+        "into",
+        "that",
+        "this",
+        "please",
+        "to",
+        "of",
+        "in",
+        "on",
+        "it",
+        "is",
+        "we",
+        "me",
+        "need",
+        "want",
+        "how",
+        "do",
+        "can",
+        "some",
+        "every",
+        "during",
+        "an",
+    }
+)
+
+
+def reason(c: Candidate, intent: Intent) -> str:
+    parts = [f"{SOURCE_LABEL[c.source].capitalize()}, status {c.status}"]
+    runs = c.stats.success_count + c.stats.failure_count
+    if runs:
+        parts.append(f"{c.stats.success_count}/{runs} successful runs")
+    else:
+        parts.append("no recorded runs yet")
+    if c.fit_notes:
+        parts.append("fits the request: " + ", ".join(c.fit_notes))
+    parts.append(f"text similarity {c.similarity:.2f}")
+    if not c.latest:
+        parts.append("a newer version exists")
+    return "; ".join(parts) + "."
+
+
+def warnings(c: Candidate, intent: Intent) -> list[str]:
+    out: list[str] = []
+    if c.status == "deprecated":
+        out.append("Deprecated: a newer version replaces this one; prefer the newer version.")
+    if c.status == "pending_review":
+        out.append("Pending review: not approved yet and untested; check the scripts before running.")
+    if c.status == "needs_update":
+        out.append("Needs update: works but is outdated; review before use.")
+    runs = c.stats.success_count + c.stats.failure_count
+    if runs >= 3 and (c.stats.success_rate or 0) < 0.8:
+        out.append(f"Low success rate: {c.stats.success_count}/{runs} runs succeeded.")
+    if c.stats.consecutive_failures:
+        out.append(f"The last {c.stats.consecutive_failures} run(s) failed.")
+    if intent.environment == "production":
+        plan = " ".join(
+            s.get("action", "") + " " + s.get("details", "") for s in c.document["explain_plan"]["what_happens"]
+        )
+        risky = (c.metadata.get("tags") or {}).get("risk_level") in ("medium", "high", "critical")
+        if risky and "snapshot" not in plan.lower() and "backup" not in plan.lower():
+            out.append("Production: this playbook takes no snapshot; back up the resource first.")
+    if (c.metadata.get("tags") or {}).get("requires_approval"):
+        out.append("Requires approval before it runs.")
+    return out
+
+
+def stats_of(success: int, failure: int, consecutive: int, last: datetime | None) -> PlaybookStats:
+    runs = success + failure
+    return PlaybookStats(
+        success_count=success,
+        failure_count=failure,
+        consecutive_failures=consecutive,
+        success_rate=round(success / runs, 4) if runs else None,
+        last_executed_at=last,
+    )
+
+
+def keyword_baseline(query: str, documents: list[dict[str, Any]], limit: int) -> list[int]:
+    """The keyword-only baseline the benchmark compares against: BM25 over name, keywords, use cases, description."""
+    q = [t for t in tokens(normalise(query)) if t not in _QUERY_STOP]
+    docs = [tokens(document_text(d["metadata"])) for d in documents]
+    n = len(docs)
+    avg = sum(len(d) for d in docs) / max(n, 1)
+    df: dict[str, int] = {}
+    for d in docs:
+        for t in set(d):
+            df[t] = df.get(t, 0) + 1
+    scores = []
+    for i, d in enumerate(docs):
+        tf: dict[str, int] = {}
+        for t in d:
+            tf[t] = tf.get(t, 0) + 1
+        s = 0.0
+        for t in q:
+            if t in tf:
+                idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+                s += idf * tf[t] * 2.2 / (tf[t] + 1.2 * (0.25 + 0.75 * len(d) / avg))
+        scores.append((s, i))
+    scores.sort(key=lambda x: -x[0])
+    return [i for s, i in scores[:limit] if s > 0]

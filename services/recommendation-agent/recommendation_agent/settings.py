@@ -1,0 +1,56 @@
+"""Settings of recommendation-agent (``PLAYBOOKS_*`` like every service)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+
+from playbooks_platform.settings import PlatformSettings
+
+DEV_SIGNING_SECRET = "dev-only-artifact-signing-secret"
+
+
+class RecommendationSettings(PlatformSettings):
+    service_name: str = "recommendation-agent"
+    qdrant_url: str | None = Field(
+        default=None, description="A Qdrant server (qdrant-client); unset: Qdrant Edge in-process on index_path."
+    )
+    qdrant_api_key: SecretStr | None = None
+    index_path: Path | None = Field(
+        default=None, description="Folder of the Edge index; default <data_dir>/qdrant-edge."
+    )
+    embedding_cache_path: Path | None = Field(
+        default=None, description="Folder of cached document embeddings; default <data_dir>/embeddings."
+    )
+    embeddings_url: str | None = Field(
+        default=None, description="An OpenAI-compatible /v1/embeddings base URL; unset: local all-MiniLM-L6-v2."
+    )
+    embeddings_model: str = "all-MiniLM-L6-v2"
+    embeddings_api_key: SecretStr | None = None
+    llm_url: str | None = Field(default=None, description="OpenAI-compatible chat endpoint for intent; unset: rules.")
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=2.0, gt=0)
+    signing_secret: SecretStr = SecretStr(DEV_SIGNING_SECRET)
+    public_base_url: str = Field(default="http://127.0.0.1:8004", description="Base of the signed artifact URLs.")
+    upload_url_ttl_s: int = Field(default=900, ge=10, le=86_400)
+    download_url_ttl_s: int = Field(default=3600, ge=10, le=86_400)
+    max_artifact_bytes: int = Field(default=512 * 1024, ge=1024)
+    candidates_per_collection: int = Field(default=30, ge=5, le=200)
+    broken_after_failures: int = Field(default=3, ge=1)
+    index_library_on_start: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_dev_signing_secret(self) -> RecommendationSettings:
+        if self.env == "prod" and self.signing_secret.get_secret_value() == DEV_SIGNING_SECRET:
+            raise ValueError("PLAYBOOKS_SIGNING_SECRET must be set when PLAYBOOKS_ENV=prod")
+        return self
+
+    @property
+    def edge_path(self) -> Path:
+        return self.index_path or self.data_dir / "qdrant-edge"
+
+    @property
+    def embeddings_cache(self) -> Path:
+        return self.embedding_cache_path or self.data_dir / "embeddings"

@@ -1,0 +1,136 @@
+"""Ranking order and reasons; the two vector index implementations behave the same."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from recommendation_agent.intent import rules_intent
+from recommendation_agent.library import library_by_key
+from recommendation_agent.ranking import Candidate, rank, reason, stats_of, warnings
+from recommendation_agent.vector_index import (
+    LIBRARY,
+    TENANTS,
+    EdgeIndex,
+    IndexFilter,
+    IndexPoint,
+    QdrantServerIndex,
+    point_id,
+)
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+QUERY = "Stop production RDS for weekend"
+
+
+def doc(version: str = "1.0.0") -> dict:
+    raw = copy.deepcopy(library_by_key()[("aws-rds-stop", "1.0.0")].raw)
+    raw["metadata"]["version"] = version
+    return raw
+
+
+def cand(source: str, status: str = "active", version: str = "1.0.0", sim: float = 0.6, **kw) -> Candidate:
+    return Candidate(source, f"{source}-rds-stop", version, status, sim, doc(version), **kw)
+
+
+def order(cands: list[Candidate]) -> list[tuple[str, str, str]]:
+    return [(c.source, c.status, c.version) for c in rank(cands, rules_intent(QUERY), QUERY, NOW)]
+
+
+def test_source_precedence_tenant_library_ai():
+    assert [s for s, _, _ in order([cand("ai_generated"), cand("library"), cand("tenant")])] == [
+        "tenant",
+        "library",
+        "ai_generated",
+    ]
+
+
+def test_status_bonus_order():
+    statuses = ["pending_review", "deprecated", "needs_update", "approved"]
+    cands = [Candidate("tenant", f"p-{s}", "1.0.0", s, 0.6, doc()) for s in statuses]
+    assert [s for _, s, _ in order(cands)] == ["approved", "needs_update", "deprecated", "pending_review"]
+
+
+def test_success_record_and_newer_version_win_ties():
+    good = cand("tenant", stats=stats_of(12, 0, 0, NOW))
+    bad = Candidate("tenant", "other", "1.0.0", "active", 0.6, doc(), stats=stats_of(3, 9, 2, NOW))
+    assert rank([bad, good], rules_intent(QUERY), QUERY, NOW)[0] is good
+    old, new = cand("tenant", version="1.2.0"), cand("tenant", version="1.10.0")
+    assert rank([old, new], rules_intent(QUERY), QUERY, NOW)[0] is new
+
+
+def test_relevance_beats_status():
+    relevant = cand("tenant", status="pending_review", sim=0.75)
+    other = copy.deepcopy(library_by_key()[("k8s-cleanup-failed-pods", "1.0.0")].raw)
+    irrelevant = Candidate("library", "k8s-cleanup-failed-pods", "1.0.0", "active", 0.2, other)
+    assert rank([irrelevant, relevant], rules_intent(QUERY), QUERY, NOW)[0] is relevant
+
+
+def test_reason_and_warnings_name_the_real_factors():
+    intent = rules_intent(QUERY)
+    c = cand("tenant", status="deprecated", stats=stats_of(2, 3, 3, NOW))
+    rank([c], intent, QUERY, NOW)
+    text = reason(c, intent)
+    assert "your team's playbook" in text.lower() and "2/5 successful runs" in text and "does 'stop'" in text
+    assert "on rds::instance" in text
+    found = " ".join(warnings(c, intent))
+    assert "Deprecated" in found and "Low success rate" in found and "last 3 run(s) failed" in found
+    assert 0 <= c.confidence <= 1
+    pending = cand("library", status="pending_review")
+    rank([pending], intent, QUERY, NOW)
+    assert any("Pending review" in w for w in warnings(pending, intent))
+
+
+@pytest.fixture(params=["edge", "server-local"])
+async def index(request, tmp_path):
+    idx = EdgeIndex(tmp_path / "edge", 4) if request.param == "edge" else QdrantServerIndex(4, location=":memory:")
+    await idx.ensure()
+    yield idx
+    await idx.close()
+
+
+def _point(tenant: str, pid: str, vector: list[float], status: str = "active", provider: str = "aws") -> IndexPoint:
+    payload = {
+        "tenant": tenant,
+        "playbook_id": pid,
+        "version": "1.0.0",
+        "status": status,
+        "source": "tenant",
+        "cloud_provider": [provider],
+        "resource_types": ["rds::instance"],
+        "content_hash": pid,
+    }
+    return IndexPoint(point_id(pid, "1.0.0", tenant), np.asarray(vector, dtype=np.float32), payload)
+
+
+async def test_index_filters_by_tenant_status_and_provider(index):
+    await index.upsert(
+        TENANTS,
+        [
+            _point("a", "a-one", [1, 0, 0, 0]),
+            _point("b", "b-one", [1, 0, 0, 0]),
+            _point("a", "a-draft", [1, 0, 0, 0], status="draft"),
+            _point("a", "a-gcp", [0.9, 0.1, 0, 0], provider="gcp"),
+        ],
+    )
+    q = np.asarray([1, 0, 0, 0], dtype=np.float32)
+    hits = await index.search(TENANTS, q, IndexFilter(tenant="a", statuses=["active"]), 10)
+    assert {h.payload["playbook_id"] for h in hits} == {"a-one", "a-gcp"}
+    hits = await index.search(TENANTS, q, IndexFilter(tenant="a", statuses=["active"], cloud_providers=["gcp"]), 10)
+    assert [h.payload["playbook_id"] for h in hits] == ["a-gcp"]
+    pid = point_id("a-one", "1.0.0", "a")
+    await index.set_payload(TENANTS, [pid], {"status": "broken"})
+    hits = await index.search(TENANTS, q, IndexFilter(tenant="a", statuses=["active"]), 10)
+    assert [h.payload["playbook_id"] for h in hits] == ["a-gcp"]
+    assert (await index.payloads(TENANTS, [pid]))[pid]["status"] == "broken"
+    await index.delete(TENANTS, [pid])
+    assert await index.payloads(TENANTS, [pid]) == {}
+    assert await index.count(TENANTS) == 3 and await index.count(LIBRARY) == 0
+
+
+def test_point_ids_are_uuid5_of_id_and_version():
+    assert point_id("aws-rds-stop", "1.0.0") == point_id("aws-rds-stop", "1.0.0")
+    assert point_id("aws-rds-stop", "1.0.0") != point_id("aws-rds-stop", "1.0.1")
+    assert point_id("x", "1.0.0", "org-a") != point_id("x", "1.0.0", "org-b")
