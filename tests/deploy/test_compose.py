@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from conftest import REPO, known_settings, service_folders
+from deploy_support import REPO, known_settings, service_folders
 
 from playbooks_platform.settings import SERVICE_PORTS
 

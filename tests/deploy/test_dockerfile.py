@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, service_folders
+from deploy_support import REPO, service_folders
 
 from playbooks_platform.cli import app as cli
 from playbooks_platform.embedded import free_port

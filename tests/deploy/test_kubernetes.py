@@ -7,7 +7,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import REPO, known_settings, service_folders
+from deploy_support import REPO, known_settings, service_folders
 from mini_kustomize import build, pod_spec
 
 from playbooks_platform.cli import app as cli

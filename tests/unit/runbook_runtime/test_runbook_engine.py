@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import cli, manual, runbook
+from runbook_builders import cli, manual, runbook
 
 from playbooks_contracts.runbook import parse_runbook
 from runbook_runtime.engine import Engine, new_state, verify

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import cli, manual, runbook
+from runbook_builders import cli, manual, runbook
 
 from playbooks_contracts.runbook import RunbookInvalid, parse_runbook, runbook_json_schema, validate_runbook
 

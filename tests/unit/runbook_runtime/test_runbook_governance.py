@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import cli, manual, runbook
+from runbook_builders import cli, manual, runbook
 
 from playbooks_contracts.runbook import parse_runbook
 from runbook_runtime.engine import Engine, new_state, safe_filename

@@ -1,0 +1,23 @@
+"""What the deployment files must cover: every service of the repository that has a port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playbooks_platform.settings import PlatformSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def service_folders() -> list[str]:
+    """Services of the repository (one folder each under services/)."""
+    return sorted(p.name for p in (REPO / "services").iterdir() if (p / "pyproject.toml").is_file())
+
+
+def known_settings(service: str) -> set[str]:
+    """Every PLAYBOOKS_* variable the service reads (its settings class, or the shared one)."""
+    from playbooks_platform.service import installed_services, load_spec
+
+    cls = load_spec(service).settings_cls if service in installed_services() else PlatformSettings
+    prefix = cls.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper() for name in cls.model_fields}
