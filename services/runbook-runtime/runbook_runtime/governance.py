@@ -19,12 +19,28 @@ class GovernanceError(Exception):
     """A command or template the runbook's governance refuses; nothing was executed."""
 
 
-def which_real(program: str, path: str | None) -> str | None:
-    """The real path of an executable program (after PATH lookup and symlinks), or None."""
+def which(program: str, path: str | None) -> str | None:
+    """The path an executable program is found at (after PATH lookup, before symlinks), or None."""
     found = program if os.sep in program else shutil.which(program, path=path)
     if found is None or not os.path.isfile(found) or not os.access(found, os.X_OK):
         return None
-    return os.path.realpath(found)
+    return os.path.abspath(found)
+
+
+def which_real(program: str, path: str | None) -> str | None:
+    """The real path of an executable program (after PATH lookup and symlinks), or None."""
+    found = which(program, path)
+    return os.path.realpath(found) if found else None
+
+
+def _denied_paths(name: str) -> set[str]:
+    """Where a denied command lives. Its real path only when it is that command's own binary:
+    ``reboot`` is a link to the multi-call ``systemctl``, and denying it must not deny ``systemctl``."""
+    found = which(name, None)
+    if found is None:
+        return {name}
+    real = os.path.realpath(found)
+    return {found, real} if os.path.basename(real) == os.path.basename(name) else {found}
 
 
 class CommandPolicy:
@@ -38,14 +54,17 @@ class CommandPolicy:
     def __init__(self, governance: Governance) -> None:
         self.names = governance.allowed_commands
         self.deny_names = set(governance.deny_commands)
-        self.denied = {which_real(d, None) or d for d in governance.deny_commands}
+        self.denied = {p for d in governance.deny_commands for p in _denied_paths(d)}
         self.allowed = {p for p in (which_real(a, None) for a in governance.allowed_commands) if p is not None}
 
     def resolve(self, program: str, *, path: str | None = None) -> str:
-        real = which_real(program, path)
-        if real is None:
+        found = which(program, path)
+        if found is None:
             raise GovernanceError(f"command {program!r} not found or not executable")
-        if real in self.denied or os.path.basename(real) in self.deny_names:
+        real = os.path.realpath(found)
+        # Denied by any name it goes by: as written, as found on PATH, or as the binary it really is.
+        names = {os.path.basename(program), os.path.basename(found), os.path.basename(real)}
+        if {found, real} & self.denied or names & self.deny_names:
             raise GovernanceError(f"command {program!r} ({real}) is on the deny list")
         if real not in self.allowed:
             names = ", ".join(self.names) or "nothing"

@@ -59,6 +59,21 @@ def test_deny_list_wins_over_allow_list() -> None:
         resolve_command("echo", gov)
 
 
+def test_denying_an_alias_of_a_multi_call_binary_denies_the_alias_only(tmp_path: Path) -> None:
+    """Like reboot -> systemctl: denying the alias must not deny the binary, nor let the alias through."""
+    binary = tmp_path / "multicall"
+    shutil.copy(shutil.which("echo"), binary)
+    alias = tmp_path / "reboot"
+    alias.symlink_to(binary)
+    doc = runbook(cli("a", str(binary)), allowed=[str(binary)], deny_commands=[str(alias)])
+    gov = parse_runbook(doc).meta.governance
+    assert resolve_command(str(binary), gov) == str(binary)
+    with pytest.raises(GovernanceError, match="deny list"):
+        resolve_command(str(alias), gov)
+    with pytest.raises(GovernanceError, match="deny list"):
+        resolve_command("reboot", gov, path=str(tmp_path))
+
+
 def test_templates_never_read_denied_environment_variables(tmp_path: Path) -> None:
     doc = runbook(cli("a", "echo", "{{ .region }}"), deny_env_vars=["SECRET_*", "AWS_*"])
     doc["meta"]["vars"] = {"region": "eu", "AWS_PROFILE": "default"}
