@@ -10,7 +10,7 @@ event (data only: no expressions). A path the event lacks is an action error.
 
 An ``enqueue_task`` on the ``runbook`` queue also asks the runbook runtime to execute the
 runbook its params name (``runbook_ref`` or an inline ``runbook``), in ``dry-run`` mode unless
-the params say otherwise.
+the params say otherwise; a ``replay`` carries its recorded ``scenario``.
 """
 
 from __future__ import annotations
@@ -126,6 +126,11 @@ def _check_runbook_params(index: int, params: dict[str, Any]) -> None:
     variables = params.get("vars", {})
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         raise ActionError(index, "params.vars", "must be an object of strings")
+    scenario = params.get("scenario")
+    if mode == "replay" and not isinstance(scenario, dict):
+        raise ActionError(index, "params.scenario", "a replay needs the recorded scenario to answer from")
+    if scenario is not None and not isinstance(scenario, dict):
+        raise ActionError(index, "params.scenario", "must be a scenario object")
 
 
 def validate_actions(raw: Any) -> list[Action]:
@@ -267,6 +272,7 @@ def plan_actions(
                 mode=task_params.get("mode", "dry-run"),
                 runbook=task_params.get("runbook"),
                 runbook_ref=task_params.get("runbook_ref"),
+                scenario=task_params.get("scenario"),
                 vars={str(k): str(v) for k, v in (task_params.get("vars") or {}).items()},
                 playbook_id=task_params.get("playbook_id"),
                 playbook_version=task_params.get("playbook_version"),

@@ -45,6 +45,11 @@ def event(data: dict[str, Any], depth: int = 0, source: str = "test") -> Envelop
             "not a dotted path",
         ),
         ({"type": "log_activity", "params": {"type": "x"}, "when": 1}, "when", "unknown key"),
+        (
+            {"type": "enqueue_task", "params": {"queue": "runbook", "runbook_ref": "a.yaml", "mode": "replay"}},
+            "params.scenario",
+            "needs the recorded scenario",
+        ),
     ],
 )
 def test_invalid_actions_name_the_index(raw: dict[str, Any], part: str, reason: str) -> None:
@@ -88,6 +93,17 @@ def test_a_runbook_task_also_requests_the_runbook_in_dry_run_mode_by_default() -
     request = RunbookRequested.model_validate(plan.messages[1][2]["data"])
     assert request.runbook_ref == "disk.yaml" and request.mode == "dry-run"
     assert request.requested_by == f"playbook:{PLAYBOOK}"
+
+
+def test_a_replay_task_carries_its_scenario_to_the_runtime() -> None:
+    scenario = {"meta": {"name": "s"}, "steps": [{"match": {"argv": ["df", "-h"]}, "respond": {"exit": 0}}]}
+    params = {"queue": "runbook", "runbook_ref": "disk.yaml", "mode": "replay", "scenario": scenario}
+    actions = validate_actions([{"type": "enqueue_task", "params": params}])
+    plan = plan_actions(
+        actions, event=event({"activity": {"type": "x"}}), playbook_id=PLAYBOOK, run_id=RUN, occurred_at=NOW
+    )
+    request = RunbookRequested.model_validate(plan.messages[1][2]["data"])
+    assert request.mode == "replay" and request.scenario == scenario
 
 
 def test_a_missing_template_path_and_the_depth_limit_are_action_errors() -> None:
