@@ -47,6 +47,11 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py
 
+# The fault tests with their figures printed; the kill -9 test over FAULT_EVENTS events (10,000 here, 2000 in CI).
+.PHONY: faults
+faults: $(STAMP)
+	FAULT_EVENTS=$${FAULT_EVENTS:-10000} $(BIN)/python -m pytest -s -q tests/faults
+
 # Regenerate proto-contracts/ (JSON Schemas, AsyncAPI, OpenAPI per service, runbook schema).
 contracts: $(STAMP)
 	$(BIN)/playbooks contracts --out proto-contracts

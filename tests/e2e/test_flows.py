@@ -1,0 +1,372 @@
+"""End-to-end flows: every service as its own ``playbooks serve`` process on the test stack.
+
+1. upstream activity event -> trigger-ingest -> condition-engine run -> ``enqueue_task`` on the runbook
+   queue -> runbook-runtime executes it -> ``playbook.executed`` -> the recommendation agent's stats and search.
+2. Markdown TSG -> compiler (publish) -> ``pending_review`` playbook -> approved -> found by search ->
+   executed in replay mode by the runtime -> verified.
+3. exception over HTTP -> matched playbook -> every step completed by a person -> ``PlaybookCompleted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from playbooks_contracts.topics import EXCEPTION_EVENTS, PLAYBOOK_EXECUTIONS, UPSTREAM_ACTIVITY_EVENTS
+from playbooks_platform.service import installed_services
+from playbooks_platform.testing import Infra, ServiceProcess, collect, eventually, produce
+
+pytestmark = pytest.mark.slow
+
+AGENT = "recommendation-agent"
+CORE = ("trigger-ingest", "condition-engine", "runbook-runtime", "exception-playbook", "compiler")
+# The library playbook whose per-tenant success record flow 1 updates.
+LIBRARY_PLAYBOOK, LIBRARY_VERSION = "aws-rds-stop", "1.0.0"
+RDS_QUERY = "Stop production RDS for weekend"
+
+
+@dataclass
+class Stack:
+    infra: Infra
+    urls: dict[str, str]
+
+    def has(self, name: str) -> bool:
+        return name in self.urls
+
+    def client(self, name: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.urls[name], timeout=30)
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """The services as separate processes, each consumer group fresh (a killed member elsewhere cannot stall it)."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    common = {"PLAYBOOKS_CONSUMER_GROUP_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}-"}
+    extra: dict[str, dict[str, str]] = {
+        # The operator's cap on real-mode commands: flow 1's runbook may run echo and nothing else.
+        "runbook-runtime": {"PLAYBOOKS_REAL_MODE_COMMANDS": json.dumps(["echo"])},
+        AGENT: {
+            "PLAYBOOKS_DATA_DIR": str(workdir / "agent"),
+            "PLAYBOOKS_INDEX_PATH": str(workdir / "agent" / "qdrant-edge"),
+        },
+    }
+    names = [n for n in (*CORE, AGENT) if n in installed_services()]
+    missing = sorted(set(CORE) - set(names))
+    if missing:
+        pytest.skip(f"services not installed: {', '.join(missing)}")
+    procs = [ServiceProcess(n, infra, workdir, **(common | extra.get(n, {}))) for n in names]
+    try:
+        for proc in procs:
+            await proc.start()
+        await asyncio.gather(*(p.ready(timeout=120) for p in procs))
+        yield Stack(infra, {p.name: p.url for p in procs})
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+# -- flow 3 ----------------------------------------------------------------------------------------
+
+
+STEPS = [
+    {"name": "Acknowledge", "action_type": "add_comment", "params": {"text_template": "Looking at claim ${claim}"}},
+    {"name": "Take ownership", "action_type": "assign_owner", "params": {"user_id": "ana"}},
+    {"name": "Note the outcome", "action_type": "add_comment", "params": {"text_template": "Claim ${claim} checked"}},
+]
+
+
+async def test_flow3_exception_over_http_to_playbook_completed(stack: Stack, org: str) -> None:
+    infra = stack.infra
+    person = infra.auth(org, user_id="ana", roles=["admin"])
+    async with stack.client("exception-playbook") as ep:
+        r = await ep.post(
+            "/api/playbooks",
+            json={
+                "name": "Duplicate claims",
+                "conditions": {"match": {"domain": "Claims", "exception_type": "Duplicate Claim"}, "priority": 10},
+                "steps": STEPS,
+            },
+            headers=person,
+        )
+        assert r.status_code == 201, r.text
+        playbook_id = r.json()["playbook_id"]
+        other = {"match": {"domain": "Trading"}, "priority": 50}
+        r = await ep.post(
+            "/api/playbooks", json={"name": "Trading", "conditions": other, "steps": STEPS[:1]}, headers=person
+        )
+        assert r.status_code == 201, r.text
+
+        body = {
+            "external_id": "CLM-77",
+            "domain": "Claims",
+            "exception_type": "Duplicate Claim",
+            "severity": "High",
+            "attributes": {"claim": "C-77"},
+        }
+        r = await ep.post("/api/exceptions", json=body, headers=person)
+        assert r.status_code == 201, r.text
+        exc = r.json()
+        assert exc["current_playbook_id"] == playbook_id and exc["current_step"] == 1
+
+        view = (await ep.get(f"/api/exceptions/{exc['id']}/playbook", headers=person)).json()
+        assert view["state"] == "not_started" and [s["name"] for s in view["steps"]] == [s["name"] for s in STEPS]
+        for order in range(1, len(STEPS) + 1):
+            r = await ep.post(
+                f"/api/exceptions/{exc['id']}/playbook/steps/{order}/complete",
+                json={"actor_type": "human", "notes": f"done {order}"},
+                headers=person,
+            )
+            assert r.status_code == 200, r.text
+        view = r.json()
+        assert view["state"] == "completed" and view["current_step"] is None
+        assert all(
+            s["status"] == "completed" and (s["actor_type"], s["actor_id"]) == ("human", "ana") for s in view["steps"]
+        )
+
+        timeline = (await ep.get(f"/api/exceptions/{exc['id']}/events", headers=person)).json()["items"]
+        kinds = [e["event_type"] for e in timeline]
+        assert kinds[:2] == ["ExceptionCreated", "PlaybookStarted"]
+        assert kinds.count("PlaybookStepCompleted") == len(STEPS) and kinds[-1] == "PlaybookCompleted"
+        steps_done = [e for e in timeline if e["event_type"] == "PlaybookStepCompleted"]
+        assert {(e["actor_type"], e["actor_id"]) for e in steps_done} == {("human", "ana")}
+        done = (await ep.get(f"/api/exceptions/{exc['id']}", headers=person)).json()
+        assert done["playbook_completed_at"] is not None
+
+    completed = await collect(
+        infra.kafka_bootstrap,
+        EXCEPTION_EVENTS.name,
+        where=lambda m: m.key == org and m.value["data"]["event_type"] == "PlaybookCompleted",
+        timeout=20,
+        settle=1,
+    )
+    assert len(completed) == 1
+    assert completed[0].value["data"]["exception_id"] == exc["id"] and completed[0].value["org_id"] == org
+
+
+# -- flow 1 ----------------------------------------------------------------------------------------
+
+
+def echo_runbook() -> dict[str, Any]:
+    """A runbook whose only command is echo (the runtime's operator cap allows nothing else)."""
+    return {
+        "apiVersion": "runbook/v0",
+        "meta": {
+            "name": "stop-rds-for-weekend",
+            "version": "1",
+            "vars": {"target": "none"},
+            "governance": {"allowed_commands": ["echo"]},
+        },
+        "steps": [
+            {
+                "id": "snapshot",
+                "type": "cli",
+                "with": {"argv": ["echo", "snapshot {{ .target }}"]},
+                "assertions": [{"contains": "snapshot"}],
+            },
+            {
+                "id": "stop",
+                "type": "cli",
+                "with": {"argv": ["echo", "stopped {{ .target }}"]},
+                "capture": {"out": "stdout"},
+            },
+        ],
+    }
+
+
+async def rds_result(agent: httpx.AsyncClient, infra: Infra, org: str) -> dict[str, Any] | None:
+    r = await agent.post("/api/playbook/search", json={"query": RDS_QUERY, "limit": 5}, headers=infra.auth(org))
+    assert r.status_code == 200, r.text
+    return next((x for x in r.json()["results"] if x["playbook_id"] == LIBRARY_PLAYBOOK), None)
+
+
+async def test_flow1_upstream_event_to_runbook_execution_and_stats(stack: Stack, org: str) -> None:
+    infra = stack.infra
+    auth = infra.auth(org)
+    if stack.has(AGENT):
+        async with stack.client(AGENT) as agent:
+            before = await rds_result(agent, infra, org)
+            assert before is not None and before["stats"]["success_count"] == 0
+
+    async with stack.client("condition-engine") as ce:
+        action = {
+            "type": "enqueue_task",
+            "params": {
+                "queue": "runbook",
+                # Real mode under the operator's cap (echo only): the runtime counts only real runs as
+                # executions of a playbook; dry-run plans and replays are tests and publish no outcome.
+                "mode": "real",
+                "runbook": echo_runbook(),
+                "vars": {"target": "{{ activity.metadata.target }}"},
+                "playbook_id": LIBRARY_PLAYBOOK,
+                "playbook_version": LIBRARY_VERSION,
+            },
+        }
+        playbook = {
+            "name": "Stop RDS when the weekend starts",
+            "trigger": "activity_event",
+            "conditions": [{"field": "activity.type", "op": "equals", "value": "weekend_started"}],
+            "actions": [action],
+            "status": "active",
+        }
+        r = await ce.post("/api/playbooks", json=playbook, headers=auth)
+        assert r.status_code == 201, r.text
+        playbook_id = r.json()["id"]
+
+        event_id = str(uuid.uuid4())
+        upstream = {
+            "orgId": org,
+            "id": event_id,
+            "activity": {"type": "weekend_started", "metadata": {"target": "db-7"}},
+        }
+        ignored = {"orgId": org, "id": str(uuid.uuid4()), "activity": {"type": "deck_saved"}}
+        await produce(infra.kafka_bootstrap, UPSTREAM_ACTIVITY_EVENTS.name, [upstream, ignored], key=org)
+
+        async def run_recorded() -> list[dict[str, Any]]:
+            page = (await ce.get("/api/playbook-runs", params={"playbook": playbook_id}, headers=auth)).json()
+            return [x for x in page["items"] if x["status"] != "pending"] if len(page["items"]) == 2 else []
+
+        runs = await eventually(run_recorded, timeout=30)
+        by_event = {x["eventId"]: x for x in runs}
+        assert by_event[event_id]["status"] == "success", by_event[event_id]
+        assert {x["status"] for x in runs} == {"success", "skipped"}
+
+    executed = await collect(
+        infra.kafka_bootstrap,
+        PLAYBOOK_EXECUTIONS.name,
+        where=lambda m: m.value.get("org_id") == org,
+        timeout=30,
+        settle=1,
+    )
+    assert len(executed) == 1
+    outcome = executed[0].value["data"]
+    assert (outcome["playbook_id"], outcome["version"], outcome["success"]) == (LIBRARY_PLAYBOOK, LIBRARY_VERSION, True)
+
+    async with stack.client("runbook-runtime") as rt:
+        [run] = (await rt.get("/v1/runs", headers=auth)).json()
+        assert run["run_id"] == outcome["run_id"] and run["status"] == "passed" and run["mode"] == "real"
+        assert run["vars"]["target"] == "db-7" and run["captures"] == {"out": "stopped db-7"}
+        assert run["requested_by"] == f"playbook:{playbook_id}"
+        assert (await rt.get(f"/v1/runs/{run['run_id']}/verify", headers=auth)).json() == {"ok": True, "problems": []}
+
+    if not stack.has(AGENT):
+        pytest.skip(f"{AGENT} is not installed: its stats and search were not checked")
+    async with stack.client(AGENT) as agent:
+
+        async def counted() -> dict[str, Any] | None:
+            found = await rds_result(agent, infra, org)
+            return found if found and found["stats"]["success_count"] == 1 else None
+
+        after = await eventually(counted, timeout=30, interval=0.3)
+        assert after["stats"]["failure_count"] == 0 and after["stats"]["success_rate"] == 1.0
+        assert "1/1 successful runs" in after["reason"]
+        # The record is this tenant's own: another tenant's search is unchanged.
+        assert (await rds_result(agent, infra, f"{org}-other"))["stats"]["success_count"] == 0  # type: ignore[index]
+
+
+# -- flow 2 ----------------------------------------------------------------------------------------
+
+TSG = """# Nginx returns 502 on the web tier
+
+When the web tier answers 502, check the proxy and its upstream before anything else.
+
+## Check the service
+
+```bash
+ss -ltn
+curl -sS http://localhost/healthz
+```
+
+## Look at the error log
+
+```bash
+tail -n 50 /var/log/nginx/error.log
+```
+"""
+
+# What the commands answered when the guide was last followed (cli-replay scenario).
+SCENARIO = {
+    "meta": {"name": "nginx-502-recorded"},
+    "steps": [
+        {"match": {"argv": ["ss", "-ltn"]}, "respond": {"stdout": "LISTEN 0 511 0.0.0.0:80\n"}},
+        {"match": {"argv": ["curl", "-sS", "http://localhost/healthz"]}, "respond": {"stdout": "ok\n"}},
+        {
+            "match": {"argv": ["tail", "-n", "50", "/var/log/nginx/error.log"]},
+            "respond": {"stdout": "upstream timed out\n"},
+        },
+    ],
+}
+
+
+async def test_flow2_tsg_compiled_reviewed_found_replayed_verified(stack: Stack, org: str) -> None:
+    if not stack.has(AGENT):
+        pytest.skip(f"{AGENT} is not installed: flow 2 needs its review lifecycle and search")
+    infra = stack.infra
+    auth = infra.auth(org, user_id="reviewer")
+    pid, version = f"tsg-nginx-{uuid.uuid4().hex[:8]}", "1.0.0"
+    async with stack.client("compiler") as compiler:
+        body = {
+            "markdown": TSG,
+            "source_name": "nginx-502.md",
+            "engine": "rules",
+            "publish": True,
+            "playbook_id": pid,
+            "version": version,
+        }
+        r = await compiler.post("/api/compile", json=body, headers=auth)
+        assert r.status_code == 200, r.text
+        compiled = r.json()
+        assert compiled["valid"] is True and compiled["published"]["playbook_id"] == pid
+        assert [s["type"] for s in compiled["runbook"]["steps"]] == ["cli", "cli", "cli"]
+
+    path = f"/api/playbook/metadata/{org}/{pid}/{version}"
+    async with stack.client(AGENT) as agent:
+
+        async def published() -> dict[str, Any] | None:
+            r = await agent.get(path, headers=auth)
+            return r.json() if r.status_code == 200 else None
+
+        pending = await eventually(published, timeout=30, interval=0.3)
+        assert pending["status"] == "pending_review" and pending["storage_strategy"] == "uploaded_for_review"
+        assert pending["document"]["runbook"] == compiled["runbook"]
+
+        r = await agent.post(f"{path}/status", json={"status": "approved"}, headers=auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "approved" and r.json()["storage_strategy"] == "uploaded_trusted"
+
+        r = await agent.post(
+            "/api/playbook/search", json={"query": "nginx returns 502 bad gateway", "limit": 5}, headers=auth
+        )
+        assert r.status_code == 200, r.text
+        found = {x["playbook_id"]: x for x in r.json()["results"]}
+        assert pid in found, [x["playbook_id"] for x in r.json()["results"]]
+        assert found[pid]["status"] == "approved" and found[pid]["version"] == version
+        runbook = (await agent.get(path, headers=auth)).json()["document"]["runbook"]
+
+    async with stack.client("runbook-runtime") as rt:
+        body = {
+            "runbook": runbook,
+            "mode": "replay",
+            "scenario": SCENARIO,
+            "start": True,
+            "playbook_id": pid,
+            "playbook_version": version,
+        }
+        r = await rt.post("/v1/runs", json=body, headers=auth)
+        assert r.status_code == 201, r.text
+        run = r.json()
+        assert run["status"] == "passed", [(h["step_id"], h["error"]) for h in run["history"]]
+        assert [h["step_id"] for h in run["history"]] == [s["id"] for s in runbook["steps"]]
+        verdict = (await rt.get(f"/v1/runs/{run['run_id']}/verify", headers=auth)).json()
+        assert verdict == {"ok": True, "problems": []}
+        # The same check fails for a replay whose recording lacks a command: verify is not a rubber stamp.
+        short = SCENARIO | {"steps": SCENARIO["steps"][:1]}
+        r = await rt.post("/v1/runs", json=body | {"scenario": short}, headers=auth)
+        bad = (await rt.get(f"/v1/runs/{r.json()['run_id']}/verify", headers=auth)).json()
+        assert bad["ok"] is False and bad["problems"][0].startswith(runbook["steps"][1]["id"])
