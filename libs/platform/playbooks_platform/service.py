@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
 
 from playbooks_contracts import Topic
 
@@ -272,7 +273,11 @@ def _instrument_http(app: FastAPI) -> None:
 
 
 def _instrument_db(db: Database) -> None:
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry import metrics
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 
-    # skip_dep_check: the instrumentation works on SQLAlchemy 2.1 but its declared range stops at 2.0.
-    SQLAlchemyInstrumentor().instrument(engine=db.engine.sync_engine, enable_commenter=False, skip_dep_check=True)
+    # One tracer per engine: SQLAlchemyInstrumentor().instrument(engine=...) only takes the first
+    # engine of a process, and a process can hold several (tests, tools running services in-process).
+    meter = metrics.get_meter("playbooks.db")
+    usage = meter.create_up_down_counter("db.client.connections.usage", unit="connections")
+    EngineTracer(trace.get_tracer("opentelemetry.instrumentation.sqlalchemy"), db.engine.sync_engine, usage)

@@ -221,6 +221,8 @@ class ServiceProcess:
                 "PLAYBOOKS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
                 "PLAYBOOKS_CONSUMER_RETRY_BACKOFF_S": "0.05",
                 "PLAYBOOKS_LOG_JSON": "false",
+                # Its own files (an index folder admits one process): never the dev stack's .data/.
+                "PLAYBOOKS_DATA_DIR": str(workdir / f"{name}-{self.port}-data"),
             }
             | env
         )
