@@ -85,7 +85,11 @@ def console(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     origin = f"http://127.0.0.1:{port}"
     procs: list[ServiceProcess] = []
     for name in sorted(set(CONSOLE_BACKENDS) & set(installed_services())):
-        env = {"PLAYBOOKS_CORS_ORIGINS": json.dumps([origin])} | BACKEND_ENV.get(name, {})
+        # A data folder of its own: the default .data/ may be locked by a dev stack (the vector index is).
+        env = {
+            "PLAYBOOKS_CORS_ORIGINS": json.dumps([origin]),
+            "PLAYBOOKS_DATA_DIR": str(workdir / f"{name}-data"),
+        } | BACKEND_ENV.get(name, {})
         procs.append(ServiceProcess(name, infra, workdir, **env))
 
     async def start_all() -> None:
@@ -124,11 +128,27 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     driver.quit()
 
 
+# The height of the page's content, or of the open modal's card when that is taller.
+FULL_HEIGHT = """
+const modal = document.querySelector("#modal:not([hidden]) > .card");
+const modalHeight = modal ? modal.getBoundingClientRect().height + 80 : 0;
+return Math.ceil(Math.max(document.documentElement.scrollHeight, modalHeight));
+"""
+
+
 @pytest.fixture
-def screenshot(browser: webdriver.Chrome, tmp_path: Path) -> Callable[[str], Path]:
-    def shoot(name: str) -> Path:
+def screenshot(browser: webdriver.Chrome, tmp_path: Path) -> Callable[..., Path]:
+    def shoot(name: str, max_height: int = 3000) -> Path:
+        """The whole page (or the open modal) up to ``max_height`` pixels, not only the window's first screen."""
         path = tmp_path / f"{name}.png"
-        browser.save_screenshot(str(path))
+        size = browser.get_window_size()
+        height = browser.execute_script(FULL_HEIGHT)
+        browser.set_window_size(size["width"], min(max(size["height"], height + 140), max_height))
+        browser.execute_script("window.scrollTo(0, 0)")
+        try:
+            browser.save_screenshot(str(path))
+        finally:
+            browser.set_window_size(size["width"], size["height"])
         if target := os.environ.get("PLAYBOOKS_SCREENSHOT_DIR"):
             Path(target).mkdir(parents=True, exist_ok=True)
             shutil.copy(path, Path(target) / path.name)
@@ -153,15 +173,23 @@ class Driver:
         self.find("[data-test=sign-in]").click()
 
     def wait(self, condition: Callable[[webdriver.Chrome], object], timeout: float = 15) -> object:
-        from selenium.common.exceptions import TimeoutException
+        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
+        # A page re-renders after each action: an element found a moment ago may be gone; look again.
+        wait = WebDriverWait(
+            self.browser, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+        )
         try:
-            return WebDriverWait(self.browser, timeout, poll_frequency=0.1).until(condition)
+            return wait.until(condition)
         except TimeoutException:
             # Say what the page showed instead, so a failure can be understood from the log alone.
             body = self.browser.find_element("css selector", "body").text
             raise AssertionError(f"the page never got there; it shows:\n{body}") from None
+
+    def ready(self, name: str) -> None:
+        """Wait until the page ``name`` finished loading (the router marks it on the view)."""
+        self.find(f"#view[data-ready='{name}']")
 
     def find(self, css: str):  # -> WebElement, waiting for it to appear
         return self.wait(lambda b: (found := b.find_elements("css selector", css)) and found[0])
@@ -171,6 +199,21 @@ class Driver:
 
     def text(self, css: str) -> str:
         return self.find(css).text
+
+
+def _poll(check: Callable[[], object], timeout: float = 20, interval: float = 0.2) -> object:
+    """Call ``check()`` until it returns something truthy (for API state the page is about to show)."""
+    deadline = time.monotonic() + timeout
+    while not (last := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not there after {timeout}s (last: {last!r})")
+        time.sleep(interval)
+    return last
+
+
+@pytest.fixture
+def poll() -> Callable[..., object]:
+    return _poll
 
 
 @pytest.fixture

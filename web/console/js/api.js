@@ -16,6 +16,11 @@ export const token = {
       return null;
     }
   },
+  // The org (tenant) the token is for: the services read it from the "org" claim.
+  org() {
+    const c = this.claims() || {};
+    return c.org ?? c.org_id ?? c.tenant_id ?? null;
+  },
 };
 
 export class ApiError extends Error {

@@ -38,13 +38,14 @@ function header() {
     route();
   };
   who.replaceChildren(
-    `${claims.sub || "?"} @ ${claims.org_id || claims.org || claims.tenant_id || "?"} `,
+    `${claims.sub || "?"} @ ${token.org() || "?"} `,
     h("button", { onclick: out, "data-test": "sign-out" }, "Sign out"),
   );
 }
 
 async function route() {
   const view = document.getElementById("view");
+  delete view.dataset.ready;
   clearFlash();
   header();
   const [name = "playbooks", ...rest] = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);

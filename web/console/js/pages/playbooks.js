@@ -1,10 +1,12 @@
-// Playbooks (condition-engine): list, activate/deactivate, dry-run modal, recent runs, insights.
+// Playbooks (condition-engine): the org's playbooks and the templates, activate/deactivate, the dry-run
+// modal, recent runs with a status filter, and the insights per category. Responses are camelCase.
 import { api, listOf } from "../api.js";
-import { h, badge, action, when, pretty, bars, openModal, errorBox } from "../ui.js";
+import { h, badge, action, when, pretty, bars, openModal, errorBox, flash } from "../ui.js";
 
 const CE = "condition-engine";
-const RUN_STATUSES = ["", "success", "failed", "skipped"];
+const RUN_STATUSES = ["", "pending", "success", "failed", "skipped"];
 const CATEGORIES = ["contracts", "decks", "accounts"];
+const COUNTS = ["success", "failed", "skipped", "pending"];
 
 export async function playbooksPage(view) {
   const section = (title, test) => {
@@ -12,9 +14,10 @@ export async function playbooksPage(view) {
     return [h("h2", {}, title), body];
   };
   const [pbTitle, pbBody] = section("Playbooks", "playbooks");
+  const [tplTitle, tplBody] = section("Templates", "templates");
   const [runsTitle, runsBody] = section("Recent runs", "playbook-runs");
   const [insTitle, insBody] = section("Insights", "insights");
-  view.replaceChildren(h("h1", {}, "Playbooks"), pbTitle, pbBody, runsTitle, runsBody, insTitle, insBody);
+  view.replaceChildren(h("h1", {}, "Playbooks"), pbTitle, pbBody, tplTitle, tplBody, runsTitle, runsBody, insTitle, insBody);
   // Each section fails on its own: an error in one never blanks the others.
   const fill = async (el, build) => {
     try {
@@ -23,16 +26,28 @@ export async function playbooksPage(view) {
       el.replaceChildren(errorBox(err));
     }
   };
-  const reloadPlaybooks = () => fill(pbBody, () => playbookTable(reloadPlaybooks));
-  await Promise.all([reloadPlaybooks(), fill(runsBody, () => runsSection()), fill(insBody, () => insightsSection("7d"))]);
+  // The playbook names, for the runs table (runs carry only the playbook's id).
+  const names = new Map();
+  const reloadPlaybooks = async () => {
+    await fill(pbBody, () => playbookTable(names, reloadPlaybooks));
+  };
+  await Promise.all([
+    reloadPlaybooks(),
+    fill(tplBody, () => templateTable(reloadPlaybooks)),
+    fill(insBody, () => insightsSection()),
+  ]);
+  await fill(runsBody, () => runsSection(names));
 }
 
-function isActive(pb) {
-  return pb.active ?? pb.is_active ?? pb.enabled ?? pb.status === "active";
+const isActive = (pb) => pb.status === "active";
+
+function conditionText(c) {
+  return c && typeof c === "object" ? `${c.field} ${c.op} ${JSON.stringify(c.value)}` : String(c);
 }
 
-async function playbookTable(reload) {
+async function playbookTable(names, reload) {
   const playbooks = listOf(await api(CE, "/api/playbooks"), "playbooks");
+  for (const pb of playbooks) names.set(pb.id, pb.name);
   const toggle = (pb) =>
     action(async () => {
       await api(CE, `/api/playbooks/${encodeURIComponent(pb.id)}/${isActive(pb) ? "deactivate" : "activate"}`, { method: "POST" });
@@ -41,97 +56,172 @@ async function playbookTable(reload) {
   return h(
     "table",
     {},
-    h("tr", {}, ["Name", "Trigger", "Category", "Status", ""].map((t) => h("th", {}, t))),
+    h("tr", {}, ["Name", "Trigger", "Conditions", "Status", "Last run", ""].map((t) => h("th", {}, t))),
     playbooks.length
       ? playbooks.map((pb) =>
           h(
             "tr",
             { "data-playbook": pb.id },
-            h("td", {}, h("strong", {}, pb.name), pb.description ? h("div", { class: "muted" }, pb.description) : null),
-            h("td", {}, pb.trigger?.type ?? pb.trigger ?? pb.trigger_type ?? ""),
-            h("td", {}, pb.category ?? ""),
-            h("td", {}, badge(isActive(pb) ? "active" : "inactive")),
+            h("td", {}, h("strong", {}, pb.name), h("div", { class: "muted" }, `v${pb.version}`, pb.templateKey ? ` · from ${pb.templateKey}` : "")),
+            h("td", {}, h("code", {}, pb.trigger)),
+            h("td", { class: "small" }, (pb.conditions || []).map((c) => h("div", {}, h("code", {}, conditionText(c))))),
+            h("td", {}, badge(pb.status)),
+            h("td", { class: "muted" }, pb.lastRunAt ? when(pb.lastRunAt) : "never"),
             h(
               "td",
-              { class: "row" },
-              h("button", { onclick: () => dryRun(pb), "data-test": "dry-run" }, "Dry-run"),
-              h("button", { onclick: toggle(pb), "data-test": "toggle" }, isActive(pb) ? "Deactivate" : "Activate"),
+              {},
+              h("div", { class: "row nowrap" },
+                h("button", { onclick: () => dryRun(pb), "data-test": "dry-run" }, "Dry-run"),
+                h("button", { onclick: toggle(pb), "data-test": "toggle" }, isActive(pb) ? "Deactivate" : "Activate")),
             ),
           ),
         )
-      : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No playbooks in this org yet.")),
+      : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No playbooks in this org yet: create one from a template below.")),
   );
 }
 
-function dryRunResult(result) {
+async function templateTable(reloadPlaybooks) {
+  const templates = listOf(await api(CE, "/api/playbook-templates"), "templates");
+  const create = (t) =>
+    action(async () => {
+      const pb = await api(CE, `/api/playbook-templates/${encodeURIComponent(t.key)}/playbooks`, { method: "POST", body: {} });
+      await reloadPlaybooks();
+      flash(`Created "${pb.name}" (inactive): dry-run it, then activate it.`, "note");
+    });
+  if (!templates.length) return h("p", { class: "muted" }, "No templates.");
+  return h(
+    "table",
+    {},
+    h("tr", {}, ["Template", "Category", "Trigger", ""].map((t) => h("th", {}, t))),
+    templates.map((t) =>
+      h(
+        "tr",
+        { "data-template": t.key },
+        h("td", {}, h("strong", {}, t.name), h("div", { class: "muted" }, t.description)),
+        h("td", {}, t.category),
+        h("td", {}, h("code", {}, t.trigger)),
+        h("td", {}, h("button", { onclick: create(t), "data-test": "use-template" }, "Create playbook")),
+      ),
+    ),
+  );
+}
+
+function actionItem(a) {
+  const publishes = a.publishes || [];
+  return h(
+    "li",
+    { "data-test": "action" },
+    h("div", {},
+      h("strong", {}, `${(a.index ?? 0) + 1}. ${a.type}`), " ",
+      h("code", { class: "muted" }, JSON.stringify(a.params ?? {})),
+      publishes.length
+        ? h("div", { class: "muted small" }, "publishes ", publishes.map((p, i) => [i ? ", " : "", h("code", {}, p.type), ` on ${p.topic}`]))
+        : null),
+  );
+}
+
+function dryRunResult(result, label) {
   const conditions = result.conditions || [];
   const actions = result.actions || [];
   return h(
     "div",
     { "data-test": "dry-run-result" },
-    h("h2", {}, "Sample event"),
-    pretty(result.sampleEvent ?? result.sample_event ?? result.event ?? {}),
+    h("p", { class: "row" },
+      "A real run would record ", badge(result.status), h("span", { class: "muted" }, ` · ${result.sideEffects ?? "a dry-run has no side effect"}`)),
+    h("h2", {}, label),
+    h("div", { "data-test": "sample-event" }, pretty(result.sampleEvent ?? {})),
     h("h2", {}, "Conditions"),
     conditions.length
       ? h(
           "ol",
           { class: "steps", "data-test": "conditions" },
           conditions.map((c) =>
-            h("li", {}, badge(c.passed ? "passed" : "failed", c.passed ? "Passed" : "Failed"),
-              h("code", {}, c.field ?? c.condition ?? c.expression ?? ""), h("span", {}, c.message ?? "")),
+            h(
+              "li",
+              { "data-test": "condition", "data-passed": String(Boolean(c.passed)) },
+              badge(c.passed ? "passed" : "failed", c.passed ? "Passed" : "Failed"),
+              h("div", { class: "grow" },
+                h("code", {}, conditionText(c)),
+                h("div", { class: "muted", "data-test": "condition-message" }, c.message ?? "")),
+            ),
           ),
         )
-      : h("p", { class: "muted" }, "The playbook has no conditions: every matching event runs it."),
+      : h("p", { class: "muted" }, "The playbook has no conditions: every event of its trigger runs it."),
     h("h2", {}, "Actions that would run"),
     actions.length
-      ? h("ol", { class: "steps", "data-test": "actions" },
-          actions.map((a) => h("li", {}, h("strong", {}, a.type ?? a.action ?? "action"), h("code", { class: "muted" }, JSON.stringify(a.params ?? a.config ?? a.with ?? {})))))
-      : h("p", { class: "note", "data-test": "no-actions" }, result.reason ?? result.actionsReason ?? result.actions_reason ?? "No action would run."),
+      ? h("ol", { class: "steps", "data-test": "actions" }, actions.map(actionItem))
+      : h("p", { class: "note", "data-test": "no-actions" }, `No action would run: ${result.reason ?? "the conditions do not all pass"}.`),
   );
+}
+
+// The body of POST .../dry-run: the pasted event, or a pasted {"event": ..., "depth": n} as it is.
+function dryRunBody(parsed) {
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new Error("the event must be a JSON object, e.g. {\"activity\": {\"type\": \"contract_signed\"}}");
+  }
+  const keys = Object.keys(parsed);
+  const wrapped = keys.includes("event") && keys.every((k) => k === "event" || k === "depth");
+  return wrapped ? parsed : { event: parsed };
 }
 
 async function dryRun(pb) {
   const out = h("div", {}, h("p", { class: "muted" }, "Running…"));
-  const own = h("textarea", { "data-test": "own-event", placeholder: "Paste an event (JSON) to dry-run it instead" });
+  const own = h("textarea", { "data-test": "own-event", rows: 8, placeholder: "Paste an event (JSON) to dry-run it instead of the sample" });
   const path = `/api/playbooks/${encodeURIComponent(pb.id)}/dry-run`;
-  const show = async (promise) => {
+  const show = async (promise, label) => {
     try {
-      out.replaceChildren(dryRunResult(await promise));
+      const result = await promise;
+      out.replaceChildren(dryRunResult(result, label));
+      return result;
     } catch (err) {
       out.replaceChildren(errorBox(err));
+      return null;
     }
   };
   const runOwn = action(async () => {
-    let event;
+    let body;
     try {
-      event = JSON.parse(own.value);
+      body = dryRunBody(JSON.parse(own.value));
     } catch (err) {
-      out.replaceChildren(errorBox(new Error(`the event is not valid JSON: ${err.message}`)));
+      out.replaceChildren(errorBox(new Error(`Not a usable event: ${err.message}`)));
       return;
     }
-    await show(api(CE, path, { method: "POST", body: event }));
+    out.replaceChildren(h("p", { class: "muted" }, "Running…"));
+    await show(api(CE, path, { method: "POST", body }), "Your event");
   });
-  openModal(h("h1", {}, `Dry-run: ${pb.name}`), out, h("h2", {}, "Your own event"), own,
-    h("p", {}, h("button", { class: "primary", onclick: runOwn, "data-test": "dry-run-own" }, "Dry-run this event")));
-  await show(api(CE, path));
+  openModal(
+    h("h1", {}, "Dry-run: ", pb.name),
+    h("p", { class: "muted" }, "Trigger ", h("code", {}, pb.trigger), ` · v${pb.version} · `, badge(pb.status)),
+    out,
+    h("h2", {}, "Your own event"),
+    own,
+    h("p", {}, h("button", { class: "primary", onclick: runOwn, "data-test": "dry-run-own" }, "Dry-run this event")),
+  );
+  const sample = await show(api(CE, path), "Sample event (built to pass each condition)");
+  // Start the user's own event from the sample: editing one value is the usual what-if.
+  if (sample && !own.value) own.value = JSON.stringify(sample.sampleEvent, null, 2);
 }
 
-async function runsSection(status = "") {
+async function runsSection(names) {
   const box = h("div", {});
   const filter = h("select", { "data-test": "status-filter" }, RUN_STATUSES.map((s) => h("option", { value: s }, s || "all statuses")));
-  filter.value = status;
   const load = async () => {
-    const query = filter.value ? `?status=${encodeURIComponent(filter.value)}` : "";
+    const query = filter.value ? `&status=${encodeURIComponent(filter.value)}` : "";
+    box.replaceChildren(h("p", { class: "muted" }, "Loading…"));
     try {
-      const runs = listOf(await api(CE, `/api/playbook-runs${query}`), "runs");
+      const runs = listOf(await api(CE, `/api/playbook-runs?limit=25${query}`), "runs");
       box.replaceChildren(
         h("table", {},
-          h("tr", {}, ["When", "Playbook", "Status", "Event", "Message"].map((t) => h("th", {}, t))),
+          h("tr", {}, ["When", "Playbook", "Status", "Event", "Detail"].map((t) => h("th", {}, t))),
           runs.length
-            ? runs.map((r) => h("tr", {}, h("td", { class: "muted" }, when(r.created_at ?? r.started_at)),
-                h("td", {}, r.playbook_name ?? r.playbook_id ?? ""), h("td", {}, badge(r.status)),
-                h("td", {}, r.event_id ?? r.trigger_id ?? ""), h("td", {}, r.error ?? r.message ?? "")))
-            : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No runs match."))));
+            ? runs.map((r) =>
+                h("tr", { "data-run": r.id },
+                  h("td", { class: "muted" }, when(r.createdAt)),
+                  h("td", {}, names.get(r.playbookId) ?? h("code", {}, r.playbookId)),
+                  h("td", {}, badge(r.status)),
+                  h("td", {}, h("code", { class: "small" }, r.triggerEvent?.activity?.type ?? r.triggerEvent?.metrics?.pack_type ?? r.eventId)),
+                  h("td", { class: "muted" }, r.error ?? r.metrics?.skipReason ?? r.metrics?.failedCondition?.message ?? "")))
+            : h("tr", {}, h("td", { colspan: 5, class: "muted" }, filter.value ? `No ${filter.value} runs.` : "No runs yet."))));
     } catch (err) {
       box.replaceChildren(errorBox(err));
     }
@@ -141,23 +231,33 @@ async function runsSection(status = "") {
   return h("div", {}, h("p", { class: "row" }, "Status", filter), box);
 }
 
-// Counts by status of one category, whatever nesting the service uses.
-function countsOf(node) {
-  const counts = node?.runs_by_status ?? node?.runsByStatus ?? node?.by_status ?? node?.runs ?? node;
-  return counts && typeof counts === "object" ? Object.entries(counts).filter(([, v]) => typeof v === "number") : [];
-}
-
-async function insightsSection(window) {
-  const data = await api(CE, `/api/insights/playbooks?window=${window}`);
-  const categories = data.categories ?? data.by_category ?? data;
+function categoryCard(cat, node, window) {
+  const runs = node?.runs ?? {};
+  const rows = COUNTS.map((s) => [s, Number(runs[s] ?? 0), s]);
   return h(
     "div",
-    { class: "grid2" },
-    CATEGORIES.map((cat) => {
-      const node = Array.isArray(categories) ? categories.find((c) => c.category === cat) : categories?.[cat];
-      const rows = countsOf(node).map(([s, n]) => [s, n, s]);
-      return h("div", { class: "card", "data-test": `insight-${cat}` }, h("strong", {}, cat),
-        h("span", { class: "muted" }, ` · last ${window}`), rows.length ? bars(rows) : h("p", { class: "muted" }, "No runs in this window."));
-    }),
+    { class: "card", "data-test": `insight-${cat}` },
+    h("div", { class: "row" }, h("strong", { class: "grow" }, cat), h("span", { class: "kpi" }, runs.total ?? 0), h("span", { class: "muted" }, "runs")),
+    bars(rows),
+    h("p", { class: "muted small" }, node?.lastRunAt ? `last run ${when(node.lastRunAt)}` : `no run in the last ${window}`),
   );
+}
+
+async function insightsSection() {
+  const box = h("div", {});
+  const windowSelect = h("select", { "data-test": "insights-window" }, ["7d", "30d"].map((w) => h("option", { value: w }, `last ${w}`)));
+  const load = async () => {
+    try {
+      const data = await api(CE, `/api/insights/playbooks?window=${windowSelect.value}`);
+      const categories = data.categories || [];
+      box.replaceChildren(
+        h("div", { class: "grid3" }, CATEGORIES.map((cat) => categoryCard(cat, categories.find((c) => c.category === cat), data.window))),
+      );
+    } catch (err) {
+      box.replaceChildren(errorBox(err));
+    }
+  };
+  windowSelect.addEventListener("change", load);
+  await load();
+  return h("div", {}, h("p", { class: "row" }, "Window", windowSelect), box);
 }
