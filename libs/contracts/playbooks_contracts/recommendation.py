@@ -312,6 +312,9 @@ class SearchResponse(BaseModel):
     intent: Intent
     results: list[SearchResult]
     took_ms: float
+    degraded: str | None = Field(
+        default=None, description="Set when a part of the pipeline was unavailable and the ranking ran without it."
+    )
 
 
 class PlaybookVersionRead(BaseModel):

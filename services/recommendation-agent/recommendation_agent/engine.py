@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -184,7 +185,7 @@ class Engine:
     async def search(self, *, session: AsyncSession, org_id: str, request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
         intent = await parse_intent(request.query, self.settings)
-        vector = await self.query_vector(request.query, intent)
+        vector, degraded = await self._bounded_query_vector(request.query, intent)
         filters = request.filters
         cloud = [p for p in intent.cloud_provider if p != "kubernetes"]
         providers: list[str] = (
@@ -199,24 +200,21 @@ class Engine:
             category=filters.category if filters else None,
         )
         sources = set(filters.sources) if filters and filters.sources else {"tenant", "library", "ai_generated"}
-        n = max(self.settings.candidates_per_collection, request.limit * 3)
-        candidates: list[Candidate] = []
-        if "library" in sources:
-            for hit in await self.index.search(LIBRARY, vector, flt, n):
-                p = self.library.get((hit.payload["playbook_id"], hit.payload["version"]))
-                if p is not None:
-                    candidates.append(Candidate("library", p.key[0], p.key[1], "active", hit.score, p.raw))
-        if sources & {"tenant", "ai_generated"}:
-            flt.tenant = org_id
-            hits = await self.index.search(TENANTS, vector, flt, n)
-            candidates.extend(await self._tenant_candidates(session, org_id, hits, sources))
+        if vector is None:
+            candidates = await self._candidates_without_vectors(session, org_id, flt, sources)
+        else:
+            candidates = await self._candidates_by_vector(session, org_id, vector, flt, sources, request.limit)
         await self._attach_stats(session, org_id, candidates)
         threshold = self.settings.broken_after_failures
         # A library version failing repeatedly for this tenant is hidden for this tenant only.
         candidates = [
             c for c in candidates if not (c.source == "library" and c.stats.consecutive_failures >= threshold)
         ]
-        ranked = ranking.rank(candidates, intent, request.query)[: request.limit]
+        ranked = ranking.rank(candidates, intent, request.query)
+        if degraded:
+            # Without a similarity, a candidate matching no word and no part of the intent has no claim at all.
+            ranked = [c for c in ranked if c.lexical > 0 or c.fit > 0]
+        ranked = ranked[: request.limit]
         scripts = await self._scripts(session, org_id, ranked)
         results = [
             SearchResult(
@@ -227,7 +225,7 @@ class Engine:
                 source=c.source,  # type: ignore[arg-type]
                 status=c.status,  # type: ignore[arg-type]
                 confidence=c.confidence,
-                reason=ranking.reason(c, intent),
+                reason=ranking.reason(c, intent, semantic=degraded is None),
                 warnings=ranking.warnings(c, intent),
                 score=round(c.score, 3),
                 similarity=round(c.similarity, 4),
@@ -240,7 +238,72 @@ class Engine:
             for i, c in enumerate(ranked)
         ]
         took = (time.perf_counter() - started) * 1000
-        return SearchResponse(query=request.query, intent=intent, results=results, took_ms=round(took, 2))
+        return SearchResponse(
+            query=request.query, intent=intent, results=results, took_ms=round(took, 2), degraded=degraded
+        )
+
+    async def _bounded_query_vector(self, query: str, intent: Intent) -> tuple[np.ndarray | None, str | None]:
+        """The query vector within ``embed_timeout_s``; on a late or failing embedder, None and why."""
+        timeout = self.settings.embed_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.query_vector(query, intent), None
+        except Exception as exc:  # any embedder failure: the rules still answer, without a similarity
+            kind = type(exc).__name__
+            log.warning(
+                "query embedding unavailable; ranking by keywords and intent only",
+                extra={"embedder": self.embedder.name, "error": f"{kind}: {exc}"[:300], "embed_timeout_s": timeout},
+            )
+            return None, f"semantic search unavailable ({kind}): ranked by keywords and intent only"
+
+    async def _candidates_by_vector(
+        self,
+        session: AsyncSession,
+        org_id: str,
+        vector: np.ndarray,
+        flt: IndexFilter,
+        sources: set[str],
+        limit: int,
+    ) -> list[Candidate]:
+        n = max(self.settings.candidates_per_collection, limit * 3)
+        candidates: list[Candidate] = []
+        if "library" in sources:
+            for hit in await self.index.search(LIBRARY, vector, flt, n):
+                p = self.library.get((hit.payload["playbook_id"], hit.payload["version"]))
+                if p is not None:
+                    candidates.append(Candidate("library", p.key[0], p.key[1], "active", hit.score, p.raw))
+        if sources & {"tenant", "ai_generated"}:
+            flt.tenant = org_id
+            hits = await self.index.search(TENANTS, vector, flt, n)
+            candidates.extend(await self._tenant_candidates(session, org_id, hits, sources))
+        return candidates
+
+    async def _candidates_without_vectors(
+        self, session: AsyncSession, org_id: str, flt: IndexFilter, sources: set[str]
+    ) -> list[Candidate]:
+        """The library and the tenant's newest searchable versions under the same filters, similarity 0."""
+        candidates = [
+            Candidate("library", p.key[0], p.key[1], "active", 0.0, p.raw)
+            for p in self.library.values()
+            if "library" in sources and _passes(flt, p.raw["metadata"], "active")
+        ]
+        kinds = sources & {"tenant", "ai_generated"}
+        if kinds:
+            v = playbook_versions.c
+            rows = (
+                await session.execute(
+                    select(v.playbook_id, v.version, v.status, v.source, v.document)
+                    .where(v.org_id == org_id, v.status.in_(flt.statuses), v.source.in_(sorted(kinds)))
+                    .order_by(v.updated_at.desc(), v.playbook_id, v.version)
+                    .limit(self.settings.fallback_tenant_limit)
+                )
+            ).all()
+            candidates.extend(
+                Candidate(r.source, r.playbook_id, r.version, r.status, 0.0, r.document)
+                for r in rows
+                if _passes(flt, r.document["metadata"], r.status)
+            )
+        return candidates
 
     async def _tenant_candidates(
         self, session: AsyncSession, org_id: str, hits: list[Any], sources: set[str]
@@ -315,6 +378,17 @@ class Engine:
                 formats[name] = {**f, "content": content}
             out.append(formats)
         return out
+
+
+def _passes(flt: IndexFilter, metadata: dict[str, Any], status: str) -> bool:
+    """The index filter, applied to a document in memory (list fields match when they share a value)."""
+    if flt.statuses and status not in flt.statuses:
+        return False
+    if flt.cloud_providers and not set(metadata.get("cloud_provider", [])) & set(flt.cloud_providers):
+        return False
+    if flt.resource_types and not set(metadata.get("resource_types", [])) & set(flt.resource_types):
+        return False
+    return not (flt.category and (metadata.get("tags") or {}).get("category") != flt.category)
 
 
 def _plan_for_display(plan: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ answer that is late, not JSON or not valid against ``Intent`` is dropped for the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -122,6 +123,7 @@ RESOURCES: dict[str, tuple[str, str | None]] = {
     "vm": ("compute", None),
     "vms": ("compute", None),
     "virtual machine": ("compute", None),
+    "virtual machines": ("compute", None),
     "server": ("compute", None),
     "servers": ("compute", None),
     "instance": ("compute", None),
@@ -474,7 +476,11 @@ async def llm_intent(query: str, *, url: str, model: str, api_key: str | None, t
         "messages": [{"role": "system", "content": INTENT_PROMPT}, {"role": "user", "content": query}],
     }
     try:
-        async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout_s, headers=headers) as client:
+        # httpx bounds each read; this bounds the whole exchange (a trickling answer is late too).
+        async with (
+            asyncio.timeout(timeout_s),
+            httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout_s, headers=headers) as client,
+        ):
             r = await client.post("/v1/chat/completions", json=body)
             r.raise_for_status()
             content = r.json()["choices"][0]["message"]["content"]
@@ -483,7 +489,7 @@ async def llm_intent(query: str, *, url: str, model: str, api_key: str | None, t
             raise ValueError("not a JSON object")
         data["parser"] = "llm"
         return Intent.model_validate(data)
-    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError, ValidationError) as exc:
+    except (TimeoutError, httpx.HTTPError, KeyError, IndexError, TypeError, ValueError, ValidationError) as exc:
         log.warning("LLM intent refused; using the rules", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
         return None
 

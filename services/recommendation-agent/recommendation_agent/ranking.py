@@ -207,7 +207,8 @@ _QUERY_STOP = frozenset(
 )
 
 
-def reason(c: Candidate, intent: Intent) -> str:
+def reason(c: Candidate, intent: Intent, *, semantic: bool = True) -> str:
+    """Why this result: source, status, record, intent fit, and the text match that was measured."""
     parts = [f"{SOURCE_LABEL[c.source].capitalize()}, status {c.status}"]
     runs = c.stats.success_count + c.stats.failure_count
     if runs:
@@ -216,7 +217,10 @@ def reason(c: Candidate, intent: Intent) -> str:
         parts.append("no recorded runs yet")
     if c.fit_notes:
         parts.append("fits the request: " + ", ".join(c.fit_notes))
-    parts.append(f"text similarity {c.similarity:.2f}")
+    if semantic:
+        parts.append(f"text similarity {c.similarity:.2f}")
+    else:
+        parts.append(f"keyword match {c.lexical:.2f} (semantic search unavailable)")
     if not c.latest:
         parts.append("a newer version exists")
     return "; ".join(parts) + "."

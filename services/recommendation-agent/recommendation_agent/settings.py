@@ -32,6 +32,12 @@ class RecommendationSettings(PlatformSettings):
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(default=2.0, gt=0)
+    embed_timeout_s: float = Field(
+        default=0.5, gt=0, description="Bound on the query embedding; past it search ranks by keywords and intent."
+    )
+    fallback_tenant_limit: int = Field(
+        default=500, ge=1, le=10_000, description="Newest tenant versions ranked when semantic search is unavailable."
+    )
     signing_secret: SecretStr = SecretStr(DEV_SIGNING_SECRET)
     public_base_url: str = Field(default="http://127.0.0.1:8004", description="Base of the signed artifact URLs.")
     upload_url_ttl_s: int = Field(default=900, ge=10, le=86_400)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from playbooks_contracts.recommendation import SEARCHABLE_STATUSES
+from recommendation_agent.engine import _passes, payload_of
 from recommendation_agent.intent import rules_intent
 from recommendation_agent.library import library_by_key
 from recommendation_agent.ranking import Candidate, rank, reason, stats_of, warnings
@@ -134,3 +136,46 @@ def test_point_ids_are_uuid5_of_id_and_version():
     assert point_id("aws-rds-stop", "1.0.0") == point_id("aws-rds-stop", "1.0.0")
     assert point_id("aws-rds-stop", "1.0.0") != point_id("aws-rds-stop", "1.0.1")
     assert point_id("x", "1.0.0", "org-a") != point_id("x", "1.0.0", "org-b")
+
+
+_meta = {p.key[0]: p.raw["metadata"] for p in library_by_key().values()}
+
+
+async def test_in_memory_filter_agrees_with_the_index(index):
+    """The fallback without vectors filters exactly as the index does (providers, resource types, category)."""
+    library = list(library_by_key().values())
+    rng = np.random.default_rng(7)
+    points = []
+    for i, p in enumerate(library):
+        status = "draft" if i % 7 == 0 else "active"  # a few unsearchable ones
+        payload = payload_of("t", "tenant", p.raw, status, str(i))
+        points.append(IndexPoint(point_id(p.key[0], p.key[1], "t"), rng.normal(size=4).astype(np.float32), payload))
+    await index.upsert(TENANTS, points)
+    filters = [
+        IndexFilter(statuses=SEARCHABLE_STATUSES),
+        IndexFilter(statuses=SEARCHABLE_STATUSES, cloud_providers=["gcp"]),
+        IndexFilter(statuses=SEARCHABLE_STATUSES, cloud_providers=["aws", "kubernetes"]),
+        IndexFilter(statuses=SEARCHABLE_STATUSES, resource_types=["rds::instance", "azure::vm"]),
+        IndexFilter(statuses=SEARCHABLE_STATUSES, category="security"),
+        IndexFilter(statuses=SEARCHABLE_STATUSES, cloud_providers=["azure"], category="cost-optimization"),
+    ]
+    for flt in filters:
+        flt.tenant = "t"
+        hits = await index.search(TENANTS, np.ones(4, dtype=np.float32), flt, len(points))
+        by_index = {h.payload["playbook_id"] for h in hits}
+        in_memory = {
+            pt.payload["playbook_id"]
+            for pt in points
+            if _passes(flt, _meta[pt.payload["playbook_id"]], pt.payload["status"])
+        }
+        assert by_index == in_memory and by_index, flt
+
+
+def test_reason_without_semantic_search_claims_no_similarity():
+    intent = rules_intent(QUERY)
+    c = cand("library", sim=0.0)
+    rank([c], intent, QUERY, NOW)
+    text = reason(c, intent, semantic=False)
+    assert "text similarity" not in text and "semantic search unavailable" in text
+    assert f"keyword match {c.lexical:.2f}" in text and c.lexical > 0
+    assert "text similarity 0.00" in reason(c, intent)
