@@ -102,6 +102,7 @@ class Runtime:
             backoff_s=s.consumer_retry_backoff_s,
             client_id=f"{self.spec.name}-{spec.group}",
             concurrent_partitions=spec.concurrent_partitions,
+            session_timeout_ms=s.consumer_session_timeout_ms,
         )
 
 

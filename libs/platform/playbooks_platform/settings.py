@@ -45,6 +45,9 @@ class PlatformSettings(BaseSettings):
     consumer_max_batch: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1, description="Tries before a failing message is dead-lettered.")
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
+    consumer_session_timeout_ms: int = Field(
+        default=10_000, ge=1_000, description="A silent consumer leaves its group after this long."
+    )
     consumer_group_prefix: str = Field(
         default="", description="Prepended to every consumer group: environments sharing one Kafka cluster stay apart."
     )

@@ -53,6 +53,9 @@ class Infra:
             "kafka_bootstrap": self.kafka_bootstrap,
             "log_json": False,
             "consumer_retry_backoff_s": 0.05,
+            # The embedded broker ignores LeaveGroup: a member a test stopped holds up the next join
+            # of its group until its session expires, so keep sessions short here.
+            "consumer_session_timeout_ms": 6000,
         }
         return cls(**(values | overrides))
 
@@ -179,7 +182,7 @@ async def collect(
                         r.partition,
                         r.offset,
                     )
-                    if where(rec):
+                    if _matches(where, rec):
                         found.append(rec)
             if len(found) >= count and settle_until is None:
                 if not settle:
@@ -188,6 +191,14 @@ async def collect(
     finally:
         await consumer.stop()
     return found
+
+
+def _matches(where: Callable[[Received], bool], rec: Received) -> bool:
+    """A message without the shape the filter reads (another test's poison, say) is not a match."""
+    try:
+        return bool(where(rec))
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return False
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
@@ -220,6 +231,10 @@ class ServiceProcess:
                 "PLAYBOOKS_DATABASE_URL": infra.database_url,
                 "PLAYBOOKS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
                 "PLAYBOOKS_CONSUMER_RETRY_BACKOFF_S": "0.05",
+                "PLAYBOOKS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
+                # A deployment of its own: its consumer groups never take messages from another test's
+                # services. Tests that restart or scale one deployment pass the same prefix to each process.
+                "PLAYBOOKS_CONSUMER_GROUP_PREFIX": f"proc-{uuid.uuid4().hex[:8]}-",
                 "PLAYBOOKS_LOG_JSON": "false",
                 # Its own files (an index folder admits one process): never the dev stack's .data/.
                 "PLAYBOOKS_DATA_DIR": str(workdir / f"{name}-{self.port}-data"),

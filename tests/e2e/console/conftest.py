@@ -78,7 +78,9 @@ def serve_console(port: int, services: dict[str, str]) -> Iterator[str]:
         thread.join(10)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the backends stop when the console's tests are done, so they never consume, beside
+# another test's services, the messages that test is watching.
+@pytest.fixture(scope="package")
 def console(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     workdir = tmp_path_factory.mktemp("console")
     port = free_port()
@@ -107,7 +109,7 @@ def console(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dead_console() -> Iterator[Console]:
     """A console whose every backend is down (a port nothing listens on)."""
     dead = f"http://127.0.0.1:{free_port()}"
@@ -115,7 +117,7 @@ def dead_console() -> Iterator[Console]:
         yield Console(url, {})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)

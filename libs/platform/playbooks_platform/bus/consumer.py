@@ -101,6 +101,7 @@ class ConsumerRunner:
         max_backoff_s: float = 10.0,
         client_id: str | None = None,
         concurrent_partitions: bool = False,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.topics = list(topics)
         self.group_id = group_id
@@ -119,6 +120,8 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=600_000,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=max(session_timeout_ms // 5, 500),
         )
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
