@@ -32,6 +32,14 @@ RATE = float(os.environ.get("SOAK_RATE", "50"))
 ORGS = [f"soak-{uuid.uuid4().hex[:6]}-{i}" for i in range(8)]
 
 Operation = Callable[[], Awaitable[None]]
+# All processes share one deployment's consumer groups, so lag is read from the groups they joined.
+GROUP_PREFIX = f"soak-{uuid.uuid4().hex[:6]}-"
+RUNBOOK = {
+    "apiVersion": "runbook/v0",
+    "meta": {"name": "soak", "governance": {"allowed_commands": ["df"]}},
+    "steps": [{"id": "disk", "type": "cli", "with": {"argv": ["df", "-h"]}}],
+}
+TSG = "# Disk full\n\n## Check\n\n```bash\nkubectl get pods -n <namespace>\ndf -h\n```\n\n1. Check the dashboard.\n"
 
 
 class Recorder:
@@ -93,11 +101,25 @@ def operations(infra: Infra, urls: dict[str, str], producer: AIOKafkaProducer) -
 
         ops |= {"ingest: POST one event": single, "ingest: POST 100 events": batch, "ingest: upstream topic": upstream}
     if "condition-engine" in urls:
-        ops["condition-engine: list runs"] = org_call("GET", f"{urls['condition-engine']}/v1/runs")
+        ops["condition-engine: list runs"] = org_call("GET", f"{urls['condition-engine']}/api/playbook-runs")
+    if "exception-playbook" in urls:
+        ops["exception-playbook: new exception"] = org_call(
+            "POST",
+            f"{urls['exception-playbook']}/api/exceptions",
+            json={"domain": "Finance", "exception_type": "late_payment", "severity": "high"},
+        )
     if "recommendation-agent" in urls:
         ops["recommendation-agent: search"] = org_call(
-            "POST", f"{urls['recommendation-agent']}/v1/search", json={"query": "Stop production RDS for weekend"}
+            "POST",
+            f"{urls['recommendation-agent']}/api/playbook/search",
+            json={"query": "Stop production RDS for weekend", "limit": 5},
         )
+    if "runbook-runtime" in urls:
+        ops["runbook-runtime: dry-run"] = org_call(
+            "POST", f"{urls['runbook-runtime']}/v1/runs", json={"runbook": RUNBOOK, "mode": "dry-run"}
+        )
+    if "compiler" in urls:
+        ops["compiler: compile a TSG"] = org_call("POST", f"{urls['compiler']}/api/compile", json={"markdown": TSG})
     return ops
 
 
@@ -154,7 +176,9 @@ async def soak(infra: Infra, processes: dict[str, ServiceProcess]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=False)
     await producer.start()
     recorder = Recorder()
-    topics = {c.group: [t.name for t in c.topics] for name in processes for c in load_spec(name).consumers}
+    topics = {
+        GROUP_PREFIX + c.group: [t.name for t in c.topics] for name in processes for c in load_spec(name).consumers
+    }
     groups = list(topics)
     try:
         ops = operations(infra, {n: p.url for n, p in processes.items()}, producer)
@@ -191,7 +215,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     infra = start_infra(work)
     processes = {
-        name: ServiceProcess(name, infra, work, PLAYBOOKS_LOG_LEVEL="WARNING") for name in installed_services()
+        name: ServiceProcess(
+            name, infra, work, PLAYBOOKS_LOG_LEVEL="WARNING", PLAYBOOKS_CONSUMER_GROUP_PREFIX=GROUP_PREFIX
+        )
+        for name in installed_services()
     }
     try:
         asyncio.run(soak(infra, processes))

@@ -29,7 +29,7 @@ async def test_poison_is_dead_lettered_and_the_partition_flows(infra: Infra, ser
                 assert [d.value for d in dead] == bodies, topic.name  # kept byte for byte, in order
                 for d in dead:
                     assert d.headers["dlq.original_topic"] == topic.name
-                    assert d.headers["dlq.consumer_group"] == consumer.group
+                    assert d.headers["dlq.consumer_group"] == runtime.settings.consumer_group_prefix + consumer.group
                     assert d.headers["dlq.error"]  # the reason, for whoever reads the dead letters
 
                 def counted(name: str = topic.name) -> bool:

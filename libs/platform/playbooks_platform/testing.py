@@ -102,6 +102,10 @@ async def running_service(
     """Start a service in-process (lifespan included) and give an HTTP client to it."""
     spec = load_spec(spec) if isinstance(spec, str) else spec
     await infra.migrate(spec)
+    # Consumer groups of its own (from the earliest offset; handlers are idempotent): the embedded
+    # broker ignores LeaveGroup, so joining a group an earlier test left can stall for its sessions.
+    # Tests that want several instances in one group pass the same prefix to each.
+    overrides.setdefault("consumer_group_prefix", f"t-{uuid.uuid4().hex[:8]}-")
     settings = infra.settings(spec.settings_cls, service_name=spec.name, **overrides)
     app = create_app(spec, settings)
     async with app.router.lifespan_context(app):
