@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
 # Org (tenant) ids are opaque strings: upstream systems use UUIDs as well as readable keys.
 ORG_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -46,6 +46,12 @@ def _utf8(text: str, path: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(f"{path or 'value'}: text is not valid UTF-8 (lone surrogate)") from None
+    if "\x00" in text:
+        raise ValueError(f"{path or 'value'}: {NUL_MESSAGE}")
+
+
+# PostgreSQL text and jsonb cannot hold U+0000; refusing it at the edge beats a failure downstream.
+NUL_MESSAGE = "text cannot contain the NUL character (\\u0000)"
 
 
 # A free-form JSON object (metadata, attributes, metrics) that is safe to store and publish.
@@ -69,6 +75,14 @@ class StrictModel(BaseModel):
     """Input from outside: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else (value,)
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError(NUL_MESSAGE)
+        return value
 
 
 class WireModel(BaseModel):

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import DomainError
 from .telemetry import current_trace_id
+from .transient import refused_value
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -33,16 +34,6 @@ def _loc(loc: tuple[Any, ...]) -> str:
         where, rest = parts[0], parts[1:]
         return f"{where}.{'.'.join(rest)}" if rest else where
     return ".".join(parts)
-
-
-def refused_value(exc: DBAPIError) -> bool:
-    """Whether the database refused a value (SQLSTATE class 22), not failed to work."""
-    orig = exc.orig
-    state = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
-    if state.startswith("22"):
-        return True
-    cause = getattr(orig, "__cause__", None)
-    return type(orig).__name__ == "DataError" or type(cause).__name__ == "DataError"
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -39,3 +39,15 @@ def is_transient(exc: BaseException) -> bool:
         return True
     cause = exc.__cause__ or exc.__context__
     return cause is not None and cause is not exc and isinstance(cause, _TRANSIENT)
+
+
+def refused_value(exc: BaseException) -> bool:
+    """Whether the database refused a value (SQLSTATE class 22), not failed to work."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    orig = exc.orig
+    state = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    if state.startswith("22"):
+        return True
+    cause = getattr(orig, "__cause__", None)
+    return type(orig).__name__ == "DataError" or type(cause).__name__ == "DataError"

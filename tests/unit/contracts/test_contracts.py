@@ -98,3 +98,14 @@ def test_free_form_json_refuses_what_cannot_be_published(metadata: dict, reason:
 def test_free_form_json_keeps_the_edges_of_64_bits() -> None:
     event = ActivityEventIn.model_validate({"activity": {"type": "t", "metadata": {"a": 2**63 - 1, "b": -(2**63)}}})
     assert event.activity.metadata == {"a": 2**63 - 1, "b": -(2**63)}
+
+
+def test_text_that_postgresql_cannot_hold_is_refused_at_the_edge() -> None:
+    from pydantic import ValidationError
+
+    from playbooks_contracts.triggers import ExceptionData
+
+    base = {"domain": "Finance", "exception_type": "late", "severity": "high"}
+    for bad in ({"domain": "Fin\x00"}, {"policy_tags": ["ok", "\x00"]}, {"attributes": {"note": "a\x00b"}}):
+        with pytest.raises(ValidationError, match="NUL character"):
+            ExceptionData.model_validate(base | bad)

@@ -34,7 +34,7 @@ from playbooks_contracts import topic as lookup_topic
 from ..errors import PoisonMessage
 from ..metrics import Metrics
 from ..telemetry import TRACE_HEADERS, context_from_headers, inject_headers, tracer
-from ..transient import is_transient
+from ..transient import is_transient, refused_value
 from .codec import decode
 from .publisher import OutgoingMessage, Publisher
 
@@ -291,8 +291,8 @@ class ConsumerRunner:
                     "error": str(error),
                 },
             )
-            if isinstance(error, PoisonMessage):
-                break
+            if isinstance(error, PoisonMessage) or refused_value(error):
+                break  # no retry can change the answer
             if attempt < self.max_attempts:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
         assert error is not None
