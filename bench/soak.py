@@ -157,7 +157,8 @@ async def lag(bootstrap: str, groups: list[str], topics: dict[str, list[str]]) -
             total = 0
             for tp in tps:
                 committed = await reader.committed(tp)
-                total += ends[tp] - (committed or 0)
+                # Tansu can report an end offset below a committed one (it rounds to a batch): clamp.
+                total += max(ends[tp] - (committed or 0), 0)
             result[group] = total
         finally:
             await reader.stop()
