@@ -13,7 +13,7 @@ SERVICES := $(wildcard services/*)
 DEV_TOOLS := pytest pytest-asyncio hypothesis schemathesis ruff mypy jsonschema openapi-spec-validator \
 	kubernetes-validate check-jsonschema "selenium>=4.30,<4.52"
 
-.PHONY: install dev test lint bench soak contracts clean
+.PHONY: install dev test lint bench soak faults contracts clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,6 @@ soak: $(STAMP)
 	$(BIN)/python bench/soak.py
 
 # The fault tests with their figures printed; the kill -9 test over FAULT_EVENTS events (10,000 here, 2000 in CI).
-.PHONY: faults
 faults: $(STAMP)
 	FAULT_EVENTS=$${FAULT_EVENTS:-10000} $(BIN)/python -m pytest -s -q tests/faults
 

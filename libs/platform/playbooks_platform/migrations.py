@@ -118,3 +118,8 @@ def create_outbox(schema: str) -> None:
             " created_at timestamptz NOT NULL DEFAULT now())"
         )
     )
+
+
+def drop_outbox(schema: str) -> None:
+    """Undo ``create_outbox`` (a downgrade's first step: its rows refer to nothing else)."""
+    op.execute(text(f'DROP TABLE IF EXISTS "{schema}".outbox'))

@@ -30,6 +30,22 @@ from .migrations import upgrade
 from .service import Runtime, ServiceSpec, create_app, load_spec
 from .settings import PlatformSettings
 
+# Settings of every service a test starts. The embedded broker ignores LeaveGroup: a member a test
+# stopped holds up the next join of its group until its session expires, so sessions are short.
+TEST_SETTINGS: dict[str, Any] = {
+    "env": "test",
+    "log_json": False,
+    "consumer_retry_backoff_s": 0.05,
+    "consumer_session_timeout_ms": 6000,
+}
+
+
+def fresh_group_prefix(kind: str) -> str:
+    """Consumer groups of a test deployment's own (read from the earliest offset; handlers are
+    idempotent), so it never waits on, nor takes messages from, another test's services. Tests that
+    restart or scale one deployment pass the same prefix to each instance."""
+    return f"{kind}-{uuid.uuid4().hex[:8]}-"
+
 
 @dataclass
 class Infra:
@@ -47,17 +63,18 @@ class Infra:
             self._migrated.add(spec.package)
 
     def settings(self, cls: type[PlatformSettings] = PlatformSettings, **overrides: Any) -> PlatformSettings:
-        values: dict[str, Any] = {
-            "env": "test",
-            "database_url": self.database_url,
-            "kafka_bootstrap": self.kafka_bootstrap,
-            "log_json": False,
-            "consumer_retry_backoff_s": 0.05,
-            # The embedded broker ignores LeaveGroup: a member a test stopped holds up the next join
-            # of its group until its session expires, so keep sessions short here.
-            "consumer_session_timeout_ms": 6000,
-        }
-        return cls(**(values | overrides))
+        return cls(**(self._values() | overrides))
+
+    def env(self) -> dict[str, str]:
+        """The same settings as ``PLAYBOOKS_*`` variables, for a service in a process of its own."""
+
+        def text(v: Any) -> str:
+            return str(v).lower() if isinstance(v, bool) else str(v)
+
+        return {f"PLAYBOOKS_{k.upper()}": text(v) for k, v in self._values().items()}
+
+    def _values(self) -> dict[str, Any]:
+        return TEST_SETTINGS | {"database_url": self.database_url, "kafka_bootstrap": self.kafka_bootstrap}
 
     def token(self, org_id: str, user_id: str = "tester", roles: list[str] | None = None) -> str:
         return issue_token(self.settings(), org_id=org_id, user_id=user_id, roles=roles or ["admin"])
@@ -102,10 +119,7 @@ async def running_service(
     """Start a service in-process (lifespan included) and give an HTTP client to it."""
     spec = load_spec(spec) if isinstance(spec, str) else spec
     await infra.migrate(spec)
-    # Consumer groups of its own (from the earliest offset; handlers are idempotent): the embedded
-    # broker ignores LeaveGroup, so joining a group an earlier test left can stall for its sessions.
-    # Tests that want several instances in one group pass the same prefix to each.
-    overrides.setdefault("consumer_group_prefix", f"t-{uuid.uuid4().hex[:8]}-")
+    overrides.setdefault("consumer_group_prefix", fresh_group_prefix("t"))
     settings = infra.settings(spec.settings_cls, service_name=spec.name, **overrides)
     app = create_app(spec, settings)
     async with app.router.lifespan_context(app):
@@ -230,16 +244,9 @@ class ServiceProcess:
         self.log = workdir / f"{name}.log"
         self.env = (
             os.environ
+            | infra.env()
             | {
-                "PLAYBOOKS_ENV": "test",
-                "PLAYBOOKS_DATABASE_URL": infra.database_url,
-                "PLAYBOOKS_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-                "PLAYBOOKS_CONSUMER_RETRY_BACKOFF_S": "0.05",
-                "PLAYBOOKS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
-                # A deployment of its own: its consumer groups never take messages from another test's
-                # services. Tests that restart or scale one deployment pass the same prefix to each process.
-                "PLAYBOOKS_CONSUMER_GROUP_PREFIX": f"proc-{uuid.uuid4().hex[:8]}-",
-                "PLAYBOOKS_LOG_JSON": "false",
+                "PLAYBOOKS_CONSUMER_GROUP_PREFIX": fresh_group_prefix("proc"),
                 # Its own files (an index folder admits one process): never the dev stack's .data/.
                 "PLAYBOOKS_DATA_DIR": str(workdir / f"{name}-{self.port}-data"),
             }

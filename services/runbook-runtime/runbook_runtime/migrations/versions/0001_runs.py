@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from playbooks_platform.migrations import create_outbox, enable_tenant_rls
+from playbooks_platform.migrations import create_outbox, drop_outbox, enable_tenant_rls
 
 revision = "0001"
 down_revision = None
@@ -83,6 +83,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(f'DROP TABLE IF EXISTS "{SCHEMA}".outbox')
+    drop_outbox(SCHEMA)
     for table in reversed(TABLES):
         op.drop_table(table, schema=SCHEMA)
