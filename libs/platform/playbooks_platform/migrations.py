@@ -123,3 +123,26 @@ def create_outbox(schema: str) -> None:
 def drop_outbox(schema: str) -> None:
     """Undo ``create_outbox`` (a downgrade's first step: its rows refer to nothing else)."""
     op.execute(text(f'DROP TABLE IF EXISTS "{schema}".outbox'))
+
+
+def add_outbox_batches(schema: str) -> None:
+    """Let an outbox row carry a whole batch of messages, packed (see ``outbox.stage_batch``).
+
+    A row is then either one message (topic, payload) or a batch; the relay sends both in id order.
+    Stored as it is: the packed JSON is compressed by nobody, so a commit costs no TOAST compression.
+    """
+    table = f'"{schema}".outbox'
+    op.execute(text(f"ALTER TABLE {table} ADD COLUMN batch bytea"))
+    op.execute(text(f"ALTER TABLE {table} ALTER COLUMN batch SET STORAGE EXTERNAL"))
+    op.execute(text(f"ALTER TABLE {table} ALTER COLUMN topic DROP NOT NULL, ALTER COLUMN payload DROP NOT NULL"))
+    op.execute(
+        text(f"ALTER TABLE {table} ADD CONSTRAINT ck_outbox_one_form CHECK ((batch IS NULL) <> (topic IS NULL))")
+    )
+
+
+def drop_outbox_batches(schema: str) -> None:
+    """Undo ``add_outbox_batches``; refuses while batch rows are still waiting to be relayed."""
+    table = f'"{schema}".outbox'
+    op.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT ck_outbox_one_form"))
+    op.execute(text(f"ALTER TABLE {table} ALTER COLUMN topic SET NOT NULL, ALTER COLUMN payload SET NOT NULL"))
+    op.execute(text(f"ALTER TABLE {table} DROP COLUMN batch"))

@@ -4,7 +4,7 @@ For a batch of events the worker evaluates every active playbook of each event's
 trigger matches, plans the actions of those whose conditions all pass, and commits, in the
 caller's one transaction: the run rows (``ON CONFLICT DO NOTHING`` on (playbook, event), so a
 redelivered event never makes a second run), and only for runs that were new, their activity
-and task rows and their messages in the outbox. Nothing here raises for a playbook or an
+and task rows and their messages in the outbox (one packed row for the batch). Nothing here raises for a playbook or an
 event: a bad one becomes a ``failed`` run and the batch goes on.
 """
 
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.topics import PLAYBOOK_RUNS, Topic
+from playbooks_platform.outbox import PackedMessage, stage_batch
 from playbooks_platform.telemetry import inject_headers
 
 from .actions import Action, ActionError, ActivityRow, Plan, TaskRow, caused_by_playbook, plan_actions, validate_actions
@@ -230,12 +231,6 @@ _INSERT_TASKS = text(
     "CAST(:qus AS text[]), CAST(:pas AS text[]), CAST(:pbs AS uuid[]), CAST(:runs AS uuid[])) "
     "AS t(id, org, qu, pa, pb, run) ON CONFLICT (id) DO NOTHING"
 )
-# The platform's outbox table, written in one statement for the batch (rows relayed by its relay).
-_INSERT_OUTBOX = text(
-    f"INSERT INTO {SCHEMA}.outbox (topic, key, payload, headers) SELECT t, k, p::jsonb, h::jsonb FROM unnest("
-    "CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:payloads AS text[]), CAST(:headers AS text[])"
-    ") AS o(t, k, p, h)"
-)
 _LAST_RUN = text(
     f"UPDATE {SCHEMA}.playbooks SET last_run_at = GREATEST(COALESCE(last_run_at, :now), :now) "
     "WHERE id = ANY(CAST(:ids AS uuid[]))"
@@ -297,15 +292,12 @@ async def commit_runs(
     new = [r for r in runs if r.id in new_ids]
     activities: list[tuple[Run, ActivityRow]] = []
     task_rows: list[tuple[Run, TaskRow]] = []
-    outbox: dict[str, list[str]] = {"topics": [], "keys": [], "payloads": [], "headers": []}
-    current = orjson.dumps(inject_headers()).decode()
-    by_event = {k: orjson.dumps(v).decode() for k, v in trace_headers.items()} if trace_headers else {}
+    outbox: list[PackedMessage] = []
+    current = inject_headers()
+    by_event = trace_headers or {}
 
-    def publish(topic: Topic, env: dict[str, Any], headers: str) -> None:
-        outbox["topics"].append(topic.name)
-        outbox["keys"].append(env["org_id"])
-        outbox["payloads"].append(orjson.dumps(env).decode())
-        outbox["headers"].append(headers)
+    def publish(topic: Topic, env: dict[str, Any], headers: dict[str, str]) -> None:
+        outbox.append((topic.name, env["org_id"], headers, env))
 
     for run in new:
         headers = by_event.get(run.event.id, current)
@@ -347,8 +339,8 @@ async def commit_runs(
     succeeded = sorted({r.playbook.id for r in new if r.status == "success"})  # sorted: one lock order
     if succeeded:
         await session.execute(_LAST_RUN, {"now": now, "ids": succeeded})
-    if outbox["topics"]:
-        await session.execute(_INSERT_OUTBOX, outbox)
+    # Every message of the batch in one outbox row, relayed in this order after the commit.
+    await stage_batch(session, SCHEMA, outbox)
     return new
 
 
