@@ -71,13 +71,36 @@ PackedMessage = tuple[str, str | None, dict[str, str], dict[str, Any]]
 
 
 async def stage_batch(session: AsyncSession, schema: str, messages: Sequence[PackedMessage]) -> None:
-    """Stage many messages as one outbox row of the caller's transaction, relayed in their order."""
-    if messages:
-        await session.execute(insert(outbox_table(schema)), {"batch": orjson.dumps(messages)})
+    """Stage many messages as one outbox row of the caller's transaction, relayed in their order.
+
+    The row is JSON lines, two per message: ``[topic, key, headers]``, then the payload exactly as
+    it will be published, so the relay sends it without decoding it (orjson never writes a newline).
+    """
+    if not messages:
+        return
+    lines: list[bytes] = []
+    metas: dict[tuple[str, str | None, int], bytes] = {}  # the messages of one event share headers
+    for topic, key, headers, env in messages:
+        meta = metas.get((topic, key, id(headers)))
+        if meta is None:
+            meta = metas[topic, key, id(headers)] = orjson.dumps((topic, key, headers))
+        lines.append(meta)
+        lines.append(orjson.dumps(env))
+    await session.execute(insert(outbox_table(schema)), {"batch": b"\n".join(lines)})
 
 
 def unpack(batch: bytes) -> list[OutgoingMessage]:
-    return [OutgoingMessage(topic, orjson.dumps(env), key, headers) for topic, key, headers, env in orjson.loads(batch)]
+    """The messages of a packed outbox row, payloads as the bytes staged."""
+    lines = batch.split(b"\n")
+    metas: dict[bytes, Any] = {}
+    out = []
+    for i in range(0, len(lines), 2):
+        meta = metas.get(lines[i])
+        if meta is None:
+            meta = metas[lines[i]] = orjson.loads(lines[i])
+        topic, key, headers = meta
+        out.append(OutgoingMessage(topic, lines[i + 1], key, headers))
+    return out
 
 
 class OutboxRelay:

@@ -25,6 +25,7 @@ import orjson
 from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope
 from playbooks_contracts.messages import RunbookRequested
 from playbooks_contracts.topics import ACTIVITY_LOGGED, RUNBOOK_REQUESTS, TASKS_ENQUEUED, Topic
+from playbooks_platform.ids import new_id
 
 from .dsl import PATH_PATTERN
 from .wire import caused
@@ -245,7 +246,7 @@ def plan_actions(
     pb, run = str(playbook_id), str(run_id)
     for i, action in enumerate(actions):
         params = _render(i, action.params, event.data)
-        ident = uuid.uuid4()
+        ident = new_id()
         if action.type == "log_activity":
             metadata = dict(params.get("metadata") or {})
             plan.activities.append(ActivityRow(ident, params["type"], metadata))
@@ -256,6 +257,7 @@ def plan_actions(
                 data=data | {"playbook_id": pb, "run_id": run},
                 source=source,
                 occurred_at=occurred_at,
+                id=ident,
             )
             plan.messages.append((i, ACTIVITY_LOGGED, env))
             continue
@@ -264,7 +266,11 @@ def plan_actions(
         plan.tasks.append(TaskRow(ident, queue, task_params))
         data = {"task_id": str(ident), "queue": queue, "params": task_params, "playbook_id": pb, "run_id": run}
         plan.messages.append(
-            (i, TASKS_ENQUEUED, caused(event, type="task.enqueued", data=data, source=source, occurred_at=occurred_at))
+            (
+                i,
+                TASKS_ENQUEUED,
+                caused(event, type="task.enqueued", data=data, source=source, occurred_at=occurred_at, id=ident),
+            )
         )
         if queue == RUNBOOK_QUEUE:
             request = RunbookRequested(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.topics import PLAYBOOK_RUNS, Topic
+from playbooks_platform.ids import new_id
 from playbooks_platform.outbox import PackedMessage, stage_batch
 from playbooks_platform.telemetry import inject_headers
 
@@ -162,7 +163,7 @@ def evaluate(
     playbook: CompiledPlaybook, event: Envelope, event_json: str, context: dict[str, Any], occurred_at: str
 ) -> Run:
     """The outcome of one playbook for one event; never raises."""
-    run_id = uuid.uuid4()
+    run_id = new_id()
     metrics: dict[str, Any] = {
         "playbookName": playbook.name,
         "trigger": playbook.trigger,
@@ -238,7 +239,7 @@ _LAST_RUN = text(
 
 
 def run_record(run: Run, occurred_at: str) -> dict[str, Any]:
-    """The ``playbook-runs.v1`` message of a run, caused by its event.
+    """The ``playbook-runs.v1`` message of a run, caused by its event; its id is the run's.
 
     A record is not an action: at the depth limit it stays there instead of being refused.
     """
@@ -255,7 +256,13 @@ def run_record(run: Run, occurred_at: str) -> dict[str, Any]:
         "completed_at": occurred_at,
     }
     return caused(
-        run.event, type="playbook_run.recorded", data=data, source=SERVICE, occurred_at=occurred_at, ceiling=True
+        run.event,
+        type="playbook_run.recorded",
+        data=data,
+        source=SERVICE,
+        occurred_at=occurred_at,
+        ceiling=True,
+        id=run.id,
     )
 
 

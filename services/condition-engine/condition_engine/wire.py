@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope
+from playbooks_platform.ids import new_id
 
 
 def timestamp(when: datetime) -> str:
@@ -21,16 +22,26 @@ def timestamp(when: datetime) -> str:
 
 
 def caused(
-    event: Envelope, *, type: str, data: dict[str, Any], source: str, occurred_at: str, ceiling: bool = False
+    event: Envelope,
+    *,
+    type: str,
+    data: dict[str, Any],
+    source: str,
+    occurred_at: str,
+    ceiling: bool = False,
+    id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """A message caused by ``event``, one step deeper in its chain (``ceiling``: never past the limit)."""
+    """A message caused by ``event``, one step deeper in its chain (``ceiling``: never past the limit).
+
+    ``id``: the message is about one new thing (a run, an activity, a task) and takes its id.
+    """
     depth = event.depth + 1
     if depth > MAX_CAUSATION_DEPTH:
         if not ceiling:
             raise ValueError(f"causation depth {depth} exceeds {MAX_CAUSATION_DEPTH}")
         depth = MAX_CAUSATION_DEPTH
     return {
-        "id": str(uuid.uuid4()),
+        "id": str(id or new_id()),
         "type": type,
         "org_id": event.org_id,
         "occurred_at": occurred_at,
