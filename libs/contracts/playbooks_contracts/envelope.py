@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -43,5 +44,12 @@ class Envelope(StrictModel):
 
 
 def derived_id(*parts: object) -> uuid.UUID:
-    """A stable id from an idempotency key and its context (org, index, ...)."""
-    return uuid.uuid5(EVENT_ID_NAMESPACE, ":".join(str(p) for p in parts))
+    """A stable id from an idempotency key and its context (org, index, ...): ``uuid.uuid5``'s,
+    computed without its checked constructor (every upstream message without an id needs one)."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest()
+    return uuid.UUID(int=(int.from_bytes(digest[:16]) & _VERSION_MASK) | _VERSION_5)
+
+
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_5 = (0x5000 << 64) | (0x8000 << 48)

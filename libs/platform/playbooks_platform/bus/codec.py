@@ -11,10 +11,17 @@ from playbooks_contracts import Envelope, Topic
 
 from ..errors import PoisonMessage
 
+# An envelope's JSON straight from its fields: pydantic's model_dump(mode="json") gives the same
+# bytes (a test holds the two together) at four times the cost, for every message published.
+_ENVELOPE_FIELDS = tuple(Envelope.model_fields)
+
 
 def encode(message: BaseModel | dict[str, Any] | bytes) -> bytes:
     if isinstance(message, bytes):
         return message
+    if type(message) is Envelope:
+        fields = message.__dict__
+        return orjson.dumps({k: fields[k] for k in _ENVELOPE_FIELDS}, option=orjson.OPT_UTC_Z)
     if isinstance(message, BaseModel):
         return orjson.dumps(message.model_dump(mode="json", exclude_none=False))
     return orjson.dumps(message)
