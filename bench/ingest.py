@@ -47,17 +47,22 @@ def activity(i: int) -> dict:
     }
 
 
+def raw_envelopes(n: int) -> tuple[str, list[bytes]]:
+    """``n`` encoded envelopes of one fresh org, the size of what ingest publishes."""
+    org = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    return org, [
+        orjson.dumps(Envelope(type="activity_event", org_id=org, data=activity(i)).model_dump(mode="json"))
+        for i in range(n)
+    ]
+
+
 async def raw_produce(bootstrap: str, n: int) -> float:
     """Baseline: envelopes of the same size straight to a topic, acks=all, no service in between."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2, max_batch_size=256 * 1024
     )
     await producer.start()
-    org = f"bench-raw-{uuid.uuid4().hex[:6]}"
-    payloads = [
-        orjson.dumps(Envelope(type="activity_event", org_id=org, data=activity(i)).model_dump(mode="json"))
-        for i in range(n)
-    ]
+    org, payloads = raw_envelopes(n)
     try:
         start = time.perf_counter()
         futures = [await producer.send("bench.raw", p, key=org.encode()) for p in payloads]
@@ -71,11 +76,7 @@ async def raw_batched(bootstrap: str, n: int) -> float:
     """The same envelopes through the platform's publisher (record batches, no per-message send())."""
     publisher = Publisher(bootstrap)
     await publisher.start()
-    org = f"bench-raw-{uuid.uuid4().hex[:6]}"
-    payloads = [
-        orjson.dumps(Envelope(type="activity_event", org_id=org, data=activity(i)).model_dump(mode="json"))
-        for i in range(n)
-    ]
+    org, payloads = raw_envelopes(n)
     try:
         start = time.perf_counter()
         await publisher.publish_many(OutgoingMessage("bench.raw", p, org) for p in payloads)
