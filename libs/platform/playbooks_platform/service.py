@@ -103,6 +103,7 @@ class Runtime:
             client_id=f"{self.spec.name}-{spec.group}",
             concurrent_partitions=spec.concurrent_partitions,
             session_timeout_ms=s.consumer_session_timeout_ms,
+            fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
         )
 
 

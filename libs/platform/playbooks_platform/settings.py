@@ -45,6 +45,12 @@ class PlatformSettings(BaseSettings):
     consumer_max_batch: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1, description="Tries before a failing message is dead-lettered.")
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
+    consumer_fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        description="Longest a fetch waits for new records: lower is less latency on a quiet topic, "
+        "at more fetch requests (the default 500 ms of aiokafka doubled publish-to-run latency here).",
+    )
     consumer_session_timeout_ms: int = Field(
         default=10_000, ge=1_000, description="A silent consumer leaves its group after this long."
     )

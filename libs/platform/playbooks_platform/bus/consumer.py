@@ -102,6 +102,7 @@ class ConsumerRunner:
         client_id: str | None = None,
         concurrent_partitions: bool = False,
         session_timeout_ms: int = 10_000,
+        fetch_max_wait_ms: int = 50,
     ) -> None:
         self.topics = list(topics)
         self.group_id = group_id
@@ -122,6 +123,7 @@ class ConsumerRunner:
             max_poll_interval_ms=600_000,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(session_timeout_ms // 5, 500),
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
