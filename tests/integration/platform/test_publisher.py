@@ -61,3 +61,16 @@ async def test_unkeyed_messages_spread_and_oversized_ones_are_refused(infra: Inf
         await publisher.stop()
     got = await collect(infra.kafka_bootstrap, TOPIC, where=lambda r: r.value["run"] == run, count=60)
     assert len(got) == 60 and len({r.partition for r in got}) > 1
+
+
+async def test_a_message_larger_than_a_record_batch_travels_in_one_of_its_own(infra: Infra) -> None:
+    run = uuid.uuid4().hex[:8]
+    publisher = Publisher(infra.kafka_bootstrap)
+    await publisher.start()
+    try:  # after a small one, so the 300 KB message finds its partition's batch already open
+        messages = [OutgoingMessage(TOPIC, {"run": run, "pad": size * "x"}, f"big-{run}") for size in (10, 300_000, 10)]
+        assert await publisher.publish_many(messages) == 3
+    finally:
+        await publisher.stop()
+    got = await collect(infra.kafka_bootstrap, TOPIC, where=lambda r: r.value["run"] == run, count=3)
+    assert [len(r.value["pad"]) for r in sorted(got, key=lambda r: r.offset)] == [10, 300_000, 10]

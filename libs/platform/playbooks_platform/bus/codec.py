@@ -12,7 +12,8 @@ from playbooks_contracts import Envelope, Topic
 from ..errors import PoisonMessage
 
 # An envelope's JSON straight from its fields: pydantic's model_dump(mode="json") gives the same
-# bytes (a test holds the two together) at four times the cost, for every message published.
+# bytes (a test holds the two together) at 2.5 times the cost (8.8 against 3.5 us here), for every
+# message published.
 _ENVELOPE_FIELDS = tuple(Envelope.model_fields)
 
 

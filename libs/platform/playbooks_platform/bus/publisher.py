@@ -45,6 +45,11 @@ def _name(topic: Topic | str) -> str:
     return topic if isinstance(topic, str) else topic.name
 
 
+# The largest message, as send() enforces it (aiokafka's default); a record batch holds 256 KiB,
+# and a message larger than that travels in a batch of its own.
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
 class Publisher:
     def __init__(self, bootstrap: str, *, client_id: str = "playbooks", metrics: Metrics | None = None) -> None:
         self._producer = AIOKafkaProducer(
@@ -54,6 +59,7 @@ class Publisher:
             enable_idempotence=False,
             linger_ms=2,
             max_batch_size=256 * 1024,
+            max_request_size=MAX_REQUEST_BYTES,
             request_timeout_ms=15000,
         )
         self._partitioner = DefaultPartitioner()
@@ -129,7 +135,6 @@ class _Batches:
         self._by_key: dict[tuple[str, bytes], int] = {}
         self._pending: list[asyncio.Future[Any]] = []
         self._unkeyed = 0
-        self._max_size = producer._max_request_size
 
     async def _partition(self, topic: str, key: bytes | None) -> int:
         partitions = self._partitions.get(topic)
@@ -146,8 +151,10 @@ class _Batches:
     async def append(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         raw_key = key.encode() if key else None
         size = len(value) + len(raw_key or b"") + sum(len(k) + len(v) for k, v in headers)
-        if size > self._max_size:
-            raise MessageSizeTooLargeError(f"a {size}-byte message to {topic} is over the {self._max_size}-byte limit")
+        if size > MAX_REQUEST_BYTES:
+            raise MessageSizeTooLargeError(
+                f"a {size}-byte message to {topic} is over the {MAX_REQUEST_BYTES}-byte limit"
+            )
         where = (topic, await self._partition(topic, raw_key))
         batch = self._open.get(where)
         if batch is None:
@@ -155,7 +162,9 @@ class _Batches:
         if batch.append(key=raw_key, value=value, timestamp=None, headers=headers) is None:  # full
             await self._send(where, batch)
             batch = self._open[where] = self._producer.create_batch()
-            batch.append(key=raw_key, value=value, timestamp=None, headers=headers)
+            # An empty batch takes any message; never let a refusal here pass as sent.
+            if batch.append(key=raw_key, value=value, timestamp=None, headers=headers) is None:
+                raise MessageSizeTooLargeError(f"a {size}-byte message to {topic} fits no record batch")
 
     async def _send(self, where: tuple[str, int], batch: Any) -> None:
         batch.close()
