@@ -14,6 +14,9 @@ from .base import OrgId, StrictModel, UtcDatetime, utcnow
 # chain is deeper than this is refused.
 MAX_CAUSATION_DEPTH = 5
 
+# Longest ``source`` of a message; producers' own sources are held to it too.
+MAX_SOURCE_LENGTH = 128
+
 # Namespace for ids derived from an idempotency key, so a retried request maps to the same ids.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3b0e-4d55-9a53-2f0f7d1f3c11")
 
@@ -25,7 +28,7 @@ class Envelope(StrictModel):
     type: str = Field(min_length=1, max_length=128, description="Message type, e.g. activity_event.")
     org_id: OrgId = Field(description="Org (tenant) the message belongs to; the partition key.")
     occurred_at: UtcDatetime = Field(default_factory=utcnow)
-    source: str = Field(default="unknown", min_length=1, max_length=128)
+    source: str = Field(default="unknown", min_length=1, max_length=MAX_SOURCE_LENGTH)
     schema_version: int = Field(default=1, ge=1)
     causation_id: uuid.UUID | None = Field(default=None, description="Id of the message that caused this one.")
     depth: int = Field(default=0, ge=0, le=MAX_CAUSATION_DEPTH, description="Length of the causation chain.")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import JsonObject, OrgId, StrictModel, UtcDatetime
-from .envelope import MAX_CAUSATION_DEPTH
+from .envelope import MAX_CAUSATION_DEPTH, MAX_SOURCE_LENGTH
 
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -89,7 +89,7 @@ class EventMeta(StrictModel):
 
     id: uuid.UUID | None = Field(default=None, description="Idempotency key; a repeat is accepted once.")
     occurred_at: UtcDatetime | None = None
-    source: str | None = Field(default=None, max_length=128)
+    source: str | None = Field(default=None, max_length=MAX_SOURCE_LENGTH)
     causation_id: uuid.UUID | None = None
     depth: int = Field(default=0, ge=0, le=MAX_CAUSATION_DEPTH)
 

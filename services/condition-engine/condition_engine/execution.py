@@ -4,8 +4,8 @@ For a batch of events the worker evaluates every active playbook of each event's
 trigger matches, plans the actions of those whose conditions all pass, and commits, in the
 caller's one transaction: the run rows (``ON CONFLICT DO NOTHING`` on (playbook, event), so a
 redelivered event never makes a second run), and only for runs that were new, their activity
-and task rows and their messages in the outbox (one packed row for the batch). Nothing here raises for a playbook or an
-event: a bad one becomes a ``failed`` run and the batch goes on.
+and task rows and their messages in the outbox (one packed row for the batch). Nothing here
+raises for a playbook or an event: a bad one becomes a ``failed`` run and the batch goes on.
 """
 
 from __future__ import annotations

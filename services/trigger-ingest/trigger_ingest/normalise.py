@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from playbooks_contracts import Envelope, derived_id, utcnow
+from playbooks_contracts.envelope import MAX_SOURCE_LENGTH
 from playbooks_contracts.triggers import EventMeta, TriggerType
 
 
@@ -29,8 +30,8 @@ def to_envelope(
         type=str(trigger),
         org_id=org_id,
         occurred_at=event.occurred_at or utcnow(),
-        source=(event.source or source)[:128],  # the envelope's limit; a long user id must not break it
-        schema_version=1,
+        # A producer's source is held to the limit by its model; ours (a long user id) is cut to it.
+        source=event.source or source[:MAX_SOURCE_LENGTH],
         causation_id=event.causation_id,
         depth=event.depth,
         data=data,
