@@ -55,6 +55,7 @@ async def test_packed_and_single_rows_are_relayed_in_order_within_the_byte_budge
     got = await collect(
         infra.kafka_bootstrap, PLAYBOOK_RUNS.name, where=lambda r: body(r.value)["run"] == run, count=501
     )
-    seqs = [body(r.value)["seq"] for r in sorted(got, key=lambda r: r.offset)]
-    assert seqs == list(range(501))  # one key, one partition: the outbox's order
-    assert got[0].value["text"] == 'a "quoted"\nline' and got[0].headers["traceparent"].startswith("00-0af7")
+    in_order = sorted(got, key=lambda r: r.offset)
+    assert [body(r.value)["seq"] for r in in_order] == list(range(501))  # one key, one partition: the outbox's order
+    first = in_order[0]
+    assert first.value["text"] == 'a "quoted"\nline' and first.headers["traceparent"].startswith("00-0af7")
