@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
@@ -20,9 +21,45 @@ _INT64 = 2**63
 def _json_safe(value: Any, path: str = "") -> Any:
     """Refuse what parses as JSON but cannot travel on: integers beyond 64 bits (orjson, Kafka
     consumers in other languages and jsonb indexes all stop there), NaN/Infinity, and strings with
-    lone surrogates (not encodable as UTF-8)."""
+    lone surrogates (not encodable as UTF-8) or NUL."""
+    if not _clean(value):
+        _explain(value, path)
+    return value
+
+
+def _clean(value: Any) -> bool:
+    """Whether ``value`` is safe, without building a path per key: every metadata map of every
+    event goes through here, and the paths were most of the cost (3.2 against 0.9 us a map)."""
+    kind = type(value)
+    if kind is str:
+        return "\x00" not in value and (value.isascii() or _encodable(value))
+    if kind is dict:
+        for k, v in value.items():
+            if not (type(k) is str and "\x00" not in k and (k.isascii() or _encodable(k)) and _clean(v)):
+                return False
+        return True
+    if kind is int:
+        return -_INT64 <= value < _INT64
+    if kind is float:
+        return value - value == 0.0  # False for NaN and both infinities
+    if kind is list:
+        return all(map(_clean, value))
+    # Anything else (a subclass, another type) is left to the careful walk to decide.
+    return value is None or kind is bool
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _explain(value: Any, path: str) -> None:
+    """The careful walk: raises naming the first offending path (or passes what is fine)."""
     if isinstance(value, bool) or value is None:
-        return value
+        return
     if isinstance(value, int):
         if not -_INT64 <= value < _INT64:
             raise ValueError(f"{path or 'value'}: integer {value} does not fit in 64 bits")
@@ -34,18 +71,15 @@ def _json_safe(value: Any, path: str = "") -> Any:
     elif isinstance(value, dict):
         for k, v in value.items():
             _utf8(k, path)
-            _json_safe(v, f"{path}.{k}" if path else str(k))
+            _explain(v, f"{path}.{k}" if path else str(k))
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            _json_safe(v, f"{path}[{i}]")
-    return value
+            _explain(v, f"{path}[{i}]")
 
 
 def _utf8(text: str, path: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{path or 'value'}: text is not valid UTF-8 (lone surrogate)") from None
+    if not _encodable(text):
+        raise ValueError(f"{path or 'value'}: text is not valid UTF-8 (lone surrogate)")
     if "\x00" in text:
         raise ValueError(f"{path or 'value'}: {NUL_MESSAGE}")
 
@@ -64,6 +98,19 @@ def _to_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
+
+
+def uuid_from_int(value: int) -> uuid.UUID:
+    """``uuid.UUID(int=value)`` without its checks, for ids whose bits are right by construction
+    (0.3 against 1.5 us; hot paths mint one or more per message)."""
+    ident = _new(uuid.UUID)
+    _set(ident, "int", value)
+    _set(ident, "is_safe", uuid.SafeUUID.unknown)
+    return ident  # type: ignore[no-any-return]
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def utcnow() -> datetime:
@@ -89,6 +136,18 @@ class StrictModel(BaseModel):
                     if isinstance(text, str) and "\x00" in text:
                         raise ValueError(f"{name}: {NUL_MESSAGE}")
         return self
+
+    @classmethod
+    def trusted(cls, fields: dict[str, Any]) -> Self:
+        """An instance of fields the caller vouches for, every one given: no validation, and not
+        ``model_construct``'s walk over the fields for defaults (5.2 against 1.5 us an envelope),
+        for hot paths that assemble a message from values validated a step earlier."""
+        model = cls.__new__(cls)
+        object.__setattr__(model, "__dict__", fields)
+        object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+        object.__setattr__(model, "__pydantic_extra__", None)
+        object.__setattr__(model, "__pydantic_private__", None)
+        return model
 
 
 class WireModel(BaseModel):

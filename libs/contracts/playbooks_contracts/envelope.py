@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from .base import OrgId, StrictModel, UtcDatetime, utcnow
+from .base import OrgId, StrictModel, UtcDatetime, utcnow, uuid_from_int
 
 # Automation that reacts to its own output must stop somewhere: a message whose causation
 # chain is deeper than this is refused.
@@ -16,6 +16,9 @@ MAX_CAUSATION_DEPTH = 5
 
 # Longest ``source`` of a message; producers' own sources are held to it too.
 MAX_SOURCE_LENGTH = 128
+
+# The envelope format's version; a change readers must know about raises it.
+SCHEMA_VERSION = 1
 
 # Namespace for ids derived from an idempotency key, so a retried request maps to the same ids.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3b0e-4d55-9a53-2f0f7d1f3c11")
@@ -29,7 +32,7 @@ class Envelope(StrictModel):
     org_id: OrgId = Field(description="Org (tenant) the message belongs to; the partition key.")
     occurred_at: UtcDatetime = Field(default_factory=utcnow)
     source: str = Field(default="unknown", min_length=1, max_length=MAX_SOURCE_LENGTH)
-    schema_version: int = Field(default=1, ge=1)
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
     causation_id: uuid.UUID | None = Field(default=None, description="Id of the message that caused this one.")
     depth: int = Field(default=0, ge=0, le=MAX_CAUSATION_DEPTH, description="Length of the causation chain.")
     data: dict[str, Any] = Field(default_factory=dict)
@@ -50,7 +53,7 @@ def derived_id(*parts: object) -> uuid.UUID:
     """A stable id from an idempotency key and its context (org, index, ...): ``uuid.uuid5``'s,
     computed without its checked constructor (every upstream message without an id needs one)."""
     digest = hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest()
-    return uuid.UUID(int=(int.from_bytes(digest[:16]) & _VERSION_MASK) | _VERSION_5)
+    return uuid_from_int((int.from_bytes(digest[:16]) & _VERSION_MASK) | _VERSION_5)
 
 
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes

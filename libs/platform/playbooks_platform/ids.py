@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 
+from playbooks_contracts.base import uuid_from_int
+
 _POOL_IDS = 4096
 _VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _VERSION_4 = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
-_new = object.__new__
-_set = object.__setattr__
-_UNKNOWN = uuid.SafeUUID.unknown
 
 
 class _Pool:
@@ -40,7 +39,4 @@ os.register_at_fork(after_in_child=_pool.reset)
 
 def new_id() -> uuid.UUID:
     """A random version-4 UUID, as ``uuid.uuid4()`` gives."""
-    ident = _new(uuid.UUID)
-    _set(ident, "int", (_pool.take() & _VERSION_MASK) | _VERSION_4)
-    _set(ident, "is_safe", _UNKNOWN)
-    return ident  # type: ignore[no-any-return]
+    return uuid_from_int((_pool.take() & _VERSION_MASK) | _VERSION_4)

@@ -6,12 +6,21 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from playbooks_contracts import Envelope
-from playbooks_contracts.envelope import MAX_CAUSATION_DEPTH, derived_id
+from playbooks_contracts.base import _clean, _explain, uuid_from_int
+from playbooks_contracts.envelope import MAX_CAUSATION_DEPTH, SCHEMA_VERSION, derived_id
 from playbooks_contracts.topics import ALL_TOPICS, TRIGGERS, topic
-from playbooks_contracts.triggers import ActivityEventIn, EventBatchIn, UpstreamAccountsPackRun, UpstreamException
+from playbooks_contracts.triggers import (
+    ActivityEventIn,
+    EventBatchIn,
+    UpstreamAccountsPackRun,
+    UpstreamException,
+    snake_keys,
+)
 
 
 def test_every_topic_is_declared_once_with_key_model_and_dlq() -> None:
@@ -109,3 +118,66 @@ def test_text_that_postgresql_cannot_hold_is_refused_at_the_edge() -> None:
     for bad in ({"domain": "Fin\x00"}, {"policy_tags": ["ok", "\x00"]}, {"attributes": {"note": "a\x00b"}}):
         with pytest.raises(ValidationError, match="NUL character"):
             ExceptionData.model_validate(base | bad)
+
+
+_awkward_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**65), max_value=2**65)
+    | st.floats()
+    | st.text(max_size=6)
+    | st.sampled_from(["\ud800", "a\x00", "\udfff b", "é\x00"])  # lone surrogates and NUL, which text() avoids
+)
+_awkward = st.recursive(
+    _awkward_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=4) | st.sampled_from(["\ud800", "k\x00"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_awkward)
+def test_the_quick_json_check_agrees_with_the_careful_walk(value) -> None:
+    # The quick check decides alone when a value is fine; the walk explains a refusal. They must
+    # never disagree, or something unsafe would pass (or something fine be refused).
+    try:
+        _explain(value, "")
+        careful = True
+    except ValueError:
+        careful = False
+    assert _clean(value) == careful
+
+
+def test_trusted_models_equal_constructed_ones() -> None:
+    fields = {
+        "id": uuid.uuid4(),
+        "type": "activity_event",
+        "org_id": "acme",
+        "occurred_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "source": "test",
+        "schema_version": SCHEMA_VERSION,
+        "causation_id": None,
+        "depth": 0,
+        "data": {"activity": {"type": "x"}},
+    }
+    trusted = Envelope.trusted(dict(fields))
+    assert trusted == Envelope.model_construct(**fields) == Envelope.model_validate(fields)
+    assert trusted.model_dump() == fields
+    trusted.data = {}  # an instance of its own: setting a field touches no other
+    assert Envelope.trusted(dict(fields)).model_fields_set == set(fields)
+
+
+def test_unchecked_uuids_are_the_checked_ones() -> None:
+    for value in (0, 1, uuid.uuid4().int, (1 << 128) - 1):
+        made, checked = uuid_from_int(value), uuid.UUID(int=value)
+        assert made == checked and str(made) == str(checked) and hash(made) == hash(checked)
+        assert made.version == checked.version and made.is_safe == checked.is_safe
+
+
+def test_snake_keys_converts_record_fields_the_same_every_time() -> None:
+    body = {"orgId": "a", "activity": {"docId": "d", "metadata": {"dealSize": 1}}, "x": [{"aB": 1}]}
+    expected = {"org_id": "a", "activity": {"doc_id": "d", "metadata": {"dealSize": 1}}, "x": [{"aB": 1}]}
+    assert snake_keys(body) == snake_keys(body) == expected
