@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from playbooks_contracts import Envelope, derived_id, utcnow
-from playbooks_contracts.envelope import MAX_SOURCE_LENGTH
+from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, SCHEMA_VERSION
 from playbooks_contracts.triggers import EventMeta, TriggerType
 
 
@@ -16,26 +17,33 @@ def to_envelope(
     org_id: str,
     source: str,
     fallback_id: uuid.UUID | None = None,
+    received_at: datetime | None = None,
 ) -> Envelope:
-    """The envelope of a validated event. Its id is the producer's, or a stable fallback.
+    """The envelope of a validated event. Its id is the producer's, or a stable fallback; its
+    time the producer's, or ``received_at`` (a batch's events share one clock reading).
 
     Built without re-validation: every field comes from the validated event, the org from a
-    validated body or token; checking it all again was a third of an envelope's cost (25 against 17 us).
+    validated body or token; checking it all again was a third of an envelope's cost (25 against 17 us),
+    and ``model_construct`` half of what was left.
     """
-    data = event.model_dump(
-        mode="json", exclude={"id", "occurred_at", "source", "causation_id", "depth", "trigger", "org_id"}
+    return Envelope.trusted(
+        {
+            "id": event.id or fallback_id or uuid.uuid4(),
+            "type": str(trigger),
+            "org_id": org_id,
+            "occurred_at": event.occurred_at or received_at or utcnow(),
+            # A producer's source is held to the limit by its model; ours (a long user id) is cut to it.
+            "source": event.source or source[:MAX_SOURCE_LENGTH],
+            "schema_version": SCHEMA_VERSION,
+            "causation_id": event.causation_id,
+            "depth": event.depth,
+            "data": event.model_dump(mode="json", exclude=_NOT_DATA),
+        }
     )
-    return Envelope.model_construct(
-        id=event.id or fallback_id or uuid.uuid4(),
-        type=str(trigger),
-        org_id=org_id,
-        occurred_at=event.occurred_at or utcnow(),
-        # A producer's source is held to the limit by its model; ours (a long user id) is cut to it.
-        source=event.source or source[:MAX_SOURCE_LENGTH],
-        causation_id=event.causation_id,
-        depth=event.depth,
-        data=data,
-    )
+
+
+# What an event carries besides its data: it goes to the envelope's own fields.
+_NOT_DATA = frozenset({"id", "occurred_at", "source", "causation_id", "depth", "trigger", "org_id"})
 
 
 def http_fallback_id(org_id: str, idempotency_key: str | None, index: int) -> uuid.UUID | None:

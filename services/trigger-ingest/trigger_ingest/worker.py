@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from playbooks_contracts import utcnow
 from playbooks_contracts.triggers import UPSTREAM_TRIGGER
 from playbooks_platform.bus import Delivery
 from playbooks_platform.bus.consumer import Handler
@@ -22,6 +23,7 @@ def upstream_handler(runtime: Runtime) -> Handler:
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
         envelopes, headers = [], []
+        now = utcnow()
         for d in deliveries:
             if d.raw is not None and len(d.raw) > settings.max_event_bytes:
                 raise PoisonMessage(f"message is {len(d.raw)} bytes, over the limit of {settings.max_event_bytes}")
@@ -33,6 +35,7 @@ def upstream_handler(runtime: Runtime) -> Handler:
                     org_id=msg.org_id,  # type: ignore[attr-defined]
                     source=f"kafka:{d.topic.name}",
                     fallback_id=None if msg.id else topic_fallback_id(d.topic.name, d.partition, d.offset),  # type: ignore[attr-defined]
+                    received_at=now,
                 )
             )
             headers.append(d.trace_headers())
