@@ -28,7 +28,7 @@ from playbooks_contracts.topics import ACTIVITY_LOGGED, RUNBOOK_REQUESTS, TASKS_
 from playbooks_platform.ids import new_id
 
 from .dsl import PATH_PATTERN
-from .wire import caused
+from .wire import caused, id_text
 
 ACTION_TYPES = ("log_activity", "enqueue_task")
 RUNBOOK_QUEUE = "runbook"
@@ -51,6 +51,9 @@ class ActionError(ValueError):
 class Action:
     type: str
     params: dict[str, Any]
+    # Whether any parameter refers to the event; one that does not is planned as it is,
+    # without rendering it again for every run.
+    templated: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, "params": self.params}
@@ -110,7 +113,17 @@ def parse_action(index: int, raw: Any) -> Action:
         if queue == RUNBOOK_QUEUE:
             _check_runbook_params(index, params)
     _check_refs(index, params, "params")
-    return Action(kind, params)
+    return Action(kind, params, _has_refs(params))
+
+
+def _has_refs(value: Any) -> bool:
+    if isinstance(value, str):
+        return _REF.match(value) is not None
+    if isinstance(value, dict):
+        return any(_has_refs(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_refs(v) for v in value)
+    return False
 
 
 def _check_runbook_params(index: int, params: dict[str, Any]) -> None:
@@ -217,7 +230,7 @@ _SOURCE_PREFIX = "condition-engine:playbook:"
 
 def source_of(playbook_id: uuid.UUID) -> str:
     """The ``source`` of everything a playbook publishes: how its own output is recognised."""
-    return f"{_SOURCE_PREFIX}{playbook_id}"
+    return f"{_SOURCE_PREFIX}{id_text(playbook_id)}"
 
 
 def caused_by_playbook(event: Envelope) -> uuid.UUID | None:
@@ -243,9 +256,10 @@ def plan_actions(
         )
     plan = Plan()
     source = source_of(playbook_id)
-    pb, run = str(playbook_id), str(run_id)
+    pb, run = id_text(playbook_id), str(run_id)
     for i, action in enumerate(actions):
-        params = _render(i, action.params, event.data)
+        # Shared, not copied, when static: plans are only ever serialised, never changed.
+        params = _render(i, action.params, event.data) if action.templated else action.params
         ident = new_id()
         if action.type == "log_activity":
             metadata = dict(params.get("metadata") or {})

@@ -12,7 +12,6 @@ import math
 import uuid
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from playbooks_contracts import Envelope, utcnow
@@ -126,7 +125,6 @@ def dry_run(playbook: Any, org_id: str, event: dict[str, Any] | None, depth: int
     outcome = evaluate(
         compiled_playbook,
         envelope,
-        orjson.dumps(data).decode(),
         run_context(playbook.trigger, data),
         timestamp(utcnow()),
     )

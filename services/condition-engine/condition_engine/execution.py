@@ -31,7 +31,7 @@ from playbooks_platform.telemetry import inject_headers
 from .actions import Action, ActionError, ActivityRow, Plan, TaskRow, caused_by_playbook, plan_actions, validate_actions
 from .dsl import CompiledConditions, ConditionError, compile_raw
 from .models import SCHEMA, TRIGGERS
-from .wire import caused, timestamp
+from .wire import caused, id_text, timestamp
 
 SERVICE = "condition-engine"
 
@@ -245,9 +245,9 @@ def run_record(run: Run, occurred_at: str) -> dict[str, Any]:
     """
     data = {
         "run_id": str(run.id),
-        "playbook_id": str(run.playbook.id),
+        "playbook_id": id_text(run.playbook.id),
         "playbook_name": run.playbook.name,
-        "event_id": str(run.event.id),
+        "event_id": id_text(run.event.id),
         "trigger": run.playbook.trigger,
         "status": run.status,
         "error": run.error,
@@ -295,8 +295,12 @@ async def commit_runs(
             "mes": [orjson.dumps(r.metrics).decode() for r in runs],
         },
     )
-    new_ids = {row.id for row in inserted}
-    new = [r for r in runs if r.id in new_ids]
+    new_ids = inserted.scalars().all()
+    if len(new_ids) == len(runs):  # the usual case: none was recorded before
+        new = list(runs)
+    else:
+        recorded = set(new_ids)
+        new = [r for r in runs if r.id in recorded]
     activities: list[tuple[Run, ActivityRow]] = []
     task_rows: list[tuple[Run, TaskRow]] = []
     outbox: list[PackedMessage] = []

@@ -13,7 +13,22 @@ from datetime import datetime
 from typing import Any
 
 from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope
+from playbooks_contracts.envelope import SCHEMA_VERSION
 from playbooks_platform.ids import new_id
+
+# The ids of a batch's events and playbooks recur in every message it makes (each run's record,
+# each action's message): their text is made once, not per message (1.3 us each). Bounded.
+_ID_TEXT: dict[uuid.UUID, str] = {}
+
+
+def id_text(ident: uuid.UUID) -> str:
+    """``str(ident)``, remembered for ids that recur."""
+    text = _ID_TEXT.get(ident)
+    if text is None:
+        if len(_ID_TEXT) >= 65_536:
+            _ID_TEXT.clear()
+        text = _ID_TEXT[ident] = str(ident)
+    return text
 
 
 def timestamp(when: datetime) -> str:
@@ -46,8 +61,8 @@ def caused(
         "org_id": event.org_id,
         "occurred_at": occurred_at,
         "source": source,
-        "schema_version": 1,
-        "causation_id": str(event.id),
+        "schema_version": SCHEMA_VERSION,
+        "causation_id": id_text(event.id),
         "depth": depth,
         "data": data,
     }
