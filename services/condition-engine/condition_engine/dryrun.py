@@ -12,6 +12,7 @@ import math
 import uuid
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from playbooks_contracts import Envelope, utcnow
@@ -125,6 +126,7 @@ def dry_run(playbook: Any, org_id: str, event: dict[str, Any] | None, depth: int
     outcome = evaluate(
         compiled_playbook,
         envelope,
+        orjson.dumps(data).decode(),
         run_context(playbook.trigger, data),
         timestamp(utcnow()),
     )

@@ -126,9 +126,9 @@ def _compiled(conditions: list[Any], actions: list[Any]) -> CompiledPlaybook:
 def test_a_playbook_never_runs_on_its_own_output() -> None:
     pb = _compiled([], [{"type": "log_activity", "params": {"type": "x"}}])
     own = event({"activity": {"type": "x"}}, source=source_of(PLAYBOOK))
-    assert evaluate(pb, own, {}, NOW).status == "skipped"
+    assert evaluate(pb, own, "{}", {}, NOW).status == "skipped"
     other = event({"activity": {"type": "x"}}, source=source_of(uuid.uuid4()), depth=1)
-    assert evaluate(pb, other, {}, NOW).status == "success"
+    assert evaluate(pb, other, "{}", {}, NOW).status == "success"
 
 
 def test_run_outcomes_and_metrics() -> None:
@@ -137,7 +137,7 @@ def test_run_outcomes_and_metrics() -> None:
         [{"type": "log_activity", "params": {"type": "deck_outreach_sequence_started"}}],
     )
     deck = {"activity": {"type": "deck_saved", "metadata": {"deckCategory": "seed"}}}
-    run = evaluate(pb, event(deck), run_context("activity_event", deck), NOW)
+    run = evaluate(pb, event(deck), "{}", run_context("activity_event", deck), NOW)
     assert run.status == "success"
     assert run.metrics == {
         "playbookName": "pb",
@@ -147,9 +147,9 @@ def test_run_outcomes_and_metrics() -> None:
         "activityType": "deck_saved",
         "deckCategory": "seed",
     }
-    skipped = evaluate(pb, event({"activity": {"type": "contract_signed"}}), {}, NOW)
+    skipped = evaluate(pb, event({"activity": {"type": "contract_signed"}}), "{}", {}, NOW)
     assert skipped.status == "skipped" and skipped.metrics["failedCondition"]["index"] == 0
-    failed = evaluate(pb, event(deck, depth=MAX_CAUSATION_DEPTH), {}, NOW)
+    failed = evaluate(pb, event(deck, depth=MAX_CAUSATION_DEPTH), "{}", {}, NOW)
     assert failed.status == "failed" and "causation" in (failed.error or "")
 
 
@@ -181,7 +181,7 @@ def test_sample_values_satisfy_ranges_and_exclusions() -> None:
 def test_run_records_match_the_contract_and_stop_at_the_depth_limit() -> None:
     pb = _compiled([], [])
     for depth in (0, MAX_CAUSATION_DEPTH):
-        run = evaluate(pb, event({"activity": {"type": "x"}}, depth=depth), {}, NOW)
+        run = evaluate(pb, event({"activity": {"type": "x"}}, depth=depth), "{}", {}, NOW)
         record = run_record(run, NOW)
         env = Envelope.model_validate(record)
         assert env.model_dump(mode="json") == record
