@@ -52,7 +52,23 @@ class Envelope(StrictModel):
 def derived_id(*parts: object) -> uuid.UUID:
     """A stable id from an idempotency key and its context (org, index, ...): ``uuid.uuid5``'s,
     computed without its checked constructor (every upstream message without an id needs one)."""
-    digest = hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest()
+    return _from_digest(hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest())
+
+
+class IdDeriver:
+    """``derived_id(*prefix, last)`` for many ``last`` values after one prefix (a topic partition's
+    offsets): the prefix is hashed once, each id costs the rest (2.0 against 5.4 us)."""
+
+    def __init__(self, *prefix: object) -> None:
+        self._prefix = hashlib.sha1(_NAMESPACE_BYTES + "".join(f"{p}:" for p in prefix).encode())
+
+    def __call__(self, last: object) -> uuid.UUID:
+        digest = self._prefix.copy()
+        digest.update(str(last).encode())
+        return _from_digest(digest.digest())
+
+
+def _from_digest(digest: bytes) -> uuid.UUID:
     return uuid_from_int((int.from_bytes(digest[:16]) & _VERSION_MASK) | _VERSION_5)
 
 

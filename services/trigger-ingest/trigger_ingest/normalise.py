@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 
 from playbooks_contracts import Envelope, derived_id, utcnow
-from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, SCHEMA_VERSION
+from playbooks_contracts.base import json_dict
+from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, SCHEMA_VERSION, IdDeriver
 from playbooks_contracts.triggers import EventMeta, TriggerType
 
 
@@ -37,7 +39,7 @@ def to_envelope(
             "schema_version": SCHEMA_VERSION,
             "causation_id": event.causation_id,
             "depth": event.depth,
-            "data": event.model_dump(mode="json", exclude=_NOT_DATA),
+            "data": json_dict(event, _NOT_DATA),
         }
     )
 
@@ -53,4 +55,9 @@ def http_fallback_id(org_id: str, idempotency_key: str | None, index: int) -> uu
 
 def topic_fallback_id(topic: str, partition: int, offset: int) -> uuid.UUID:
     """A message without an id keeps one identity across redeliveries: its position."""
-    return derived_id("topic", topic, partition, offset)
+    return _position_ids(topic, partition)(offset)
+
+
+@functools.lru_cache(maxsize=4096)
+def _position_ids(topic: str, partition: int) -> IdDeriver:
+    return IdDeriver("topic", topic, partition)

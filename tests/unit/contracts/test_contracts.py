@@ -11,12 +11,19 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from playbooks_contracts import Envelope
-from playbooks_contracts.base import _clean, _explain, uuid_from_int
-from playbooks_contracts.envelope import MAX_CAUSATION_DEPTH, SCHEMA_VERSION, derived_id
+from playbooks_contracts.base import _clean, _explain, json_dict, uuid_from_int
+from playbooks_contracts.envelope import (
+    EVENT_ID_NAMESPACE,
+    MAX_CAUSATION_DEPTH,
+    SCHEMA_VERSION,
+    IdDeriver,
+    derived_id,
+)
 from playbooks_contracts.topics import ALL_TOPICS, TRIGGERS, topic
 from playbooks_contracts.triggers import (
     ActivityEventIn,
     EventBatchIn,
+    ExceptionIn,
     UpstreamAccountsPackRun,
     UpstreamException,
     snake_keys,
@@ -181,3 +188,25 @@ def test_snake_keys_converts_record_fields_the_same_every_time() -> None:
     body = {"orgId": "a", "activity": {"docId": "d", "metadata": {"dealSize": 1}}, "x": [{"aB": 1}]}
     expected = {"org_id": "a", "activity": {"doc_id": "d", "metadata": {"dealSize": 1}}, "x": [{"aB": 1}]}
     assert snake_keys(body) == snake_keys(body) == expected
+
+
+def test_an_id_deriver_gives_derived_ids() -> None:
+    derive = IdDeriver("topic", "upstream.activity-events", 3)
+    for offset in (0, 1, 123456):
+        assert derive(offset) == derived_id("topic", "upstream.activity-events", 3, offset)
+        assert derive(offset) == uuid.uuid5(EVENT_ID_NAMESPACE, f"topic:upstream.activity-events:3:{offset}")
+
+
+def test_json_dict_is_model_dump_in_json_mode() -> None:
+    event = ExceptionIn.model_validate(
+        {
+            "domain": "Finance",
+            "exception_type": "late",
+            "severity": "HIGH",
+            "sla_deadline": "2026-01-01T10:00:00+02:00",
+            "policy_tags": ["b", "a"],
+            "id": str(uuid.uuid4()),
+        }
+    )
+    assert json_dict(event) == event.model_dump(mode="json")
+    assert json_dict(event, {"id", "depth"}) == event.model_dump(mode="json", exclude={"id", "depth"})

@@ -8,6 +8,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from playbooks_contracts import Envelope, Topic
+from playbooks_contracts.base import json_dict
 
 from ..errors import PoisonMessage
 
@@ -24,7 +25,7 @@ def encode(message: BaseModel | dict[str, Any] | bytes) -> bytes:
         fields = message.__dict__
         return orjson.dumps({k: fields[k] for k in _ENVELOPE_FIELDS}, option=orjson.OPT_UTC_Z)
     if isinstance(message, BaseModel):
-        return orjson.dumps(message.model_dump(mode="json", exclude_none=False))
+        return orjson.dumps(json_dict(message))
     return orjson.dumps(message)
 
 
@@ -53,7 +54,7 @@ def decode(topic: Topic, value: bytes | None) -> BaseModel:
         model = topic.data_models.get(envelope.type)
         if model is None:
             raise PoisonMessage(f"unknown message type {envelope.type!r} on {topic.name}")
-        envelope.data = model.model_validate(envelope.data).model_dump(mode="json")
+        envelope.data = json_dict(model.model_validate(envelope.data))
         return envelope
     except ValidationError as exc:
         raise PoisonMessage(f"invalid message: {_describe(exc)}") from None
