@@ -54,6 +54,11 @@ class PlatformSettings(BaseSettings):
     consumer_session_timeout_ms: int = Field(
         default=10_000, ge=1_000, description="A silent consumer leaves its group after this long."
     )
+    gc_young_threshold: int = Field(
+        default=50_000,
+        ge=100,
+        description="Allocations between collections of the cyclic GC's youngest generation (Python's own is 700).",
+    )
     consumer_group_prefix: str = Field(
         default="", description="Prepended to every consumer group: environments sharing one Kafka cluster stay apart."
     )
