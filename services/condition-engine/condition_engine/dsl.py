@@ -16,6 +16,7 @@ is a string, no coercion happens (``"6"`` does not equal ``6``).
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -273,40 +274,26 @@ def _lookup(event: Any, keys: tuple[str, ...]) -> Any:
 Test = Callable[[Any], bool]
 
 
-def _getter(keys: tuple[str, ...]) -> Callable[[Any], Any]:
-    """Plain indexing for the common case (objects all the way down); lists and oddities fall back."""
-
-    def get(event: Any) -> Any:
-        node = event
-        try:
-            for key in keys:
-                node = node[key]
-        except KeyError:
-            return _MISSING
-        except (TypeError, IndexError):  # a list (indexed by a digit segment), a string, a number
-            return _lookup(event, keys)
-        return node
-
-    return get
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "equals": operator.eq,
+    "not_equals": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def _number_test(op: str, expected: int | float) -> Callable[[Any], bool]:
-    compare: Callable[[Any], bool] = {
-        "equals": lambda n: n == expected,
-        "not_equals": lambda n: n != expected,
-        "gt": lambda n: n > expected,
-        "gte": lambda n: n >= expected,
-        "lt": lambda n: n < expected,
-        "lte": lambda n: n <= expected,
-    }[op]
+    compare = _COMPARE[op]  # the operator module's own functions: no Python frame per comparison
 
     def test(value: Any) -> bool:
         kind = value.__class__
         if kind is int or kind is float:
-            return compare(value)
+            return compare(value, expected)
         if kind is str:
             number = _as_number(value)
-            return number is not None and compare(number)
+            return number is not None and compare(number, expected)
         return False
 
     return test
@@ -331,12 +318,21 @@ def _value_test(op: str, expected: str | int | float | bool, check: Check) -> Ca
 
 
 def _test(keys: tuple[str, ...], value_test: Callable[[Any], bool]) -> Test:
-    get = _getter(keys)
-
+    # The lookup is written into the test (one Python frame per condition, not three): it is
+    # what runs for every playbook on every event.
     def test(event: Any) -> bool:
         try:
-            actual = get(event)
-            return actual is not _MISSING and actual is not None and value_test(actual)
+            node = event
+            try:
+                for key in keys:
+                    node = node[key]
+            except KeyError:
+                return False
+            except (TypeError, IndexError):  # a list (indexed by a digit segment), a string, a number
+                node = _lookup(event, keys)
+                if node is _MISSING:
+                    return False
+            return node is not None and value_test(node)
         except Exception:  # never raise, whatever the event holds
             return False
 
