@@ -104,7 +104,7 @@ def naive_evaluate(conditions: list[dict[str, Any]], event: dict[str, Any]) -> b
     return True
 
 
-def bench_dsl(n: int = 200_000) -> tuple[float, float]:
+def bench_dsl(n: int = 100_000) -> tuple[float, float]:
     events = [pack_run(i) for i in range(1000)]
     compiled = compile_raw(CONDITIONS)
     assert [compiled.matches(e) for e in events] == [naive_evaluate(CONDITIONS, e) for e in events]
@@ -115,8 +115,12 @@ def bench_dsl(n: int = 200_000) -> tuple[float, float]:
             fn(events[i % 1000])
         return n / (time.perf_counter() - start)
 
-    compiled_rate = rate(compiled.matches)
-    naive_rate = rate(lambda e: naive_evaluate(CONDITIONS, e))
+    # Alternating rounds, the best of each side: on a noisy machine one long run of each put
+    # the two sides in different weather (the same code measured 0.98x to 1.58x).
+    compiled_rate = naive_rate = 0.0
+    for _ in range(5):
+        compiled_rate = max(compiled_rate, rate(compiled.matches))
+        naive_rate = max(naive_rate, rate(lambda e: naive_evaluate(CONDITIONS, e)))
     return compiled_rate, naive_rate
 
 
