@@ -30,13 +30,14 @@ def _json_safe(value: Any, path: str = "") -> Any:
 
 def _clean(value: Any) -> bool:
     """Whether ``value`` is safe, without building a path per key: every metadata map of every
-    event goes through here, and the paths were most of the cost (3.2 against 0.9 us a map)."""
+    event goes through here, and the paths were most of the cost (1.6 against 0.65 us for a
+    two-key map)."""
     kind = type(value)
     if kind is str:
-        return "\x00" not in value and (value.isascii() or _encodable(value))
+        return _clean_text(value)
     if kind is dict:
-        for k, v in value.items():
-            if not (type(k) is str and "\x00" not in k and (k.isascii() or _encodable(k)) and _clean(v)):
+        for k, v in value.items():  # noqa: SIM110 (no generator: it resumes a frame per item)
+            if not (type(k) is str and _clean_text(k) and _clean(v)):
                 return False
         return True
     if kind is int:
@@ -47,6 +48,10 @@ def _clean(value: Any) -> bool:
         return all(map(_clean, value))
     # Anything else (a subclass, another type) is left to the careful walk to decide.
     return value is None or kind is bool
+
+
+def _clean_text(text: str) -> bool:
+    return "\x00" not in text and (text.isascii() or _encodable(text))
 
 
 def _encodable(text: str) -> bool:
@@ -110,7 +115,7 @@ def json_dict(model: BaseModel, exclude: AbstractSet[str] | None = None) -> dict
 
 def uuid_from_int(value: int) -> uuid.UUID:
     """``uuid.UUID(int=value)`` without its checks, for ids whose bits are right by construction
-    (0.3 against 1.5 us; hot paths mint one or more per message)."""
+    (0.8 against 1.7 us; hot paths mint one or more per message)."""
     ident = _new(uuid.UUID)
     _set(ident, "int", value)
     _set(ident, "is_safe", uuid.SafeUUID.unknown)
@@ -148,13 +153,13 @@ class StrictModel(BaseModel):
     @classmethod
     def trusted(cls, fields: dict[str, Any]) -> Self:
         """An instance of fields the caller vouches for, every one given: no validation, and not
-        ``model_construct``'s walk over the fields for defaults (5.2 against 1.5 us an envelope),
+        ``model_construct``'s walk over the fields for defaults (1.7 against 5.3 us an envelope),
         for hot paths that assemble a message from values validated a step earlier."""
-        model = cls.__new__(cls)
-        object.__setattr__(model, "__dict__", fields)
-        object.__setattr__(model, "__pydantic_fields_set__", set(fields))
-        object.__setattr__(model, "__pydantic_extra__", None)
-        object.__setattr__(model, "__pydantic_private__", None)
+        model = _new(cls)
+        _set(model, "__dict__", fields)
+        _set(model, "__pydantic_fields_set__", set(fields))
+        _set(model, "__pydantic_extra__", None)
+        _set(model, "__pydantic_private__", None)
         return model
 
 

@@ -67,18 +67,24 @@ def _name(index: int, part: str, value: Any) -> str:
     return value
 
 
-def _check_refs(index: int, value: Any, where: str) -> None:
-    """Template references must be dotted paths, checked now rather than at run time."""
+def _check_refs(index: int, value: Any, where: str) -> bool:
+    """Template references must be dotted paths, checked now rather than at run time.
+
+    Returns whether there is any: params without one are planned as they are.
+    """
     if isinstance(value, str):
         match = _REF.match(value)
         if match and not PATH_PATTERN.match(match.group(1)):
             raise ActionError(index, where, f"{match.group(1)!r} is not a dotted path into the event")
-    elif isinstance(value, dict):
+        return match is not None
+    found = False
+    if isinstance(value, dict):
         for k, v in value.items():
-            _check_refs(index, v, f"{where}.{k}")
+            found = _check_refs(index, v, f"{where}.{k}") or found
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _check_refs(index, v, f"{where}[{i}]")
+            found = _check_refs(index, v, f"{where}[{i}]") or found
+    return found
 
 
 def parse_action(index: int, raw: Any) -> Action:
@@ -112,18 +118,7 @@ def parse_action(index: int, raw: Any) -> Action:
         queue = _name(index, "params.queue", params.get("queue"))
         if queue == RUNBOOK_QUEUE:
             _check_runbook_params(index, params)
-    _check_refs(index, params, "params")
-    return Action(kind, params, _has_refs(params))
-
-
-def _has_refs(value: Any) -> bool:
-    if isinstance(value, str):
-        return _REF.match(value) is not None
-    if isinstance(value, dict):
-        return any(_has_refs(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_refs(v) for v in value)
-    return False
+    return Action(kind, params, templated=_check_refs(index, params, "params"))
 
 
 def _check_runbook_params(index: int, params: dict[str, Any]) -> None:

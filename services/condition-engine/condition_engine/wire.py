@@ -17,7 +17,8 @@ from playbooks_contracts.envelope import SCHEMA_VERSION
 from playbooks_platform.ids import new_id
 
 # The ids of a batch's events and playbooks recur in every message it makes (each run's record,
-# each action's message): their text is made once, not per message (1.3 us each). Bounded.
+# each action's message): their text is made once, not per message (0.9 to 1.6 us each, against
+# 0.3 for the lookup). Bounded.
 _ID_TEXT: dict[uuid.UUID, str] = {}
 
 

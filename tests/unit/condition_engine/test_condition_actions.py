@@ -188,3 +188,22 @@ def test_run_records_match_the_contract_and_stop_at_the_depth_limit() -> None:
         data = PLAYBOOK_RUNS.data_models[env.type].model_validate(env.data)
         assert data.run_id == run.id and data.status == "success"
         assert env.depth == min(depth + 1, MAX_CAUSATION_DEPTH)
+
+
+def test_only_params_that_refer_to_the_event_are_rendered_per_run() -> None:
+    static, templated = validate_actions(
+        [
+            {"type": "log_activity", "params": {"type": "t", "metadata": {"tags": ["a", "b"]}}},
+            {"type": "enqueue_task", "params": {"queue": "q", "ids": ["x", "{{ activity.doc_id }}"]}},
+        ]
+    )
+    assert not static.templated and templated.templated
+    plan = plan_actions(
+        [static, templated],
+        event=event({"activity": {"type": "x", "doc_id": "d-1"}}),
+        playbook_id=PLAYBOOK,
+        run_id=RUN,
+        occurred_at=NOW,
+    )
+    assert plan.activities[0].metadata == {"tags": ["a", "b"]}
+    assert plan.tasks[0].params == {"ids": ["x", "d-1"]}
