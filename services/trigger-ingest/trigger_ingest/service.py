@@ -20,19 +20,27 @@ from playbooks_platform.bus import OutgoingMessage, Publisher
 
 from .models import SCHEMA, seen_events
 
-# The positions (1-based) of the batch's first occurrences of ids never seen before: one
-# statement, one row back, whatever the batch size (a row per new id cost more than its insert).
-_CLAIM = text(
+# Every id of a batch is new, nearly always: a plain insert says so by its row count, with no
+# rows back. The statement that also found which ids were new (joining the batch to the inserted
+# rows) cost 26 against 15 ms of PostgreSQL time for 2,000 ids here, for every batch.
+_INSERT = text(
     f"""
-    WITH batch AS (
-        SELECT * FROM unnest(CAST(:orgs AS text[]), CAST(:ids AS uuid[])) WITH ORDINALITY AS b(org_id, event_id, n)
-    ), claimed AS (
-        INSERT INTO {SCHEMA}.seen_events (org_id, event_id, expires_at)
-        SELECT org_id, event_id, CAST(:expires AS timestamptz) FROM batch
-        ON CONFLICT DO NOTHING RETURNING org_id, event_id
-    )
+    INSERT INTO {SCHEMA}.seen_events (org_id, event_id, expires_at)
+    SELECT org_id, event_id, CAST(:expires AS timestamptz)
+    FROM unnest(CAST(:orgs AS text[]), CAST(:ids AS uuid[])) AS b(org_id, event_id)
+    ON CONFLICT DO NOTHING
+    """
+)
+# When only some were new: the positions (1-based) of the first occurrence of each id this
+# transaction inserted (the rows it wrote carry its transaction id as xmin).
+_INSERTED_HERE = text(
+    f"""
     SELECT coalesce(array_agg(first ORDER BY first), '{{}}') FROM (
-        SELECT min(n) AS first FROM batch JOIN claimed USING (org_id, event_id) GROUP BY org_id, event_id
+        SELECT min(n) AS first
+        FROM unnest(CAST(:orgs AS text[]), CAST(:ids AS uuid[])) WITH ORDINALITY AS b(org_id, event_id, n)
+        JOIN {SCHEMA}.seen_events AS s USING (org_id, event_id)
+        WHERE s.xmin = pg_current_xact_id()::xid
+        GROUP BY org_id, event_id
     ) AS firsts
     """
 )
@@ -43,11 +51,17 @@ async def claim_new(*, session: AsyncSession, envelopes: Sequence[Envelope], ttl
     seen before, each id once even when the batch repeats it."""
     if not envelopes:
         return []
-    result = await session.execute(
-        _CLAIM,
-        {"orgs": [e.org_id for e in envelopes], "ids": [e.id for e in envelopes], "expires": utcnow() + ttl},
-    )
-    return [n - 1 for n in result.scalar_one()]
+    ids = {"orgs": [e.org_id for e in envelopes], "ids": [e.id for e in envelopes]}
+    inserted = (await session.execute(_INSERT, ids | {"expires": utcnow() + ttl})).rowcount
+    if inserted == len(envelopes):
+        return list(range(len(envelopes)))
+    if inserted == 0:
+        return []
+    new = [n - 1 for n in (await session.execute(_INSERTED_HERE, ids)).scalar_one()]
+    if len(new) != inserted:
+        # Rows written in a savepoint carry its own transaction id: never guess which were new.
+        raise RuntimeError(f"claimed {inserted} event ids but found {len(new)}; is this inside a savepoint?")
+    return new
 
 
 async def accept_events(
