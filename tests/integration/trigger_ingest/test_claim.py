@@ -9,7 +9,7 @@ import pytest
 
 from playbooks_contracts import Envelope
 from playbooks_platform.testing import Infra, running_service
-from trigger_ingest.service import claim_new
+from trigger_ingest.service import claim_new, purge_expired
 
 TTL = timedelta(hours=1)
 
@@ -62,3 +62,14 @@ async def test_inside_a_savepoint_a_mixed_batch_fails_rather_than_guess(database
     async with database.transaction() as session, session.begin_nested():
         with pytest.raises(RuntimeError, match="savepoint"):
             await claim_new(session=session, envelopes=envelopes(org, [seen, new]), ttl=TTL)
+
+
+async def test_expired_ids_are_purged_and_then_new_again(database, org: str) -> None:
+    expired, live = uuid.uuid4(), uuid.uuid4()
+    async with database.transaction() as session:
+        await claim_new(session=session, envelopes=envelopes(org, [expired]), ttl=-TTL)
+        await claim_new(session=session, envelopes=envelopes(org, [live]), ttl=TTL)
+    async with database.transaction() as session:
+        assert await purge_expired(session=session) >= 1
+    async with database.transaction() as session:
+        assert await claim_new(session=session, envelopes=envelopes(org, [expired, live]), ttl=TTL) == [0]
