@@ -6,12 +6,12 @@ The normalised data of each trigger is what playbook conditions address with dot
 
 from __future__ import annotations
 
-import re
 import uuid
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AliasChoices, AliasGenerator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel, to_pascal
 
 from .base import JsonObject, OrgId, StrictModel, UtcDatetime
 from .envelope import MAX_CAUSATION_DEPTH, MAX_SOURCE_LENGTH
@@ -136,57 +136,47 @@ class EventBatchIn(StrictModel):
     events: list[BatchEvent] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
 
 
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-# Data maps are the producer's own and kept verbatim: conditions address them by their keys.
-_VERBATIM = {"metadata", "metrics", "attributes"}
+def _spellings(name: str) -> AliasChoices:
+    return AliasChoices(name, to_camel(name), to_pascal(name))
 
 
-def snake_keys(body: Any) -> Any:
-    """``orgId`` -> ``org_id`` for envelope and record fields, never inside data maps."""
-    if not isinstance(body, dict):
-        return body
-    out: dict[str, Any] = {}
-    for key, value in body.items():
-        name = _snake(key) if isinstance(key, str) else key
-        out[name] = snake_keys(value) if isinstance(value, dict) and name not in _VERBATIM else value
-    return out
+# Other systems write camelCase (and PascalCase) as often as snake_case: each field answers to
+# all three, inside pydantic-core. Converting the keys in Python first cost more than the
+# validation it prepared. Data maps (metadata, metrics, attributes) are the producer's own and
+# kept verbatim: conditions address them by their keys.
+_ANY_CASE = ConfigDict(alias_generator=AliasGenerator(validation_alias=_spellings))
 
 
-# Field names repeat in every message: converting each once halves the cost of snake_keys.
-# Bounded, since keys come from outside.
-_SNAKE_NAMES: dict[str, str] = {}
+class UpstreamActivity(Activity):
+    """An activity as other systems write it: its fields in snake_case, camelCase or PascalCase."""
 
-
-def _snake(key: str) -> str:
-    name = _SNAKE_NAMES.get(key)
-    if name is None:
-        name = key if key.islower() else _CAMEL.sub("_", key).lower()
-        if len(_SNAKE_NAMES) < 4096:
-            _SNAKE_NAMES[key] = name
-    return name
+    model_config = _ANY_CASE
 
 
 class _Upstream(StrictModel):
-    """Other systems write camelCase as often as snake_case; both are accepted."""
+    model_config = _ANY_CASE
 
     org_id: OrgId
-
-    @model_validator(mode="before")
-    @classmethod
-    def _snake(cls, value: Any) -> Any:
-        return snake_keys(value)
 
 
 class UpstreamActivityEvent(_Upstream, ActivityEventIn):
     """Raw message on ``upstream.activity-events``: the org travels in the body."""
 
+    model_config = _ANY_CASE
+
+    activity: UpstreamActivity
+
 
 class UpstreamAccountsPackRun(_Upstream, AccountsPackRunIn):
     """Raw message on ``upstream.accounts-pack-runs``."""
 
+    model_config = _ANY_CASE
+
 
 class UpstreamException(_Upstream, ExceptionIn):
     """Raw message on ``upstream.exceptions``."""
+
+    model_config = _ANY_CASE
 
 
 UPSTREAM_TRIGGER: dict[type[StrictModel], TriggerType] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,8 +26,8 @@ from playbooks_contracts.triggers import (
     EventBatchIn,
     ExceptionIn,
     UpstreamAccountsPackRun,
+    UpstreamActivityEvent,
     UpstreamException,
-    snake_keys,
 )
 
 
@@ -185,10 +186,28 @@ def test_unchecked_uuids_are_the_checked_ones() -> None:
         assert made.version == checked.version and made.is_safe == checked.is_safe
 
 
-def test_snake_keys_converts_record_fields_the_same_every_time() -> None:
-    body = {"orgId": "a", "activity": {"docId": "d", "metadata": {"dealSize": 1}}, "x": [{"aB": 1}]}
-    expected = {"org_id": "a", "activity": {"doc_id": "d", "metadata": {"dealSize": 1}}, "x": [{"aB": 1}]}
-    assert snake_keys(body) == snake_keys(body) == expected
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"org_id": "a", "occurred_at": "2026-01-02T03:04:05Z", "activity": {"doc_id": "d", "type": "T"}},
+        {"orgId": "a", "occurredAt": "2026-01-02T03:04:05Z", "activity": {"docId": "d", "type": "T"}},
+        {"OrgId": "a", "OccurredAt": "2026-01-02T03:04:05Z", "Activity": {"DocId": "d", "Type": "T"}},
+    ],
+)
+def test_upstream_records_answer_to_any_case_from_a_dict_and_from_json(body: dict) -> None:
+    body["activity" if "activity" in body else "Activity"]["metadata"] = {"dealSize": 1, "deal_size": 2}
+    for msg in (
+        UpstreamActivityEvent.model_validate(body),
+        UpstreamActivityEvent.model_validate_json(orjson.dumps(body)),
+    ):
+        assert msg.org_id == "a" and msg.occurred_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        assert msg.activity.doc_id == "d" and msg.activity.type == "t"
+        assert msg.activity.metadata == {"dealSize": 1, "deal_size": 2}  # the producer's own keys
+
+
+def test_upstream_refuses_a_field_given_twice_in_two_cases() -> None:
+    with pytest.raises(ValidationError, match="orgId"):
+        UpstreamActivityEvent.model_validate({"org_id": "a", "orgId": "b", "activity": {"type": "x"}})
 
 
 def test_an_id_deriver_gives_derived_ids() -> None:

@@ -8,7 +8,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from playbooks_contracts import Envelope, Topic
-from playbooks_contracts.base import json_dict
+from playbooks_contracts.base import NUL_FREE, json_dict, no_nul_escape
 
 from ..errors import PoisonMessage
 
@@ -41,6 +41,18 @@ def decode(topic: Topic, value: bytes | None) -> BaseModel:
     """The message as its registered model; anything else is a poison message, with the reason."""
     if value is None:
         raise PoisonMessage("empty message (tombstone) on a topic that carries events")
+    if topic.raw_model is not None:
+        # Raw messages (every upstream event) are validated straight from their bytes by
+        # pydantic-core, with no dict in between (6.5 against 10 us an event here). Anything it
+        # refuses takes the careful path below, whose reasons the dead-letter headers carry.
+        try:
+            return topic.raw_model.model_validate_json(value, context=NUL_FREE if no_nul_escape(value) else None)
+        except ValidationError:
+            pass
+    return _decode_carefully(topic, value)
+
+
+def _decode_carefully(topic: Topic, value: bytes) -> BaseModel:
     try:
         raw = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
