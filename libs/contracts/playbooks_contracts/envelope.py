@@ -55,17 +55,25 @@ def derived_id(*parts: object) -> uuid.UUID:
     return _from_digest(hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest())
 
 
-class IdDeriver:
-    """``derived_id(*prefix, last)`` for many ``last`` values after one prefix (a topic partition's
-    offsets): the prefix is hashed once, each id costs the rest (2.0 against 5.4 us)."""
+class PositionIds:
+    """Ids of the records of one log (a topic partition), one per offset, for records that bring
+    none: the log's 64 bits (a hash of its name, with RFC 9562's version 8 and variant bits), the
+    offset in the low 62. Stable across redeliveries, unique by construction, and no hash per
+    record (0.7 against 1.8 us for a uuid5 of the position); every upstream message without an
+    id needs one."""
 
-    def __init__(self, *prefix: object) -> None:
-        self._prefix = hashlib.sha1(_NAMESPACE_BYTES + "".join(f"{p}:" for p in prefix).encode())
+    def __init__(self, *log: object) -> None:
+        self._log = log
+        high = int.from_bytes(hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, log)).encode()).digest()[:8])
+        self._base = (((high & ~0xF000) | 0x8000) << 64) | (0b10 << 62)
 
-    def __call__(self, last: object) -> uuid.UUID:
-        digest = self._prefix.copy()
-        digest.update(str(last).encode())
-        return _from_digest(digest.digest())
+    def __call__(self, offset: int) -> uuid.UUID:
+        if not 0 <= offset < _OFFSETS:  # beyond 62 bits (never, for Kafka): a hash of the position
+            return derived_id(*self._log, offset)
+        return uuid_from_int(self._base | offset)
+
+
+_OFFSETS = 1 << 62
 
 
 def _from_digest(digest: bytes) -> uuid.UUID:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from playbooks_contracts import Envelope, derived_id, utcnow
 from playbooks_contracts.base import json_dict
-from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, SCHEMA_VERSION, IdDeriver
+from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, SCHEMA_VERSION, PositionIds
 from playbooks_contracts.triggers import EventMeta, TriggerType
 
 
@@ -59,5 +59,5 @@ def topic_fallback_id(topic: str, partition: int, offset: int) -> uuid.UUID:
 
 
 @functools.lru_cache(maxsize=4096)
-def _position_ids(topic: str, partition: int) -> IdDeriver:
-    return IdDeriver("topic", topic, partition)
+def _position_ids(topic: str, partition: int) -> PositionIds:
+    return PositionIds("topic", topic, partition)

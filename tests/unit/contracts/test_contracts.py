@@ -14,10 +14,9 @@ from pydantic import ValidationError
 from playbooks_contracts import Envelope
 from playbooks_contracts.base import _clean, _explain, json_dict, uuid_from_int
 from playbooks_contracts.envelope import (
-    EVENT_ID_NAMESPACE,
     MAX_CAUSATION_DEPTH,
     SCHEMA_VERSION,
-    IdDeriver,
+    PositionIds,
     derived_id,
 )
 from playbooks_contracts.topics import ALL_TOPICS, TRIGGERS, topic
@@ -210,11 +209,21 @@ def test_upstream_refuses_a_field_given_twice_in_two_cases() -> None:
         UpstreamActivityEvent.model_validate({"org_id": "a", "orgId": "b", "activity": {"type": "x"}})
 
 
-def test_an_id_deriver_gives_derived_ids() -> None:
-    derive = IdDeriver("topic", "upstream.activity-events", 3)
-    for offset in (0, 1, 123456):
-        assert derive(offset) == derived_id("topic", "upstream.activity-events", 3, offset)
-        assert derive(offset) == uuid.uuid5(EVENT_ID_NAMESPACE, f"topic:upstream.activity-events:3:{offset}")
+def test_position_ids_are_stable_unique_version_8_uuids() -> None:
+    log = PositionIds("topic", "upstream.activity-events", 3)
+    offsets = [0, 1, 2, 123456, 2**62 - 1]
+    ids = [log(offset) for offset in offsets]
+    assert ids == [PositionIds("topic", "upstream.activity-events", 3)(offset) for offset in offsets]
+    assert len(set(ids)) == len(ids)
+    for offset, ident in zip(offsets, ids, strict=True):
+        assert ident == uuid.UUID(str(ident))  # built unchecked: the same as the checked parse
+        assert ident.version == 8 and ident.variant == uuid.RFC_4122
+        assert ident.int & (2**62 - 1) == offset
+    others = {PositionIds("topic", "upstream.activity-events", p)(0) for p in range(64)}
+    others |= {PositionIds("topic", f"upstream.t{t}", 0)(0) for t in range(64)}
+    assert len(others) == 128  # offset 0 of 128 logs: 128 ids
+    # A position past 62 bits is hashed instead, still stable.
+    assert log(2**62) == derived_id("topic", "upstream.activity-events", 3, 2**62) == log(2**62)
 
 
 def test_json_dict_is_model_dump_in_json_mode() -> None:
