@@ -41,6 +41,12 @@ class OutgoingMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+def _wire_headers(own: Mapping[str, str], context: Mapping[str, str]) -> list[tuple[str, bytes]]:
+    # Headers given with the message (a traceparent kept by the outbox) win over the context.
+    carrier = {**context, **own} if "traceparent" not in own else dict(own)
+    return [(k, v.encode()) for k, v in carrier.items()]
+
+
 def _name(topic: Topic | str) -> str:
     return topic if isinstance(topic, str) else topic.name
 
@@ -75,12 +81,6 @@ class Publisher:
             await self._producer.stop()
             self._started = False
 
-    @staticmethod
-    def _headers(msg: OutgoingMessage, context: Mapping[str, str]) -> list[tuple[str, bytes]]:
-        # Headers given with the message (a traceparent kept by the outbox) win over the context.
-        carrier = {**context, **msg.headers} if "traceparent" not in msg.headers else dict(msg.headers)
-        return [(k, v.encode()) for k, v in carrier.items()]
-
     async def ping(self, timeout: float = 2.0) -> None:
         """Raise unless the broker answers a metadata request."""
         await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)
@@ -101,8 +101,11 @@ class Publisher:
         counts: Counter[str] = Counter()
         traced = recording()
         current = {} if traced else inject_headers()  # no spans: every message continues this context
+        plain = _wire_headers({}, current)  # the headers of each message that brings none
         for msg in messages:
             name = _name(msg.topic)
+            if name not in batches.partitions:  # waits for the topic's metadata, as send() does
+                await batches.learn(name)
             if traced:
                 # A message that brings its own trace context (outbox rows, messages a consumer
                 # causes) gets its publish span in that trace, and carries that span onwards.
@@ -114,9 +117,14 @@ class Publisher:
                     span.set_attribute("messaging.destination.name", name)
                     if parent is not None:
                         msg = replace(msg, headers={**msg.headers, **inject_headers()})
-                    await batches.append(name, msg.key, encode(msg.value), self._headers(msg, inject_headers()))
+                    headers = _wire_headers(msg.headers, inject_headers())
+                    full = batches.append(name, msg.key, encode(msg.value), headers)
             else:
-                await batches.append(name, msg.key, encode(msg.value), self._headers(msg, current))
+                full = batches.append(
+                    name, msg.key, encode(msg.value), _wire_headers(msg.headers, current) if msg.headers else plain
+                )
+            if full is not None:
+                await batches.send(full)
             counts[name] += 1
         await batches.flush()
         if self._metrics:
@@ -126,20 +134,25 @@ class Publisher:
 
 
 class _Batches:
-    """Open record batches of one ``publish_many`` call, one per partition, sent as they fill."""
+    """Open record batches of one ``publish_many`` call, one per partition, sent as they fill.
+
+    Appending is synchronous (a coroutine per message cost more than the append): the caller
+    learns a topic's partitions before its first message and sends a batch that filled up.
+    """
 
     def __init__(self, producer: AIOKafkaProducer, partitioner: DefaultPartitioner) -> None:
         self._producer, self._partitioner = producer, partitioner
         self._open: dict[tuple[str, int], Any] = {}
-        self._partitions: dict[str, list[int]] = {}
+        self.partitions: dict[str, list[int]] = {}
         self._by_key: dict[tuple[str, bytes], int] = {}
         self._pending: list[asyncio.Future[Any]] = []
         self._unkeyed = 0
 
-    async def _partition(self, topic: str, key: bytes | None) -> int:
-        partitions = self._partitions.get(topic)
-        if partitions is None:  # waits for the topic's metadata, as send() does
-            partitions = self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+    async def learn(self, topic: str) -> None:
+        self.partitions[topic] = sorted(await self._producer.partitions_for(topic))
+
+    def _partition(self, topic: str, key: bytes | None) -> int:
+        partitions = self.partitions[topic]
         if key is None:  # no key, no order to keep: spread round robin
             self._unkeyed += 1
             return partitions[self._unkeyed % len(partitions)]
@@ -148,31 +161,39 @@ class _Batches:
             found = self._by_key[topic, key] = self._partitioner(key, partitions, partitions)
         return found
 
-    async def append(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    def append(
+        self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> tuple[tuple[str, int], Any] | None:
+        """Add a message; returns a batch that it filled (to send), with where it goes."""
         raw_key = key.encode() if key else None
-        size = len(value) + len(raw_key or b"") + sum(len(k) + len(v) for k, v in headers)
+        size = len(value) + (len(raw_key) if raw_key else 0)
+        if headers:
+            size += sum(len(k) + len(v) for k, v in headers)
         if size > MAX_REQUEST_BYTES:
             raise MessageSizeTooLargeError(
                 f"a {size}-byte message to {topic} is over the {MAX_REQUEST_BYTES}-byte limit"
             )
-        where = (topic, await self._partition(topic, raw_key))
+        where = (topic, self._partition(topic, raw_key))
         batch = self._open.get(where)
         if batch is None:
             batch = self._open[where] = self._producer.create_batch()
-        if batch.append(key=raw_key, value=value, timestamp=None, headers=headers) is None:  # full
-            await self._send(where, batch)
-            batch = self._open[where] = self._producer.create_batch()
-            # An empty batch takes any message; never let a refusal here pass as sent.
-            if batch.append(key=raw_key, value=value, timestamp=None, headers=headers) is None:
-                raise MessageSizeTooLargeError(f"a {size}-byte message to {topic} fits no record batch")
+        if batch.append(key=raw_key, value=value, timestamp=None, headers=headers) is not None:
+            return None
+        # Full: this message starts the partition's next batch, and the full one is sent.
+        fresh = self._open[where] = self._producer.create_batch()
+        # An empty batch takes any message; never let a refusal here pass as sent.
+        if fresh.append(key=raw_key, value=value, timestamp=None, headers=headers) is None:
+            raise MessageSizeTooLargeError(f"a {size}-byte message to {topic} fits no record batch")
+        return where, batch
 
-    async def _send(self, where: tuple[str, int], batch: Any) -> None:
+    async def send(self, full: tuple[tuple[str, int], Any]) -> None:
+        (topic, partition), batch = full
         batch.close()
-        self._pending.append(await self._producer.send_batch(batch, where[0], partition=where[1]))
+        self._pending.append(await self._producer.send_batch(batch, topic, partition=partition))
 
     async def flush(self) -> None:
-        for where, batch in self._open.items():
-            await self._send(where, batch)
+        for full in self._open.items():
+            await self.send(full)
         self._open.clear()
         if self._pending:
             await asyncio.gather(*self._pending)
