@@ -5,14 +5,27 @@ from __future__ import annotations
 import functools
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
-from playbooks_contracts import Envelope, derived_id, utcnow
+import orjson
+
+from playbooks_contracts import derived_id, utcnow
 from playbooks_contracts.base import json_dict
 from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, SCHEMA_VERSION, PositionIds
 from playbooks_contracts.triggers import EventMeta, TriggerType
 
 
-def to_envelope(
+class Normalised(NamedTuple):
+    """An accepted event as it is published: its id and org (for the dedupe claim and the
+    message key), and its envelope's JSON. (A tuple: a frozen dataclass cost 1 us to build.)"""
+
+    id: uuid.UUID
+    org_id: str
+    envelope: bytes
+    data_bytes: int  # the size of its data, which the limit holds HTTP submissions to
+
+
+def normalise(
     trigger: TriggerType,
     event: EventMeta,
     *,
@@ -20,28 +33,34 @@ def to_envelope(
     source: str,
     fallback_id: uuid.UUID | None = None,
     received_at: datetime | None = None,
-) -> Envelope:
+) -> Normalised:
     """The envelope of a validated event. Its id is the producer's, or a stable fallback; its
     time the producer's, or ``received_at`` (a batch's events share one clock reading).
 
-    Built without re-validation: every field comes from the validated event, the org from a
-    validated body or token; checking it all again was a third of an envelope's cost (25 against 17 us),
-    and ``model_construct`` half of what was left.
+    The envelope's JSON is written from the validated fields, with no ``Envelope`` in between:
+    checking it all again was a third of an envelope's cost, and building the model even
+    unchecked then encoding it cost 7.5 against 4.8 us. A test holds these bytes to the
+    ``Envelope`` contract (they validate as one, and re-encode to the same bytes).
+    Raises ``ValueError`` for data JSON parsing allowed but the wire cannot carry.
     """
-    return Envelope.trusted(
-        {
-            "id": event.id or fallback_id or uuid.uuid4(),
-            "type": str(trigger),
-            "org_id": org_id,
-            "occurred_at": event.occurred_at or received_at or utcnow(),
-            # A producer's source is held to the limit by its model; ours (a long user id) is cut to it.
-            "source": event.source or source[:MAX_SOURCE_LENGTH],
-            "schema_version": SCHEMA_VERSION,
-            "causation_id": event.causation_id,
-            "depth": event.depth,
-            "data": json_dict(event, _NOT_DATA),
-        }
-    )
+    ident = event.id or fallback_id or uuid.uuid4()
+    try:
+        data = orjson.dumps(json_dict(event, _NOT_DATA))
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"cannot be published: {exc}") from None
+    envelope = {
+        "id": ident,
+        "type": trigger,  # a str: orjson writes its value
+        "org_id": org_id,
+        "occurred_at": event.occurred_at or received_at or utcnow(),
+        # A producer's source is held to the limit by its model; ours (a long user id) is cut to it.
+        "source": event.source or source[:MAX_SOURCE_LENGTH],
+        "schema_version": SCHEMA_VERSION,
+        "causation_id": event.causation_id,
+        "depth": event.depth,
+        "data": orjson.Fragment(data),
+    }
+    return Normalised(ident, org_id, orjson.dumps(envelope, option=orjson.OPT_UTC_Z), len(data))
 
 
 # What an event carries besides its data: it goes to the envelope's own fields.

@@ -4,10 +4,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, status
 
-from playbooks_contracts import Envelope, utcnow
+from playbooks_contracts import utcnow
 from playbooks_contracts.triggers import (
     EVENT_IN,
     EventAccepted,
@@ -16,11 +15,11 @@ from playbooks_contracts.triggers import (
     EventsAccepted,
     TriggerType,
 )
-from playbooks_platform.auth import CurrentPrincipal
+from playbooks_platform.auth import CurrentPrincipal, Principal
 from playbooks_platform.errors import Invalid, PayloadTooLarge
 from playbooks_platform.service import Runtime, RuntimeDep
 
-from .normalise import http_fallback_id, to_envelope
+from .normalise import Normalised, http_fallback_id, normalise
 from .service import accept_events
 from .settings import TriggerIngestSettings
 
@@ -42,31 +41,45 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _check_size(envelopes: Sequence[Envelope], limit: int) -> None:
-    for i, env in enumerate(envelopes):
-        where = f"event {i}" if len(envelopes) > 1 else "the event"
+def _normalise_all(
+    events: Sequence[tuple[TriggerType, EventMeta]], principal: Principal, idempotency_key: str | None
+) -> list[Normalised]:
+    now = utcnow()
+    out = []
+    for i, (trigger, event) in enumerate(events):
+        where = f"event {i}" if len(events) > 1 else "the event"
         try:
-            size = len(orjson.dumps(env.data))
-        except TypeError as exc:  # a value JSON parsing allowed but the wire cannot carry
-            raise Invalid(f"{where} cannot be published: {exc}") from None
-        if size > limit:
-            raise PayloadTooLarge(f"{where} is {size} bytes of data, over the limit of {limit} bytes")
+            out.append(
+                normalise(
+                    trigger,
+                    event,
+                    org_id=principal.org_id,
+                    source=f"http:{principal.user_id}",
+                    fallback_id=http_fallback_id(principal.org_id, idempotency_key, i),
+                    received_at=now,
+                )
+            )
+        except ValueError as exc:
+            raise Invalid(f"{where} {exc}") from None
+    return out
 
 
-async def _accept(runtime: Runtime, org_id: str, envelopes: list[Envelope]) -> list[EventAccepted]:
+async def _accept(runtime: Runtime, events: list[Normalised]) -> list[EventAccepted]:
     settings: TriggerIngestSettings = runtime.settings  # type: ignore[assignment]
-    _check_size(envelopes, settings.max_event_bytes)
+    limit = settings.max_event_bytes
+    for i, event in enumerate(events):
+        if event.data_bytes > limit:
+            where = f"event {i}" if len(events) > 1 else "the event"
+            raise PayloadTooLarge(f"{where} is {event.data_bytes} bytes of data, over the limit of {limit} bytes")
     async with runtime.database.transaction() as session:
         duplicates = await accept_events(
             session=session,
             publisher=runtime.publisher,
-            envelopes=envelopes,
+            events=events,
             ttl=timedelta(hours=settings.dedupe_ttl_hours),
         )
     # Both fields are already typed: skip re-validating thousands of them per batch.
-    return [
-        EventAccepted.model_construct(id=env.id, duplicate=dup) for env, dup in zip(envelopes, duplicates, strict=True)
-    ]
+    return [EventAccepted.model_construct(id=e.id, duplicate=dup) for e, dup in zip(events, duplicates, strict=True)]
 
 
 def _single_route(trigger: TriggerType, model: type[EventMeta]) -> None:
@@ -76,14 +89,7 @@ def _single_route(trigger: TriggerType, model: type[EventMeta]) -> None:
         runtime: RuntimeDep,  # type: ignore[valid-type]
         idempotency_key: IdempotencyKey = None,
     ) -> EventAccepted:
-        env = to_envelope(
-            trigger,
-            event,
-            org_id=principal.org_id,
-            source=f"http:{principal.user_id}",
-            fallback_id=http_fallback_id(principal.org_id, idempotency_key, 0),
-        )
-        return (await _accept(runtime, principal.org_id, [env]))[0]
+        return (await _accept(runtime, _normalise_all([(trigger, event)], principal, idempotency_key)))[0]
 
     router.add_api_route(
         f"/events/{trigger}",
@@ -110,18 +116,7 @@ for _trigger, _model in EVENT_IN.items():
 async def submit_batch(
     batch: EventBatchIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
 ) -> EventsAccepted:
-    now = utcnow()
-    envelopes = [
-        to_envelope(
-            e.trigger,
-            e,
-            org_id=principal.org_id,
-            source=f"http:{principal.user_id}",
-            fallback_id=http_fallback_id(principal.org_id, idempotency_key, i),
-            received_at=now,
-        )
-        for i, e in enumerate(batch.events)
-    ]
-    accepted = await _accept(runtime, principal.org_id, envelopes)
+    events = [(e.trigger, e) for e in batch.events]
+    accepted = await _accept(runtime, _normalise_all(events, principal, idempotency_key))
     duplicates = sum(a.duplicate for a in accepted)
     return EventsAccepted(accepted=len(accepted) - duplicates, duplicates=duplicates, events=accepted)

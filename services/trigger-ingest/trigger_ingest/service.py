@@ -14,11 +14,12 @@ from datetime import timedelta
 from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from playbooks_contracts import Envelope, utcnow
+from playbooks_contracts import utcnow
 from playbooks_contracts.topics import TRIGGERS
 from playbooks_platform.bus import OutgoingMessage, Publisher
 
 from .models import SCHEMA, seen_events
+from .normalise import Normalised
 
 # Every id of a batch is new, nearly always: a plain insert says so by its row count, with no
 # rows back. The statement that also found which ids were new (joining the batch to the inserted
@@ -46,15 +47,15 @@ _INSERTED_HERE = text(
 )
 
 
-async def claim_new(*, session: AsyncSession, envelopes: Sequence[Envelope], ttl: timedelta) -> list[int]:
-    """Record the ids; returns the indexes of the envelopes to publish, in order: those never
+async def claim_new(*, session: AsyncSession, events: Sequence[Normalised], ttl: timedelta) -> list[int]:
+    """Record the ids; returns the indexes of the events to publish, in order: those never
     seen before, each id once even when the batch repeats it."""
-    if not envelopes:
+    if not events:
         return []
-    ids = {"orgs": [e.org_id for e in envelopes], "ids": [e.id for e in envelopes]}
+    ids = {"orgs": [e.org_id for e in events], "ids": [e.id for e in events]}
     inserted = (await session.execute(_INSERT, ids | {"expires": utcnow() + ttl})).rowcount
-    if inserted == len(envelopes):
-        return list(range(len(envelopes)))
+    if inserted == len(events):
+        return list(range(len(events)))
     if inserted == 0:
         return []
     new = [n - 1 for n in (await session.execute(_INSERTED_HERE, ids)).scalar_one()]
@@ -68,22 +69,22 @@ async def accept_events(
     *,
     session: AsyncSession,
     publisher: Publisher,
-    envelopes: Sequence[Envelope],
+    events: Sequence[Normalised],
     ttl: timedelta,
     trace_headers: Sequence[dict[str, str]] | None = None,
 ) -> list[bool]:
-    """Publish each event not seen before to ``triggers.v1`` (keyed by org); for each envelope,
+    """Publish each event not seen before to ``triggers.v1`` (keyed by org); for each event,
     whether it was a duplicate (of an earlier submission or of one before it in the batch).
 
-    ``trace_headers`` (one per envelope) continue each message's own trace when a batch mixes
+    ``trace_headers`` (one per event) continue each message's own trace when a batch mixes
     several; without them every message continues the current trace.
     """
-    new = await claim_new(session=session, envelopes=envelopes, ttl=ttl)
+    new = await claim_new(session=session, events=events, ttl=ttl)
     await publisher.publish_many(
-        OutgoingMessage(TRIGGERS, envelopes[i], envelopes[i].org_id, trace_headers[i] if trace_headers else {})
+        OutgoingMessage(TRIGGERS, events[i].envelope, events[i].org_id, trace_headers[i] if trace_headers else {})
         for i in new
     )
-    duplicate = [True] * len(envelopes)
+    duplicate = [True] * len(events)
     for i in new:
         duplicate[i] = False
     return duplicate
