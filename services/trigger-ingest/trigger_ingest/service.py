@@ -8,6 +8,7 @@ because they are idempotent on the event id. Nothing accepted is ever lost.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -47,18 +48,20 @@ _INSERTED_HERE = text(
 )
 
 
-async def claim_new(*, session: AsyncSession, events: Sequence[Normalised], ttl: timedelta) -> list[int]:
-    """Record the ids; returns the indexes of the events to publish, in order: those never
-    seen before, each id once even when the batch repeats it."""
-    if not events:
+async def claim_new(
+    *, session: AsyncSession, orgs: Sequence[str], ids: Sequence[uuid.UUID], ttl: timedelta
+) -> list[int]:
+    """Record the (org, event id) pairs; returns the indexes of the events to publish, in
+    order: those never seen before, each id once even when the batch repeats it."""
+    if not ids:
         return []
-    ids = {"orgs": [e.org_id for e in events], "ids": [e.id for e in events]}
-    inserted = (await session.execute(_INSERT, ids | {"expires": utcnow() + ttl})).rowcount
-    if inserted == len(events):
-        return list(range(len(events)))
+    params = {"orgs": orgs, "ids": ids}
+    inserted = (await session.execute(_INSERT, params | {"expires": utcnow() + ttl})).rowcount
+    if inserted == len(ids):
+        return list(range(len(ids)))
     if inserted == 0:
         return []
-    new = [n - 1 for n in (await session.execute(_INSERTED_HERE, ids)).scalar_one()]
+    new = [n - 1 for n in (await session.execute(_INSERTED_HERE, params)).scalar_one()]
     if len(new) != inserted:
         # Rows written in a savepoint carry its own transaction id: never guess which were new.
         raise RuntimeError(f"claimed {inserted} event ids but found {len(new)}; is this inside a savepoint?")
@@ -79,15 +82,27 @@ async def accept_events(
     ``trace_headers`` (one per event) continue each message's own trace when a batch mixes
     several; without them every message continues the current trace.
     """
-    new = await claim_new(session=session, events=events, ttl=ttl)
-    await publisher.publish_many(
-        OutgoingMessage(TRIGGERS, events[i].envelope, events[i].org_id, trace_headers[i] if trace_headers else {})
-        for i in new
-    )
+    new = await claim_new(session=session, orgs=[e.org_id for e in events], ids=[e.id for e in events], ttl=ttl)
+    await publish_new(publisher=publisher, events=events, new=new, trace_headers=trace_headers)
     duplicate = [True] * len(events)
     for i in new:
         duplicate[i] = False
     return duplicate
+
+
+async def publish_new(
+    *,
+    publisher: Publisher,
+    events: Sequence[Normalised],
+    new: Sequence[int],
+    trace_headers: Sequence[dict[str, str]] | None = None,
+) -> None:
+    """Publish the events at the ``new`` indexes to ``triggers.v1``, keyed by org; returns once
+    the broker acknowledged them all."""
+    await publisher.publish_many(
+        OutgoingMessage(TRIGGERS, events[i].envelope, events[i].org_id, trace_headers[i] if trace_headers else {})
+        for i in new
+    )
 
 
 async def purge_expired(*, session: AsyncSession) -> int:

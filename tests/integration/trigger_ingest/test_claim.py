@@ -7,9 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from playbooks_contracts.triggers import ActivityEventIn, TriggerType
 from playbooks_platform.testing import Infra, running_service
-from trigger_ingest.normalise import Normalised, normalise
 from trigger_ingest.service import claim_new, purge_expired
 
 TTL = timedelta(hours=1)
@@ -21,57 +19,57 @@ async def database(infra: Infra):
         yield runtime.database
 
 
-def envelopes(org: str, ids: list[uuid.UUID]) -> list[Normalised]:
-    event = ActivityEventIn.model_validate({"activity": {"type": "x"}})
-    return [normalise(TriggerType.ACTIVITY_EVENT, event, org_id=org, source="test", fallback_id=i) for i in ids]
+def keys(org: str, ids: list[uuid.UUID]) -> dict[str, list]:
+    return {"orgs": [org] * len(ids), "ids": ids}
 
 
 async def test_all_new_all_seen_and_the_mixed_batch_in_between(database, org: str) -> None:
     seen, a, b = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with database.transaction() as session:
-        assert await claim_new(session=session, events=envelopes(org, [seen]), ttl=TTL) == [0]
+        assert await claim_new(session=session, **keys(org, [seen]), ttl=TTL) == [0]
     async with database.transaction() as session:
-        assert await claim_new(session=session, events=envelopes(org, [seen]), ttl=TTL) == []
+        assert await claim_new(session=session, **keys(org, [seen]), ttl=TTL) == []
     # Seen before, new, repeated within the batch, new, and the same id of another org: the
     # first occurrence of each new id, in order.
-    batch = [*envelopes(org, [seen, a, seen, b, a, b]), *envelopes(f"{org}-other", [seen])]
+    mine, other = keys(org, [seen, a, seen, b, a, b]), keys(f"{org}-other", [seen])
+    batch = {"orgs": mine["orgs"] + other["orgs"], "ids": mine["ids"] + other["ids"]}
     async with database.transaction() as session:
-        assert await claim_new(session=session, events=batch, ttl=TTL) == [1, 3, 6]
+        assert await claim_new(session=session, **batch, ttl=TTL) == [1, 3, 6]
     async with database.transaction() as session:
-        assert await claim_new(session=session, events=batch, ttl=TTL) == []
+        assert await claim_new(session=session, **batch, ttl=TTL) == []
 
 
 async def test_a_batch_that_repeats_one_new_id(database, org: str) -> None:
     once = uuid.uuid4()
     async with database.transaction() as session:
-        assert await claim_new(session=session, events=envelopes(org, [once, once]), ttl=TTL) == [0]
+        assert await claim_new(session=session, **keys(org, [once, once]), ttl=TTL) == [0]
 
 
 async def test_a_rolled_back_claim_leaves_the_ids_new(database, org: str) -> None:
     ids = [uuid.uuid4(), uuid.uuid4()]
     with pytest.raises(RuntimeError, match="publish failed"):
         async with database.transaction() as session:
-            assert await claim_new(session=session, events=envelopes(org, ids), ttl=TTL) == [0, 1]
+            assert await claim_new(session=session, **keys(org, ids), ttl=TTL) == [0, 1]
             raise RuntimeError("publish failed")
     async with database.transaction() as session:
-        assert await claim_new(session=session, events=envelopes(org, ids), ttl=TTL) == [0, 1]
+        assert await claim_new(session=session, **keys(org, ids), ttl=TTL) == [0, 1]
 
 
 async def test_inside_a_savepoint_a_mixed_batch_fails_rather_than_guess(database, org: str) -> None:
     seen, new = uuid.uuid4(), uuid.uuid4()
     async with database.transaction() as session:
-        await claim_new(session=session, events=envelopes(org, [seen]), ttl=TTL)
+        await claim_new(session=session, **keys(org, [seen]), ttl=TTL)
     async with database.transaction() as session, session.begin_nested():
         with pytest.raises(RuntimeError, match="savepoint"):
-            await claim_new(session=session, events=envelopes(org, [seen, new]), ttl=TTL)
+            await claim_new(session=session, **keys(org, [seen, new]), ttl=TTL)
 
 
 async def test_expired_ids_are_purged_and_then_new_again(database, org: str) -> None:
     expired, live = uuid.uuid4(), uuid.uuid4()
     async with database.transaction() as session:
-        await claim_new(session=session, events=envelopes(org, [expired]), ttl=-TTL)
-        await claim_new(session=session, events=envelopes(org, [live]), ttl=TTL)
+        await claim_new(session=session, **keys(org, [expired]), ttl=-TTL)
+        await claim_new(session=session, **keys(org, [live]), ttl=TTL)
     async with database.transaction() as session:
         assert await purge_expired(session=session) >= 1
     async with database.transaction() as session:
-        assert await claim_new(session=session, events=envelopes(org, [expired, live]), ttl=TTL) == [0]
+        assert await claim_new(session=session, **keys(org, [expired, live]), ttl=TTL) == [0]

@@ -221,3 +221,30 @@ async def test_order_within_an_org_is_kept(ingest, infra: Infra, org: str) -> No
 
     msgs = await collect(infra.kafka_bootstrap, TRIGGERS.name, where=for_org(org), count=len(ids), timeout=30)
     assert [m.value["id"] for m in msgs] == ids
+
+
+async def test_an_event_that_cannot_be_written_rolls_its_batch_back_and_goes_to_the_dlq(
+    ingest, infra: Infra, org: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim runs beside the envelopes being written: when one fails, the batch's claimed ids
+    are rolled back (else its good events would pass as duplicates and never be published)."""
+    from trigger_ingest import worker
+
+    marker = uuid.uuid4().hex
+    real = worker.normalise
+
+    def normalise(trigger, event, **kw):  # type: ignore[no-untyped-def]
+        if event.activity.doc_id == marker:
+            raise ValueError("cannot be published: a test says so")
+        return real(trigger, event, **kw)
+
+    monkeypatch.setattr(worker, "normalise", normalise)
+    ids = [str(uuid.uuid4()) for _ in range(450)]  # past one slice of envelopes, so the claim overlaps
+    values = [{"orgId": org, "id": i, "activity": {"type": "step", "doc_id": i}} for i in ids]
+    values.insert(300, {"orgId": org, "activity": {"type": "step", "doc_id": marker}})
+    await produce(infra.kafka_bootstrap, UPSTREAM_ACTIVITY_EVENTS.name, values, key=org)
+
+    [dead] = await collect(infra.kafka_bootstrap, UPSTREAM_ACTIVITY_EVENTS.dlq, where=lambda r: marker in str(r.value))
+    assert "a test says so" in dead.headers["dlq.error"]
+    msgs = await collect(infra.kafka_bootstrap, TRIGGERS.name, where=for_org(org), count=len(ids), settle=1.0)
+    assert [m.value["id"] for m in msgs] == ids
