@@ -69,4 +69,5 @@ def test_the_bytes_are_the_envelope_contract_exactly(trigger: TriggerType, event
         mode="json", exclude={"id", "occurred_at", "source", "causation_id", "depth", "org_id"}
     )
     assert out.data_bytes == len(orjson.dumps(envelope.data))
+    assert orjson.dumps(orjson.loads(out.envelope)) == out.envelope  # orjson's bytes, to the byte
     assert envelope.occurred_at == (event.occurred_at or now)
