@@ -21,7 +21,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -56,7 +56,6 @@ class Delivery:
     _span: trace.Span | None
     raw: bytes | None = None
     timestamp_ms: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def span(self) -> trace.Span:
@@ -212,10 +211,14 @@ class ConsumerRunner:
         """Handle a batch; False only when stopping interrupted a transient retry."""
         deliveries: list[Delivery] = []
         traced = recording()
+        poison: list[tuple[ConsumerRecord, dict[str, str], PoisonMessage]] = []
         for record in records:
-            delivery = await self._decode(record, traced)
+            delivery = self._decode(record, traced, poison)
             if delivery is not None:
                 deliveries.append(delivery)
+        for record, headers, exc in poison:  # decoded synchronously: a coroutine per record cost more
+            topic = lookup_topic(record.topic)
+            await self._dead_letter(topic, record.partition, record.offset, record.key, headers, record.value, exc, 0)
         if not deliveries:
             return True
         try:
@@ -233,7 +236,10 @@ class ConsumerRunner:
             for d in deliveries:
                 d.end()
 
-    async def _decode(self, record: ConsumerRecord, traced: bool) -> Delivery | None:
+    def _decode(
+        self, record: ConsumerRecord, traced: bool, poison: list[tuple[ConsumerRecord, dict[str, str], PoisonMessage]]
+    ) -> Delivery | None:
+        """The record as a delivery; None (and the record added to ``poison``) if it does not decode."""
         topic = lookup_topic(record.topic)
         headers = {k: v.decode("latin-1") for k, v in record.headers if v is not None} if record.headers else {}
         span = None
@@ -256,7 +262,7 @@ class ConsumerRunner:
             if span is not None:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
                 span.end()
-            await self._dead_letter(topic, record.partition, record.offset, record.key, headers, record.value, exc, 0)
+            poison.append((record, headers, exc))
             return None
         if span is not None:
             org = getattr(message, "org_id", None)
