@@ -5,9 +5,10 @@ what makes throughput). If the handler fails:
 
 * a transient failure (database or broker unreachable) is retried with backoff for as long as
   it lasts, without committing or skipping anything, and the runner reports not-ready;
-* any other failure splits the batch: each message is tried alone, up to ``max_attempts``
-  times, and a message that still fails goes to ``<topic>.dlq`` with the error and its origin
-  in headers. The rest of the partition keeps flowing.
+* any other failure splits the batch in halves, and a failing half again, down to the message
+  that fails; that one is tried alone up to ``max_attempts`` times, and if it still fails goes
+  to ``<topic>.dlq`` with the error and its origin in headers. The rest of the partition keeps
+  flowing, in order.
 
 Messages that do not even decode are dead-lettered at once: no retry can fix them.
 Offsets are committed only after the handler returned, so a crash means redelivery, never
@@ -227,11 +228,7 @@ class ConsumerRunner:
                 return True
             if outcome == "stopping":
                 return False
-            # A deterministic failure somewhere in the batch: find it message by message.
-            for d in deliveries:
-                if not await self._handle_one(d):
-                    return False
-            return True
+            return await self._bisect(deliveries)
         finally:
             for d in deliveries:
                 d.end()
@@ -299,6 +296,22 @@ class ConsumerRunner:
                 for name, n in Counter(d.topic.name for d in deliveries).items():
                     self.metrics.consumed(name).inc(n)
             return None
+
+    async def _bisect(self, deliveries: Sequence[Delivery]) -> bool:
+        """A deterministic failure somewhere in these: handle each half, in order, and halve a
+        failing half again, down to the single message that fails. One bad message in a batch of
+        n costs about 2 log2(n) handler calls, not n (a batch of 8,000 one by one stalled its
+        partition for seconds)."""
+        if len(deliveries) == 1:
+            return await self._handle_one(deliveries[0])
+        middle = len(deliveries) // 2
+        for half in (deliveries[:middle], deliveries[middle:]):
+            outcome = await self._call(half)
+            if outcome == "stopping":
+                return False
+            if outcome is not None and not await self._bisect(half):
+                return False
+        return True
 
     async def _handle_one(self, delivery: Delivery) -> bool:
         error: BaseException | None = None
