@@ -52,7 +52,7 @@ class Envelope(StrictModel):
 def derived_id(*parts: object) -> uuid.UUID:
     """A stable id from an idempotency key and its context (org, index, ...): ``uuid.uuid5``'s,
     computed without its checked constructor (every upstream message without an id needs one)."""
-    return _from_digest(hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest())
+    return _from_digest(_hash(parts))
 
 
 class PositionIds:
@@ -64,7 +64,7 @@ class PositionIds:
 
     def __init__(self, *log: object) -> None:
         self._log = log
-        high = int.from_bytes(hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, log)).encode()).digest()[:8])
+        high = int.from_bytes(_hash(log)[:8])
         self._base = (((high & ~0xF000) | 0x8000) << 64) | (0b10 << 62)
 
     def __call__(self, offset: int) -> uuid.UUID:
@@ -74,6 +74,11 @@ class PositionIds:
 
 
 _OFFSETS = 1 << 62
+
+
+def _hash(parts: tuple[object, ...]) -> bytes:
+    """uuid5's SHA-1 of the parts joined by colons, in the event id namespace."""
+    return hashlib.sha1(_NAMESPACE_BYTES + ":".join(map(str, parts)).encode()).digest()
 
 
 def _from_digest(digest: bytes) -> uuid.UUID:

@@ -154,6 +154,9 @@ class UpstreamActivity(Activity):
 
 
 class _Upstream(StrictModel):
+    """What the three upstream models share: the org in the body, and fields in any case (the
+    config is inherited)."""
+
     model_config = _ANY_CASE
 
     org_id: OrgId
@@ -162,21 +165,15 @@ class _Upstream(StrictModel):
 class UpstreamActivityEvent(_Upstream, ActivityEventIn):
     """Raw message on ``upstream.activity-events``: the org travels in the body."""
 
-    model_config = _ANY_CASE
-
     activity: UpstreamActivity
 
 
 class UpstreamAccountsPackRun(_Upstream, AccountsPackRunIn):
     """Raw message on ``upstream.accounts-pack-runs``."""
 
-    model_config = _ANY_CASE
-
 
 class UpstreamException(_Upstream, ExceptionIn):
     """Raw message on ``upstream.exceptions``."""
-
-    model_config = _ANY_CASE
 
 
 UPSTREAM_TRIGGER: dict[type[StrictModel], TriggerType] = {

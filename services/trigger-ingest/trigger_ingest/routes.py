@@ -19,7 +19,7 @@ from playbooks_platform.auth import CurrentPrincipal, Principal
 from playbooks_platform.errors import Invalid, PayloadTooLarge
 from playbooks_platform.service import Runtime, RuntimeDep
 
-from .normalise import Normalised, http_fallback_id, normalise
+from .normalise import http_fallback_id, normalise
 from .service import accept_events
 from .settings import TriggerIngestSettings
 
@@ -41,36 +41,32 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _normalise_all(
-    events: Sequence[tuple[TriggerType, EventMeta]], principal: Principal, idempotency_key: str | None
-) -> list[Normalised]:
+async def _accept(
+    runtime: Runtime,
+    principal: Principal,
+    idempotency_key: str | None,
+    submitted: Sequence[tuple[TriggerType, EventMeta]],
+) -> list[EventAccepted]:
+    settings: TriggerIngestSettings = runtime.settings  # type: ignore[assignment]
+    limit = settings.max_event_bytes
     now = utcnow()
-    out = []
-    for i, (trigger, event) in enumerate(events):
-        where = f"event {i}" if len(events) > 1 else "the event"
+    events = []
+    for i, (trigger, event) in enumerate(submitted):
+        where = f"event {i}" if len(submitted) > 1 else "the event"
         try:
-            out.append(
-                normalise(
-                    trigger,
-                    event,
-                    org_id=principal.org_id,
-                    source=f"http:{principal.user_id}",
-                    fallback_id=http_fallback_id(principal.org_id, idempotency_key, i),
-                    received_at=now,
-                )
+            normalised = normalise(
+                trigger,
+                event,
+                org_id=principal.org_id,
+                source=f"http:{principal.user_id}",
+                fallback_id=http_fallback_id(principal.org_id, idempotency_key, i),
+                received_at=now,
             )
         except ValueError as exc:
             raise Invalid(f"{where} {exc}") from None
-    return out
-
-
-async def _accept(runtime: Runtime, events: list[Normalised]) -> list[EventAccepted]:
-    settings: TriggerIngestSettings = runtime.settings  # type: ignore[assignment]
-    limit = settings.max_event_bytes
-    for i, event in enumerate(events):
-        if event.data_bytes > limit:
-            where = f"event {i}" if len(events) > 1 else "the event"
-            raise PayloadTooLarge(f"{where} is {event.data_bytes} bytes of data, over the limit of {limit} bytes")
+        if normalised.data_bytes > limit:
+            raise PayloadTooLarge(f"{where} is {normalised.data_bytes} bytes of data, over the limit of {limit} bytes")
+        events.append(normalised)
     async with runtime.database.transaction() as session:
         duplicates = await accept_events(
             session=session,
@@ -89,7 +85,7 @@ def _single_route(trigger: TriggerType, model: type[EventMeta]) -> None:
         runtime: RuntimeDep,  # type: ignore[valid-type]
         idempotency_key: IdempotencyKey = None,
     ) -> EventAccepted:
-        return (await _accept(runtime, _normalise_all([(trigger, event)], principal, idempotency_key)))[0]
+        return (await _accept(runtime, principal, idempotency_key, [(trigger, event)]))[0]
 
     router.add_api_route(
         f"/events/{trigger}",
@@ -116,7 +112,6 @@ for _trigger, _model in EVENT_IN.items():
 async def submit_batch(
     batch: EventBatchIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
 ) -> EventsAccepted:
-    events = [(e.trigger, e) for e in batch.events]
-    accepted = await _accept(runtime, _normalise_all(events, principal, idempotency_key))
+    accepted = await _accept(runtime, principal, idempotency_key, [(e.trigger, e) for e in batch.events])
     duplicates = sum(a.duplicate for a in accepted)
     return EventsAccepted(accepted=len(accepted) - duplicates, duplicates=duplicates, events=accepted)

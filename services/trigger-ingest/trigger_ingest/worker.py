@@ -37,7 +37,8 @@ def upstream_handler(runtime: Runtime) -> Handler:
             ids.append(msg.id or topic_fallback_id(d.topic.name, d.partition, d.offset))  # type: ignore[attr-defined]
         async with runtime.database.transaction() as session:
             # The claim and the envelopes are independent: PostgreSQL inserts the ids while
-            # this process writes the envelopes (the claim took 15-20 ms of 2,000 events' 70).
+            # this process writes the envelopes (the insert alone is 15 ms of PostgreSQL time
+            # for 2,000 ids here).
             claim = asyncio.ensure_future(claim_new(session=session, orgs=orgs, ids=ids, ttl=ttl))
             try:
                 events = await _envelopes(deliveries, ids)

@@ -43,7 +43,7 @@ def decode(topic: Topic, value: bytes | None) -> BaseModel:
         raise PoisonMessage("empty message (tombstone) on a topic that carries events")
     if topic.raw_model is not None:
         # Raw messages (every upstream event) are validated straight from their bytes by
-        # pydantic-core, with no dict in between (6.5 against 10 us an event here). Anything it
+        # pydantic-core, with no dict in between (5.9 against 8.7 us an event here). Anything it
         # refuses takes the careful path below, whose reasons the dead-letter headers carry.
         try:
             return topic.raw_model.model_validate_json(value, context=NUL_FREE if no_nul_escape(value) else None)
