@@ -23,7 +23,7 @@ from opentelemetry import trace
 
 from playbooks_contracts import Topic
 
-from .auth import TokenVerifier
+from .auth import CurrentPrincipal, TokenVerifier
 from .bus import ConsumerRunner, Publisher
 from .bus.consumer import Handler
 from .db import Database
@@ -31,6 +31,7 @@ from .logging import setup_logging
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
 from .outbox import OutboxRelay
+from .permissions import document_permissions, permissions_of
 from .problems import document_problems, install_problem_handlers
 from .settings import PlatformSettings
 from .telemetry import setup_tracing
@@ -209,6 +210,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
     app.include_router(_ops_router())
     for router in spec.routers:
         app.include_router(router)
+    document_permissions(app)
     _instrument_http(app)
     return app
 
@@ -241,6 +243,16 @@ def _ops_router() -> APIRouter:
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
+
+    @router.get("/whoami", summary="The caller: org, user, roles and the permissions they grant")
+    async def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
+        # The console shows only what the signed-in person may do; it asks here, never decodes roles itself.
+        return {
+            "org_id": principal.org_id,
+            "user_id": principal.user_id,
+            "roles": sorted(principal.roles),
+            "permissions": sorted(p.value for p in permissions_of(principal.roles)),
+        }
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(runtime: RuntimeDep) -> Response:
