@@ -133,23 +133,51 @@ class Governance(_Strict):
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.deny_env_vars)
 
 
+class VarSpec(_Strict):
+    """A declared var. In YAML a bare string is shorthand for ``{default: "..."}``."""
+
+    default: str | None = Field(default=None, description="Used when the run request gives no value.")
+    description: str = ""
+    secret: bool = Field(
+        default=False, description="Masked in run bodies, snapshots, the trace, messages and logs; never shown back."
+    )
+    flag: bool = Field(
+        default=False, description="The value may start with '-' (become an option); otherwise such a value is refused."
+    )
+    allowed: list[str] | None = Field(default=None, description="The only values a run may give it.")
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # YAML turns `replicas: 3` into an int; vars are always substituted as text.
+        return value if value is None or isinstance(value, str | dict | list) else str(value)
+
+
 class Meta(_Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     version: str | None = None
-    vars: dict[Ident, str] = Field(default_factory=dict)
+    # ``str`` is there for the JSON Schema (editors accept the shorthand); values are always VarSpec.
+    vars: dict[Ident, VarSpec | str] = Field(default_factory=dict)
     governance: Governance = Field(default_factory=Governance)
 
     @field_validator("vars", mode="before")
     @classmethod
-    def _stringify(cls, value: Any) -> Any:
-        # YAML turns `replicas: 3` into an int; vars are always substituted as text.
+    def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {
-                k: v if isinstance(v, str) or v is None or isinstance(v, dict | list) else str(v)
-                for k, v in value.items()
-            }
+            return {k: v if isinstance(v, dict | list | VarSpec) else {"default": v} for k, v in value.items()}
         return value
+
+    def spec(self, name: str) -> VarSpec:
+        value = self.vars[name]
+        return value if isinstance(value, VarSpec) else VarSpec(default=value)
+
+    def defaults(self) -> dict[str, str]:
+        """Each var's default value ("" when it has none)."""
+        return {name: self.spec(name).default or "" for name in self.vars}
+
+    def secret_vars(self) -> set[str]:
+        return {name for name in self.vars if self.spec(name).secret}
 
 
 class CliWith(_Strict):

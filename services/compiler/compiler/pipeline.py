@@ -162,7 +162,7 @@ def _llm_mapping(runbook: dict[str, Any], notes: dict[str, Any], rules: CompileR
         mapping.commands.append(mapping_mod.CommandMap(c.line, c.text, carrier, "as decided by the LLM"))
     mapping.vars = [
         mapping_mod.VarMap(k, [], [], v, "" if v else f"set `{k}`; no value in the guide")
-        for k, v in parsed.meta.vars.items()
+        for k, v in parsed.meta.defaults().items()
     ]
     mapping.todos = [str(t) for t in notes.get("todos", []) if isinstance(t, str)] + [
         v.todo for v in mapping.vars if v.todo

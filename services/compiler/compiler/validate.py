@@ -130,7 +130,7 @@ def check(data: Any, *, source: str | None = None) -> list[Problem]:
     for name in sorted(allowed & set(governance.deny_commands)):
         problems.append(Problem("error", "governance", "meta.governance", f"{name} is both allowed and denied"))
     if prov is not None:
-        for name, default in runbook.meta.vars.items():
+        for name, default in runbook.meta.defaults().items():
             if default and not prov.value(default):
                 problems.append(
                     Problem(

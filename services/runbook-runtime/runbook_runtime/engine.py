@@ -78,7 +78,7 @@ def new_state(
     env: dict[str, str] | None = None,
 ) -> RunState:
     governance = runbook.meta.governance
-    values = resolve_vars(runbook.meta.vars, vars_ or {}, governance, dict(os.environ) if env is None else env)
+    values = resolve_vars(runbook.meta.defaults(), vars_ or {}, governance, dict(os.environ) if env is None else env)
     return RunState(
         run_id=run_id, runbook_path=runbook_path, runbook_digest=digest, mode=mode, actor=actor, vars=values
     )

@@ -79,7 +79,7 @@ def test_templates_never_read_denied_environment_variables(tmp_path: Path) -> No
     doc["meta"]["vars"] = {"region": "eu", "AWS_PROFILE": "default"}
     gov = parse_runbook(doc).meta.governance
     env = {"region": "us", "AWS_PROFILE": "prod-admin", "SECRET_TOKEN": "s3cr3t"}
-    values = resolve_vars(parse_runbook(doc).meta.vars, {}, gov, env)
+    values = resolve_vars(parse_runbook(doc).meta.defaults(), {}, gov, env)
     assert values["region"] == "us"  # a permitted variable may come from the environment
     assert values["AWS_PROFILE"] == "default"  # a denied one never does
     with pytest.raises(GovernanceError, match="deny_env_vars"):
