@@ -38,6 +38,8 @@ from pydantic import (
     model_validator,
 )
 
+from .policy import CommandRule
+
 API_VERSION = "runbook/v0"
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -114,6 +116,11 @@ class Governance(_Strict):
     )
     deny_commands: list[str] = Field(
         default_factory=list, description="Programs refused even when allowed (a blocklist of dangerous commands)."
+    )
+    commands: dict[str, CommandRule] = Field(
+        default_factory=dict,
+        description="Per-program rules (subcommands, denied flags), e.g. kubectl: {allow: [get, logs]}; a program "
+        "with a rule is allowed. A runbook's rules only narrow the org's policy.",
     )
     deny_env_vars: list[str] = Field(default_factory=list, description="Glob patterns of environment variables.")
     redact: list[Redaction] = Field(default_factory=list)
