@@ -8,9 +8,18 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 
-from playbooks_contracts.command_policy import CommandPolicy, Layer, Resolved, Resolver, layers_for
+from playbooks_contracts.command_policy import CommandPolicy, Layer, Resolved, Resolver, layers_for, static_argv
 from playbooks_contracts.command_policy import render_argv as policy_render
-from playbooks_contracts.runbook import ANY_TEMPLATE, TEMPLATE_REF, Governance, Meta, Redaction
+from playbooks_contracts.runbook import (
+    ANY_TEMPLATE,
+    TEMPLATE_REF,
+    CliStep,
+    Governance,
+    Meta,
+    Redaction,
+    Runbook,
+    iter_leaves,
+)
 
 # The child environment starts from these, never from the whole parent environment.
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TERM", "USER", "TMPDIR")
@@ -143,3 +152,16 @@ def summarise(text: str, *, full: bool) -> str:
         return text
     preview = text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else "")
     return f"{digest(text)} {preview!r}"
+
+
+def refused_commands(runbook: Runbook, layers: Sequence[Layer] | None = None) -> list[tuple[str, str]]:
+    """(location, reason) for every cli step the policy would refuse, judged before any value is known
+    (templates stand for a placeholder word; the rendered argv is judged again when the step runs)."""
+    policy = command_policy(layers if layers is not None else layers_for(runbook.meta.governance), mode="validate")
+    out = []
+    for loc, step in iter_leaves(runbook):
+        if isinstance(step, CliStep):
+            argv, tainted = static_argv(step.with_.argv)
+            decision = policy.decide(argv, tainted)
+            out += [(f"{loc}.with.argv", problem) for problem in decision.problems]
+    return out

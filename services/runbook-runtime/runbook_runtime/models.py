@@ -67,3 +67,12 @@ attachments = Table(
     Column("org_id", Text, nullable=False),
     Column("content", LargeBinary, nullable=False),
 )
+
+org_policies = Table(
+    "org_policies",
+    metadata,
+    Column("org_id", Text, primary_key=True),
+    Column("policy", JSONB, nullable=False),  # an OrgPolicy
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

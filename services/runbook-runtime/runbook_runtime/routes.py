@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
+from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.runbook import validate_runbook
 from playbooks_platform.auth import CurrentPrincipal
 from playbooks_platform.errors import Forbidden, Invalid, PayloadTooLarge
+from playbooks_platform.permissions import Admin, Reader
 from playbooks_platform.service import Runtime, RuntimeDep
 
-from . import service
+from . import org_policy, service
 from .engine import Engine, EngineError
 from .flows import operate, start_run
 from .schemas import AdvanceResult, ApprovalIn, EvidenceIn, RunCreate, RunRead, ValidateRead, VerifyRead
@@ -206,6 +208,39 @@ async def verify_run(run_id: str, principal: CurrentPrincipal, runtime: RuntimeD
     responses=_RESPONSES,
     summary="Every problem of a runbook document, located",
 )
-async def validate(document: dict[str, Any], principal: CurrentPrincipal) -> ValidateRead:
-    problems = validate_runbook(document)
-    return ValidateRead(valid=not problems, problems=[p.model_dump() for p in problems])
+async def validate(document: dict[str, Any], principal: CurrentPrincipal, runtime: RuntimeDep) -> ValidateRead:
+    """Schema problems first; for a well-formed runbook, every command the org's effective policy refuses."""
+    problems = [p.model_dump() for p in validate_runbook(document)]
+    if not problems:
+        settings = _settings(runtime)
+        async with runtime.database.tenant_transaction(principal.org_id) as session:
+            problems = await service.policy_problems(
+                session=session,
+                org_id=principal.org_id,
+                runbook_doc=document,
+                operator_commands=settings.real_mode_commands,
+                default_policy=settings.default_org_policy,
+            )
+    return ValidateRead(valid=not problems, problems=problems)
+
+
+@router.get("/policy", tags=["policy"], responses=_RESPONSES, summary="The org's policy (commands, approvals floor)")
+async def read_policy(principal: Reader, runtime: RuntimeDep) -> OrgPolicy:
+    async with runtime.database.tenant_transaction(principal.org_id) as session:
+        return await org_policy.get_policy(
+            session=session, org_id=principal.org_id, default=_settings(runtime).default_org_policy
+        )
+
+
+@router.put(
+    "/policy",
+    tags=["policy"],
+    responses=_RESPONSES | {403: {"description": "Only the org's admins set its policy"}},
+    summary="Replace the org's policy (admins)",
+)
+async def write_policy(body: OrgPolicy, principal: Admin, runtime: RuntimeDep) -> OrgPolicy:
+    """Runbooks of the org may only narrow this policy; the operator's setting caps it."""
+    async with runtime.database.tenant_transaction(principal.org_id) as session:
+        return await org_policy.put_policy(
+            session=session, org_id=principal.org_id, policy=body, actor=principal.user_id
+        )
