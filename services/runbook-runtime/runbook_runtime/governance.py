@@ -8,7 +8,7 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 
-from playbooks_contracts.command_policy import CommandPolicy, Layer, Resolved, Resolver, layers_for, static_argv
+from playbooks_contracts.command_policy import CommandPolicy, Layer, Resolved, Resolver, layers_for
 from playbooks_contracts.command_policy import render_argv as policy_render
 from playbooks_contracts.runbook import (
     ANY_TEMPLATE,
@@ -155,13 +155,17 @@ def summarise(text: str, *, full: bool) -> str:
 
 
 def refused_commands(runbook: Runbook, layers: Sequence[Layer] | None = None) -> list[tuple[str, str]]:
-    """(location, reason) for every cli step the policy would refuse, judged before any value is known
-    (templates stand for a placeholder word; the rendered argv is judged again when the step runs)."""
+    """(location, reason) for every cli step the policy would refuse, judged before a run: vars take
+    their defaults (a default that would become an option is reported), captures a placeholder word;
+    the rendered argv is judged again when the step runs."""
     policy = command_policy(layers if layers is not None else layers_for(runbook.meta.governance), mode="validate")
+    flag_vars = {name for name in runbook.meta.vars if runbook.meta.spec(name).flag}
+    values = dict(runbook.meta.defaults())
     out = []
     for loc, step in iter_leaves(runbook):
         if isinstance(step, CliStep):
-            argv, tainted = static_argv(step.with_.argv)
-            decision = policy.decide(argv, tainted)
-            out += [(f"{loc}.with.argv", problem) for problem in decision.problems]
+            argv, tainted, problems = policy_render(step.with_.argv, values, flag_vars=flag_vars)
+            out += [(f"{loc}.with.argv", problem) for problem in problems]
+            out += [(f"{loc}.with.argv", problem) for problem in policy.decide(argv, tainted).problems]
+            values |= {name: f"<{name}>" for name in step.capture}
     return out
