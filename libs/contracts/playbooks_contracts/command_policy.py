@@ -548,7 +548,9 @@ class CommandPolicy:
         require_found: bool = False,
     ) -> None:
         self.layers = list(layers)
-        self.resolve_program = resolve_program
+        self._found: dict[str, Resolved | None] = {}
+        self._resolve = resolve_program
+        self.resolve_program = self._cached if resolve_program is not None else None
         self.require_found = require_found
         self._allowed: list[tuple[dict[str, set[str]], set[str]] | None] = []
         self._denied: list[tuple[set[str], set[str]]] = []
@@ -571,6 +573,12 @@ class CommandPolicy:
                     # denying ``reboot`` (a link to systemctl) must not deny ``systemctl`` itself
                     paths |= {found.found} | ({found.real} if base(found.real) == base(entry) else set())
             self._denied.append((paths, {base(d) for d in layer.denied}))
+
+    def _cached(self, program: str) -> Resolved | None:
+        # once per name for the policy's life (a run): what was judged is the binary that runs
+        if program not in self._found:
+            self._found[program] = self._resolve(program)  # type: ignore[misc]
+        return self._found[program]
 
     # -- one program -----------------------------------------------------------------------
 
