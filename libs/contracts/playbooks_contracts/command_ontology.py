@@ -907,8 +907,8 @@ LAUNCHERS: dict[str, dict[str, Any]] = {
                "empty": "none"},
     "setsid": {"kind": "prefix", "options": {"-c": 0, "--ctty": 0, "-f": 0, "--fork": 0, "-w": 0, "--wait": 0},
                "empty": "none"},
-    "chroot": {"kind": "prefix", "options": {"--userspec": 1, "--groups": 1, "--skip-chdir": 0}, "before": 1,
-               "empty": "opaque"},
+    # what runs is found inside the new root, not where the policy looked
+    "chroot": _CODE,
     "ionice": {"kind": "prefix", "options": {"-c": 1, "--class": 1, "-n": 1, "--classdata": 1, "-t": 0,
                                              "--ignore": 0, "-p": "opaque", "--pid": "opaque"}, "empty": "none"},
     "taskset": {"kind": "prefix", "options": {"-a": 0, "-c": 0, "--cpu-list": 0, "-p": "opaque", "--pid": "opaque"},

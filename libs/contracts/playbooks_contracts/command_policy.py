@@ -587,6 +587,10 @@ class CommandPolicy:
         if not program or program.startswith("-"):
             problems.append(f"{program!r} is not a program")
             return None, set()
+        if "/" in program and not program.startswith("/"):
+            # relative to a directory a launcher may change (env -C, find -execdir): not what was judged
+            problems.append(f"{program!r} is a relative path: name the program or give its absolute path")
+            return None, set()
         found = None if by_name or self.resolve_program is None else self.resolve_program(program)
         if found is None and self.require_found and not by_name:
             problems.append(f"command {program!r} not found or not executable")

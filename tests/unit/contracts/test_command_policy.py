@@ -256,6 +256,18 @@ def test_every_layer_must_allow() -> None:
     assert not p.decide(["/usr/bin/rm", "-rf", "/"]).allowed
 
 
+def test_relative_paths_and_new_roots_are_refused() -> None:
+    org = {
+        "allowed_commands": ["env", "id", "find", "chroot"],
+        "commands": {n: {"launcher": True} for n in ("env", "find", "chroot")},
+    }
+    p = policy(["env", "id", "find", "chroot"], org=org, real=False)
+    assert "relative path" in p.decide(["env", "-C", "/tmp/evil", "./id"]).reason()
+    assert "relative path" in p.decide(["find", "/tmp", "-execdir", "./id", ";"]).reason()
+    assert p.decide(["env", "-C", "/tmp", "id"]).allowed
+    assert not p.decide(["chroot", "/srv/root", "id"]).allowed
+
+
 def test_nesting_is_bounded() -> None:
     org = {"allowed_commands": ["env", "id"], "commands": {"env": {"launcher": True}}}
     assert not policy(["env", "id"], org=org, real=False).decide(["env"] * 20 + ["id"]).allowed
