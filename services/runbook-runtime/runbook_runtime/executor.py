@@ -69,9 +69,3 @@ def replay_runner(replayer: Replayer, governance: Governance, *, layers: Sequenc
 
     return run
 
-
-def check_name_allowed(program: str, governance: Governance) -> None:
-    """Offline check of one program (replay, dry-run): the policy, as a run that is not real applies it."""
-    decision = command_policy(governance, mode="replay").decide([program])
-    if not decision.allowed:
-        raise GovernanceError(decision.reason())
