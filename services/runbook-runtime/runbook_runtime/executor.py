@@ -68,4 +68,3 @@ def replay_runner(replayer: Replayer, governance: Governance, *, layers: Sequenc
         return Transcript(exit_code=reply.exit_code, stdout=reply.stdout, stderr=reply.stderr)
 
     return run
-
