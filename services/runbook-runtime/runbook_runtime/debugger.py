@@ -22,7 +22,7 @@ HELP = """commands:
   evidence set NAME VALUE      text evidence, or tick a checklist item
   evidence check               what the current manual step still needs
   evidence attach NAME PATH    copy a file into the run folder as evidence
-  approve --as NAME [--role R] approve the current manual step
+  approve --as NAME [--role R] approve the current manual step (recorded as unverified)
   snapshot                     write a snapshot now
   verify                       what keeps the run from being complete
   help | quit"""
@@ -116,8 +116,9 @@ class Debugger:
             self.out(f"attached {att.path} sha256={att.sha256} size={att.size}")
         elif cmd == "approve" and len(args) >= 2 and args[0] == "--as":
             role = args[args.index("--role") + 1] if "--role" in args else _default_role(e)
-            e.approve(args[1], role)
-            self.out(f"approved by {args[1]} as {role}")
+            # a name typed at a local prompt proves nothing: the approval is kept as unverified
+            e.approve(args[1], role, via="unverified")
+            self.out(f"approved by {args[1]} as {role} (unverified)")
         elif cmd == "snapshot":
             self.snapshots += 1
             name = f"step-{len(e.state.history):04d}-manual-{self.snapshots}.json"
