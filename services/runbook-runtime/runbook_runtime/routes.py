@@ -20,10 +20,9 @@ from playbooks_platform.errors import Invalid, PayloadTooLarge
 from playbooks_platform.permissions import Approver, Operator, Permission, Reader, check
 from playbooks_platform.service import Runtime, RuntimeDep
 
-from . import service
+from . import org_policy, service
 from .engine import Engine, EngineError
 from .flows import operate, start_run
-from .org_policy import get_policy
 from .schemas import (
     AdvanceResult,
     ApprovalIn,
@@ -89,7 +88,7 @@ def to_read(row: dict[str, Any], floor: ApprovalFloor | None = None) -> RunRead:
 
 async def _read(runtime: Runtime, org_id: str, run_id: str) -> RunRead:
     async with runtime.database.tenant_transaction(org_id) as session:
-        floor = (await get_policy(session=session, org_id=org_id)).approvals
+        floor = (await org_policy.get_policy(session=session, org_id=org_id)).approvals
         return to_read(await service.get_run(session=session, org_id=org_id, run_id=run_id), floor)
 
 
@@ -128,7 +127,7 @@ async def create_run(
 @router.get("/runs", responses=_RESPONSES, summary="The caller's org's latest runs")
 async def list_runs(principal: Reader, runtime: RuntimeDep, limit: int = 50) -> list[RunRead]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
-        floor = (await get_policy(session=session, org_id=principal.org_id)).approvals
+        floor = (await org_policy.get_policy(session=session, org_id=principal.org_id)).approvals
         rows = await service.list_runs(session=session, org_id=principal.org_id, limit=max(1, min(limit, 200)))
     return [to_read(r, floor) for r in rows]
 

@@ -25,10 +25,10 @@ from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
 from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from playbooks_platform.outbox import add_to_outbox
 
+from . import org_policy
 from .engine import Engine, EngineConflict, EngineError, EngineRefused, NullRecorder, new_state, runbook_digest, verify
 from .governance import GovernanceError, which_real
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
-from .org_policy import get_policy
 from .redaction import Redactor
 from .scenario import Scenario
 from .state import Mode, RunState, StepEvidence
@@ -157,7 +157,7 @@ async def create_run(
     runbook = check_runbook(runbook_doc)
     check_scenario(scenario, mode)
     replay_evidence, refused = await check_replay_evidence(session, org_id, mode, replay_evidence)
-    floor = approval_floor or (await get_policy(session=session, org_id=org_id)).approvals
+    floor = approval_floor or (await org_policy.get_policy(session=session, org_id=org_id)).approvals
     run_id = str(derived_id("runbook-run", org_id, idempotency_key))
     try:
         # the service never lends its own environment to templates: vars come from the runbook and the request
@@ -297,7 +297,7 @@ async def operate(
     if row["mode"] == "dry-run":
         raise InvalidTransition("a dry-run run only holds its plan; create a real or replay run to execute")
     ensure_open(row)
-    floor = (await get_policy(session=session, org_id=org_id)).approvals
+    floor = (await org_policy.get_policy(session=session, org_id=org_id)).approvals
     recorder = DbRecorder()
     engine = engine_for(row, recorder, operator_commands=operator_commands, approval_floor=floor)
     before = len(engine.state.history)
