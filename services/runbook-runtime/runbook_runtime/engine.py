@@ -447,9 +447,11 @@ class Engine:
 
     def reject(self, by: str, reason: str, *, step_id: str | None = None) -> None:
         """An approver refuses the gate the run waits at: the run ends ``rejected``."""
-        step = self._manual(step_id)
-        if step is not self.current() or self.gate(step) is None:
-            raise EngineConflict(f"run {self.state.run_id} is not waiting for an approval of step {step.id}")
+        self.ensure_open()
+        step = self.current()
+        if not isinstance(step, ManualStep) or step_id not in (None, step.id) or self.gate(step) is None:
+            where = f"step {step_id}" if step_id else "its current step"
+            raise EngineConflict(f"run {self.state.run_id} is not waiting for an approval of {where}")
         self._end("rejected", by, reason, step_id=step.id)
 
     def cancel(self, by: str, reason: str | None = None) -> None:
