@@ -175,7 +175,16 @@ def test_the_recorded_scenario_and_the_local_run_folder_hold_no_secret(tmp_path:
     ]
     assert "stdin" not in scenario["steps"][2]["match"]  # stdin held secrets: not kept, matches any
     assert scenario["meta"]["vars"] == {"api_key": "<secret>", "token": "<secret>", "plain": "visible"}
-    texts = {"cli output": done.stdout + done.stderr, "scenario": out.read_text()}
+    plan = subprocess.run(
+        [*RECORD, "exec", str(path), "--mode", "dry-run", "--var", f"token={CANARY2}", "--root", str(tmp_path / "rb")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=60,
+    )
+    assert plan.returncode == 0 and "<secret>" in plan.stdout, plan.stdout + plan.stderr
+    texts = {"cli output": done.stdout + done.stderr, "dry-run plan": plan.stdout, "scenario": out.read_text()}
     for file in sorted((tmp_path / "rb").rglob("*")):
         if file.is_file():
             texts[str(file.relative_to(tmp_path))] = file.read_text()

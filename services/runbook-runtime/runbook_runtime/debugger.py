@@ -95,9 +95,9 @@ class Debugger:
                 raise EngineError(f"no step {args[0]!r}")
             self.out(f"breakpoints: {', '.join(bps) or 'none'}")
         elif cmd == "dump":
-            self.out(e.state.model_dump_json(indent=2))
+            self.out(e.redact.model(e.state).model_dump_json(indent=2))
         elif cmd == "print" and args in (["vars"], ["captures"]):
-            self.out(json.dumps(getattr(e.state, args[0]), indent=2, ensure_ascii=False))
+            self.out(json.dumps(e.redact.tree(getattr(e.state, args[0])), indent=2, ensure_ascii=False))
         elif cmd == "history":
             for r in e.state.history:
                 self._show(r)
