@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from playbooks_contracts.topics import RUNBOOK_REQUESTS
-from playbooks_platform.service import ConsumerSpec, ServiceSpec, create_app
+from playbooks_platform.service import ConsumerSpec, Runtime, ServiceSpec, create_app
 
+from . import sandbox
 from .models import SCHEMA
 from .routes import router
+from .runner import RunnerClient
 from .settings import RunbookRuntimeSettings
 from .worker import requests_handler
+
+
+async def start_executor(runtime: Runtime) -> None:
+    """Real steps go to the runner when one is configured, else to a sandbox in this process."""
+    settings: RunbookRuntimeSettings = runtime.settings  # type: ignore[assignment]
+    if settings.runner_url:
+        executor: sandbox.Executor = RunnerClient(settings.runner_url, settings.runner_token_file)
+    else:
+        executor = sandbox.Sandbox.from_settings(settings).run
+    runtime.state["executor"] = executor
+    sandbox.configure(executor)
+
+
+async def stop_executor(runtime: Runtime) -> None:
+    """Running steps are cancelled with the service: their process groups are killed."""
+    executor = runtime.state.pop("executor", None)
+    sandbox.configure(None)
+    owner = getattr(executor, "__self__", executor)
+    if isinstance(owner, sandbox.Sandbox):
+        owner.kill_all()
+    elif isinstance(owner, RunnerClient):
+        owner.close()
+
 
 spec = ServiceSpec(
     name="runbook-runtime",
@@ -20,6 +45,8 @@ spec = ServiceSpec(
     schema=SCHEMA,
     outbox=True,
     consumers=[ConsumerSpec(group="runbook-runtime.requests", topics=[RUNBOOK_REQUESTS], handler=requests_handler)],
+    on_startup=start_executor,
+    on_shutdown=stop_executor,
 )
 
 
