@@ -126,14 +126,17 @@ class BoundedCapture:
         return self._sha.hexdigest()
 
     def text(self) -> str:
+        """What is kept, decoded; NUL becomes U+FFFD (PostgreSQL's text and JSON cannot hold it)."""
         if not self.truncated:
-            return (bytes(self.head) + bytes(self.tail)).decode(errors="replace")
-        omitted = self.total - len(self.head) - len(self.tail)
-        return (
-            self.head.decode(errors="replace")
-            + f"\n[... {omitted} bytes of output not kept ...]\n"
-            + self.tail.decode(errors="replace")
-        )
+            text = (bytes(self.head) + bytes(self.tail)).decode(errors="replace")
+        else:
+            omitted = self.total - len(self.head) - len(self.tail)
+            text = (
+                self.head.decode(errors="replace")
+                + f"\n[... {omitted} bytes of output not kept ...]\n"
+                + self.tail.decode(errors="replace")
+            )
+        return text.replace("\x00", "\ufffd")
 
 
 @dataclass
