@@ -107,7 +107,7 @@ async def rt(request: pytest.FixtureRequest, infra: Infra, secrets_dir: Path, to
     elif request.param == "runner":
         settings |= {"runner_url": request.getfixturevalue("runner"), "runner_token_file": token_file}
     try:
-        async with running_service("runbook-runtime", infra, **settings) as (client, runtime, _app):
+        async with running_service("runbook-runtime", infra, **settings) as (client, _runtime, _app):
             yield client, request.param
     finally:
         os.environ.pop("PLAYBOOKS_TEST_CANARY", None)
