@@ -357,3 +357,21 @@ async def test_the_runner_app_takes_only_bounded_well_formed_requests(token_file
         assert r.status_code == 422 and "over the runner's limit" in r.json()["detail"]
         r = await c.post("/v1/exec", content=b"x" * (9 << 20), headers=auth)
         assert r.status_code == 413
+
+
+async def test_a_step_runs_under_its_limits_with_argv0_as_written(rt: Any, infra: Infra, org: str) -> None:
+    client, _ = rt
+    doc = runbook(
+        cli("limits", "cat", "/proc/self/limits", assertions=[{"exit_code": 0}]),
+        cli("argv", "cat", "/proc/self/cmdline", assertions=[{"exit_code": 0}]),
+        allowed=["cat"],
+    )
+    done = await run(client, infra, org, doc)
+    limits, argv = (step["evidence"]["stdout"] for step in done["history"])
+    rows = {" ".join(line.split()[:-3]): line.split()[-3:-1] for line in limits.splitlines()[1:]}
+    assert rows["Max cpu time"] == ["61", "61"]  # the default timeout of 60 s, plus one
+    assert rows["Max open files"] == ["256", "256"] and rows["Max core file size"] == ["0", "0"]
+    assert rows["Max address space"] == [str(4 << 30)] * 2 and rows["Max file size"] == [str(64 << 20)] * 2
+    if ROOT:
+        assert rows["Max processes"] == ["128", "128"]
+    assert argv.split("\ufffd")[:2] == ["cat", "/proc/self/cmdline"]

@@ -183,7 +183,8 @@ class RunnerClient:
         except httpx.HTTPError as exc:
             raise RunnerUnavailable(f"the runbook runner at {self.url} cannot be reached: {exc}") from None
         if r.status_code == 200:
-            return Transcript(**r.json())
+            known = {f.name for f in dataclasses.fields(Transcript)}
+            return Transcript(**{k: v for k, v in r.json().items() if k in known})
         detail = r.json().get("detail", r.text) if "json" in r.headers.get("content-type", "") else r.text[:300]
         if r.status_code == 422 and r.json().get("exec_error"):
             raise OSError(detail)

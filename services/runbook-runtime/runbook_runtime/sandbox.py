@@ -40,6 +40,7 @@ from .executor import Transcript
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024
+TRUSTED_PATH = "/usr/bin:/bin:/usr/local/bin"
 # After the step's first process exits, its group is killed; a process that left the group
 # (setsid) could still hold the pipes open: read at most this much longer.
 DRAIN_GRACE_S = 0.5
@@ -147,10 +148,12 @@ class Layers:
     bwrap: str | None
     bash: str | None
     notes: list[str] = field(default_factory=list)
+    rlimits: bool = True
 
     def describe(self) -> str:
         parts = [f"user {self.user[0]}:{self.user[1]}" if self.user else "same user"]
-        parts += ["bwrap" if self.bwrap else "no namespaces", "process group", "rlimits", "no inherited fds"]
+        parts += ["bwrap" if self.bwrap else "no namespaces", "process group"]
+        parts += ["rlimits", "no inherited fds"] if self.rlimits else ["no inherited fds"]
         return ", ".join(parts)
 
 
@@ -175,8 +178,11 @@ def detect_layers(uid: int = 65534, gid: int = 65534, bwrap_mode: str = "auto") 
         user = (uid, gid)
     else:
         notes.append("not root: steps run as this process's own user (the other layers still apply)")
-    bwrap = shutil.which("bwrap") if bwrap_mode != "off" else None
-    bash = shutil.which("bash")
+    # from the system's folders only: the service's PATH must not choose the sandbox's own programs
+    bwrap = shutil.which("bwrap", path=TRUSTED_PATH) if bwrap_mode != "off" else None
+    bash = shutil.which("bash", path=TRUSTED_PATH)
+    if not bash:
+        notes.append("no bash: limits are set by a preexec_fn (a full fork per step)")
     if bwrap and not bash:
         notes.append("bwrap found but no bash to exec under argv[0]: no namespaces")
         bwrap = None
@@ -211,8 +217,8 @@ def _bwrap_args(workdir: str, bash: str, *, network: bool, binds: Sequence[str])
 
 
 def _rlimits(limits: Limits, timeout: float, *, own_user: bool) -> list[tuple[int, int]]:
-    cpu = math.ceil(timeout) + 1
-    pairs = [(resource.RLIMIT_CPU, cpu), (resource.RLIMIT_CORE, 0)]
+    """(resource, value) pairs, each no higher than this process's own hard limit (lowering never fails)."""
+    pairs = [(resource.RLIMIT_CPU, math.ceil(timeout) + 1), (resource.RLIMIT_CORE, 0)]
     if limits.memory_bytes:
         pairs.append((resource.RLIMIT_AS, limits.memory_bytes))
     if limits.open_files:
@@ -222,17 +228,41 @@ def _rlimits(limits: Limits, timeout: float, *, own_user: bool) -> list[tuple[in
     # RLIMIT_NPROC counts every process of the real user: only meaningful for a user of the step's own
     if limits.processes and own_user:
         pairs.append((resource.RLIMIT_NPROC, limits.processes))
-    return pairs
+    capped = []
+    for res, value in pairs:
+        hard = resource.getrlimit(res)[1]
+        capped.append((res, value if hard == resource.RLIM_INFINITY else min(value, hard)))
+    return capped
+
+
+# bash's ulimit option and unit for each limit (bash -c is not in POSIX mode: -f and -c count KiB)
+_ULIMIT = {
+    resource.RLIMIT_CPU: ("-t", 1),
+    resource.RLIMIT_CORE: ("-c", 1024),
+    resource.RLIMIT_AS: ("-v", 1024),
+    resource.RLIMIT_NOFILE: ("-n", 1),
+    resource.RLIMIT_FSIZE: ("-f", 1024),
+    resource.RLIMIT_NPROC: ("-u", 1),
+}
+
+
+def _launcher(pairs: list[tuple[int, int]]) -> str:
+    """The bash line that sets soft and hard limits, then execs the program under argv[0] as written.
+
+    A fixed script with numbers only: the program and its arguments stay positional parameters. It
+    replaces a ``preexec_fn`` (Python between fork and exec: not safe beside threads, and it costs a
+    full fork of the service where a plain spawn takes a vfork). A failed ``ulimit`` fails the step.
+    """
+    opts = " ".join(f"{_ULIMIT[res][0]} {value // _ULIMIT[res][1]}" for res, value in pairs)
+    return f"ulimit {opts} && {EXEC_AS}"
 
 
 def _set_limits(pairs: list[tuple[int, int]]) -> Callable[[], None]:
-    """The only Python that runs between fork and exec: setrlimit calls, no allocation-heavy work."""
+    """Fallback where there is no bash: setrlimit calls between fork and exec, nothing else."""
 
     def apply() -> None:
         for res, value in pairs:
-            _soft, hard = resource.getrlimit(res)
-            cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(res, (cap, cap))
+            resource.setrlimit(res, (value, value))
 
     return apply
 
@@ -252,7 +282,7 @@ class Sandbox:
         local: bool = False,
     ) -> None:
         self.limits = limits or Limits()
-        # local: the person's own CLI run, as them, in their folder (group, limits, fds and bounds still apply)
+        # local: the person's own CLI run, as them, in their folder, no rlimits (group, fds, bounds still apply)
         self.local = local
         self.layers = (
             Layers(user=None, bwrap=None, bash=None, notes=["local run"]) if local else detect_layers(uid, gid, bwrap)
@@ -308,15 +338,21 @@ class Sandbox:
             child_env = dict(env)
             if layers.user or layers.bwrap:  # the service's home is neither readable nor mounted there
                 child_env.update(HOME=workdir, TMPDIR=workdir)
-            if layers.bwrap and layers.bash:
+            pairs = [] if self.local else _rlimits(lim, timeout, own_user=layers.user is not None)
+            preexec = None
+            if self.local:  # the person's own run: a plain spawn, argv[0] as written
+                args, program = list(argv), executable
+            elif layers.bwrap and layers.bash:
                 binds = list(self.ro_binds)
                 if not executable.startswith(("/usr/", "/bin/", "/sbin/", "/lib")):
                     binds.append(executable)
                 args = [layers.bwrap, *_bwrap_args(workdir, layers.bash, network=self.network, binds=binds)]
-                args += ["--", layers.bash, "-c", EXEC_AS, argv[0], executable, *argv[1:]]
+                args += ["--", layers.bash, "-c", _launcher(pairs), argv[0], executable, *argv[1:]]
                 program = layers.bwrap
+            elif layers.bash:
+                args, program = [layers.bash, "-c", _launcher(pairs), argv[0], executable, *argv[1:]], layers.bash
             else:
-                args, program = list(argv), executable
+                args, program, preexec = list(argv), executable, _set_limits(pairs)
             kw: dict[str, Any] = {}
             if layers.user:
                 kw = {"user": layers.user[0], "group": layers.user[1], "extra_groups": []}
@@ -331,7 +367,7 @@ class Sandbox:
                 close_fds=True,
                 start_new_session=True,
                 umask=0o077,
-                preexec_fn=_set_limits(_rlimits(lim, timeout, own_user=layers.user is not None)),
+                preexec_fn=preexec,
                 **kw,
             )
             with self._lock:
