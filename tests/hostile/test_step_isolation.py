@@ -375,3 +375,27 @@ async def test_a_step_runs_under_its_limits_with_argv0_as_written(rt: Any, infra
     if ROOT:
         assert rows["Max processes"] == ["128", "128"]
     assert argv.split("\ufffd")[:2] == ["cat", "/proc/self/cmdline"]
+
+
+@pytest.mark.parametrize("dumpable", [True, False])
+def test_without_another_user_a_non_dumpable_service_still_hides_its_environment(dumpable: bool) -> None:
+    """The layer a non-root service relies on: a process of its own user cannot read its environ."""
+    # as root, both sides run as nobody (root reads any /proc entry); the system python carries the helper
+    python = "/usr/bin/python3" if ROOT else sys.executable
+    as_user: dict[str, Any] = {"user": 65534, "group": 65534, "extra_groups": []} if ROOT else {}
+    hide = "import ctypes; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0); " if not dumpable else ""
+    code = hide + "import sys, time; print('ready', flush=True); time.sleep(30)"
+    service = subprocess.Popen(
+        [python, "-c", code], env={"SERVICE_SECRET": CANARY}, stdout=subprocess.PIPE, cwd="/", **as_user
+    )
+    try:
+        assert service.stdout is not None and service.stdout.readline() == b"ready\n"
+        cat = subprocess.run(
+            ["cat", f"/proc/{service.pid}/environ"], capture_output=True, check=False, cwd="/", **as_user
+        )
+        assert (CANARY.encode() in cat.stdout) is dumpable
+        if not dumpable:
+            assert b"Permission denied" in cat.stderr
+    finally:
+        service.kill()
+        service.wait()
