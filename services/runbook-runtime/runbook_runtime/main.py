@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from playbooks_contracts.topics import RUNBOOK_REQUESTS
 from playbooks_platform.service import ConsumerSpec, Runtime, ServiceSpec, create_app
 
@@ -12,6 +15,8 @@ from .runner import RunnerClient
 from .settings import RunbookRuntimeSettings
 from .worker import requests_handler
 
+log = logging.getLogger(__name__)
+
 
 async def start_executor(runtime: Runtime) -> None:
     """Real steps go to the runner when one is configured, else to a sandbox in this process."""
@@ -19,7 +24,14 @@ async def start_executor(runtime: Runtime) -> None:
     if settings.runner_url:
         executor: sandbox.Executor = RunnerClient(settings.runner_url, settings.runner_token_file)
     else:
-        executor = sandbox.Sandbox.from_settings(settings).run
+        # detecting the layers starts a probe sandbox: not on the event loop
+        box = await asyncio.to_thread(sandbox.Sandbox.from_settings, settings)
+        if box.layers.user is None and box.layers.bwrap is None:
+            log.warning(
+                "real steps run in this process as its own user without namespaces: they can read this "
+                "service's files (not its /proc); set PLAYBOOKS_RUNNER_URL to run them in the runbook runner"
+            )
+        executor = box.run
     runtime.state["executor"] = executor
     sandbox.configure(executor)
 

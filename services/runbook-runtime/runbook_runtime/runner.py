@@ -224,7 +224,15 @@ def main(args: Sequence[str] | None = None) -> None:
     import uvicorn
 
     app = create_runner_app(settings, token)
-    log.info("runbook runner", extra={"isolation": app.state.sandbox.layers.describe()})
+    layers = app.state.sandbox.layers
+    log.info("runbook runner: %s", layers.describe())
+    if token is not None and layers.user is None and layers.bwrap is None:
+        # the runner trusts its caller's policy: a step that could read the token could run anything here
+        log.warning(
+            "steps run as the runner's own user without namespaces: they can read %s; run the runner as root "
+            "(with SETUID and SETGID) or where bubblewrap works",
+            settings.runner_token_file,
+        )
     uvicorn.run(app, host=opts.host, port=opts.port, log_level="info", access_log=False)
 
 
