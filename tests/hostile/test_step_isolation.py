@@ -355,6 +355,10 @@ async def test_the_runner_app_takes_only_bounded_well_formed_requests(token_file
         assert r.status_code == 422 and "absolute path" in r.json()["detail"]
         r = await c.post("/v1/exec", json=body | {"executable": "/usr/bin/id", "timeout": 10**6}, headers=auth)
         assert r.status_code == 422 and "over the runner's limit" in r.json()["detail"]
+        r = await c.post(
+            "/v1/exec", json=body | {"executable": "/usr/bin/id", "limits": {"open_files": -1}}, headers=auth
+        )
+        assert r.status_code == 422 and "limits.open_files" in r.json()["detail"]
         r = await c.post("/v1/exec", content=b"x" * (9 << 20), headers=auth)
         assert r.status_code == 413
 

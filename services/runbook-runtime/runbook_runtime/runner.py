@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -55,7 +55,7 @@ class ExecRequest(BaseModel):
     stdin: str | None = None
     timeout: float = Field(gt=0)
     env: dict[str, str] = Field(default_factory=dict)
-    limits: dict[str, int] | None = None
+    limits: dict[str, Annotated[int, Field(ge=0)]] | None = None
 
 
 def read_token(path: Path | None) -> str | None:
