@@ -84,7 +84,9 @@ def contracts(
 def serve(
     service: Annotated[str, typer.Argument(help="Service name, e.g. trigger-ingest.")],
     port: Annotated[int | None, typer.Option(help="HTTP port (default: the service's dev port).")] = None,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default: PLAYBOOKS_LISTEN_HOST or 127.0.0.1).")
+    ] = None,
     role: Annotated[str | None, typer.Option(help="all | api | worker (default: PLAYBOOKS_ROLE or all).")] = None,
 ) -> None:
     """Run one service (its HTTP API and, unless --role api, its consumers)."""
@@ -93,11 +95,16 @@ def serve(
     from .service import create_app, load_spec
 
     spec = load_spec(service)
-    overrides = {"service_name": spec.name} | ({"role": role} if role else {})
-    settings = spec.settings_cls(**overrides)
+    # The bound interface is a setting, so the settings refuse the public dev secrets off loopback.
+    overrides = {"service_name": spec.name} | ({"role": role} if role else {}) | ({"listen_host": host} if host else {})
+    try:
+        settings = spec.settings_cls(**overrides)
+    except ValueError as exc:
+        typer.echo(f"{spec.name}: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         create_app(spec, settings),
-        host=host,
+        host=settings.listen_host,
         port=port or SERVICE_PORTS.get(service, 8080),
         log_config=None,
         access_log=False,
