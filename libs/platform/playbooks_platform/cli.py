@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .settings import SERVICE_PORTS, PlatformSettings
+from .settings import SERVICE_PORTS, BusSettings, PlatformSettings
 
 app = typer.Typer(help="The governed playbook platform.", no_args_is_help=True)
 
@@ -54,7 +54,7 @@ def topics(
     """Create every topic of the registry (and its dead-letter topic) on the configured broker."""
     from .bus import create_topics
 
-    created = asyncio.run(create_topics(PlatformSettings().kafka_bootstrap, replication=replication))
+    created = asyncio.run(create_topics(BusSettings().kafka_bootstrap, replication=replication))
     typer.echo(f"created {len(created)} topics")
 
 

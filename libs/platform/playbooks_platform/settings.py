@@ -76,6 +76,14 @@ class SecretFilesSource(PydanticBaseSettingsSource):
         return values
 
 
+class BusSettings(BaseSettings):
+    """The broker address alone: what `playbooks topics` needs, so the topic job holds and checks no secret."""
+
+    model_config = SettingsConfigDict(env_prefix="PLAYBOOKS_", extra="ignore", env_file=None)
+
+    kafka_bootstrap: str = EMBEDDED_KAFKA_BOOTSTRAP
+
+
 class PlatformSettings(BaseSettings):
     """Settings every service shares; each service extends this class with its own."""
 
