@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,7 +96,8 @@ def serve(
 
     spec = load_spec(service)
     # The bound interface is a setting, so the settings refuse the public dev secrets off loopback.
-    overrides = {"service_name": spec.name} | ({"role": role} if role else {}) | ({"listen_host": host} if host else {})
+    overrides: dict[str, Any] = {"service_name": spec.name} | ({"role": role} if role else {})
+    overrides |= {"listen_host": host} if host else {}
     try:
         settings = spec.settings_cls(**overrides)
     except ValueError as exc:
