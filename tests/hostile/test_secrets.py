@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from playbooks_platform.embedded import free_port
+from playbooks_platform.service import installed_services, load_spec
 from playbooks_platform.settings import PlatformSettings
 from playbooks_platform.testing import Infra, running_service
 from recommendation_agent import signing
@@ -130,6 +131,17 @@ def test_secrets_come_from_files_and_never_both_ways(tmp_path: Path, monkeypatch
     monkeypatch.setenv("PLAYBOOKS_JWT_SECRET_FILE", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match=r"PLAYBOOKS_JWT_SECRET_FILE=.*cannot read it"):
         PlatformSettings()
+
+
+@pytest.mark.parametrize("service", installed_services())
+def test_every_secret_setting_of_every_service_can_come_from_a_file(service: str) -> None:
+    cls = load_spec(service).settings_cls
+    looks_secret = re.compile(r"secret|password|token|credential|_keys?$|database_url")
+    named = {n for n in cls.model_fields if looks_secret.search(n) and not n.endswith(("_file", "_id"))}
+    assert named <= set(cls.secret_setting_names()), f"{service}: secrets without a _FILE form: {named}"
+    for name in cls.secret_setting_names():
+        annotation = str(cls.model_fields[name].annotation)
+        assert name in cls.secret_settings or "SecretStr" in annotation, f"{service}.{name} would print in a repr"
 
 
 def test_a_refused_setting_does_not_print_the_secrets_read_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
