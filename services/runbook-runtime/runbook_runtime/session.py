@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.runbook import Runbook, parse_runbook
 
 from .engine import Engine, EngineError, NullRecorder, new_state, runbook_digest
+from .redaction import SECRET_MASK
 from .scenario import Scenario
 from .state import Mode, RunState
 from .store import RunFolder, run_id_for
@@ -110,6 +112,7 @@ def _engine_for(
 ) -> Engine:
     if runbook_digest(raw) != state.runbook_digest:
         raise EngineError(f"the runbook changed since run {state.run_id} started ({state.runbook_path})")
+    _restore_secrets(state, runbook)
     scenario: Scenario | None = None
     evidence: dict[str, Any] = {}
     if state.mode == "replay":
@@ -125,6 +128,18 @@ def _engine_for(
         replay_evidence=evidence,
         layers=policy_layers(runbook, policy),
     )
+
+
+def _restore_secrets(state: RunState, runbook: Runbook) -> None:
+    """Snapshots never hold a secret var's value: a resumed run takes it from the environment again."""
+    for name in sorted(runbook.meta.secret_vars()):
+        if state.vars.get(name) != SECRET_MASK:
+            continue
+        if name not in os.environ:
+            raise EngineError(
+                f"var {name!r} is secret and snapshots do not keep it: set it in the environment as {name} to resume"
+            )
+        state.vars[name] = os.environ[name]
 
 
 def _dry(argv: list[str], stdin: str | None, timeout: float) -> Any:
