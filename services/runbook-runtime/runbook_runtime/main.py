@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from playbooks_contracts.topics import RUNBOOK_REQUESTS
+from playbooks_contracts.topics import RUNBOOK_REQUESTS, RUNBOOKS_COMPILED
 from playbooks_platform.service import ConsumerSpec, ServiceSpec, create_app
 
 from .models import SCHEMA
 from .routes import router
 from .settings import RunbookRuntimeSettings
-from .worker import requests_handler
+from .worker import compiled_handler, requests_handler
 
 spec = ServiceSpec(
     name="runbook-runtime",
@@ -19,7 +19,11 @@ spec = ServiceSpec(
     routers=[router],
     schema=SCHEMA,
     outbox=True,
-    consumers=[ConsumerSpec(group="runbook-runtime.requests", topics=[RUNBOOK_REQUESTS], handler=requests_handler)],
+    consumers=[
+        ConsumerSpec(group="runbook-runtime.requests", topics=[RUNBOOK_REQUESTS], handler=requests_handler),
+        # The org's published runbooks, which requests from automation name by id and version.
+        ConsumerSpec(group="runbook-runtime.compiled", topics=[RUNBOOKS_COMPILED], handler=compiled_handler),
+    ],
 )
 
 
