@@ -19,6 +19,7 @@ from playbooks_contracts import Envelope
 from playbooks_contracts.topics import (
     PLAYBOOK_EXECUTIONS,
     PLAYBOOK_RUNS,
+    RUNBOOK_REQUESTS,
     RUNBOOKS_COMPILED,
     TRIGGERS,
     UPSTREAM_EXCEPTIONS,
@@ -203,3 +204,54 @@ async def test_recommendation_agent_takes_the_same_compiled_message_for_each_org
         return found if len(found) == 2 else None
 
     assert sorted(await eventually(published, timeout=30)) == sorted([(a, "pending_review"), (b, "pending_review")])
+
+
+# -- runbook-runtime: runbooks.compiled.v1 and runbook-requests.v1 -> runs --------------------------
+
+
+async def test_runbook_runtime_runs_the_same_request_id_for_each_org(infra: Infra, org: str) -> None:
+    a, b = two_orgs(org)
+    compiled_id, request_id = uuid.uuid4(), uuid.uuid4()
+    runbook = {
+        "apiVersion": "runbook/v0",
+        "meta": {"name": "hello", "vars": {"who": "world"}, "governance": {"allowed_commands": ["echo"]}},
+        "steps": [{"id": "hi", "type": "cli", "with": {"argv": ["echo", "hi {{ .who }}"]}}],
+    }
+
+    def compiled(o: str) -> dict[str, Any]:
+        data = {"playbook_id": "hello", "version": "1", "name": "hello", "runbook": runbook}
+        return Envelope(id=compiled_id, type="runbook.compiled", org_id=o, source="test", data=data).model_dump(
+            mode="json"
+        )
+
+    def requested(o: str) -> dict[str, Any]:
+        data = {"request_id": "same-key", "runbook_id": "hello", "runbook_version": "1", "vars": {"who": o}}
+        return Envelope(id=request_id, type="runbook.requested", org_id=o, source="test", data=data).model_dump(
+            mode="json"
+        )
+
+    async with running_service("runbook-runtime", infra) as (client, runtime, _app):
+        await produce(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, [compiled(a), compiled(a)], key=a)
+        await produce(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, [compiled(b)], key=b)
+
+        async def published() -> list[Any] | None:
+            found = await rows(
+                runtime,
+                "SELECT org_id FROM runbook_runtime.published_runbooks "
+                "WHERE runbook_id = 'hello' AND org_id IN (:a, :b)",
+                a=a,
+                b=b,
+            )
+            return found if len(found) == 2 else None
+
+        await eventually(published)
+        await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [requested(a), requested(a)], key=a)
+        await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [requested(b)], key=b)
+        for o in (a, b):
+
+            async def planned(o: str = o) -> list[Any] | None:
+                found = (await client.get("/v1/runs", headers=infra.auth(o))).json()
+                return found or None
+
+            [run] = await eventually(planned)  # one run per org: the redelivery found the same run
+            assert run["status"] == "planned" and run["vars"] == {"who": o}
