@@ -46,6 +46,8 @@ async def admit(
         )
     if (request.runbook_id is None) == (request.runbook_ref is None):
         raise Invalid("a runbook request names exactly one of runbook_id (with runbook_version) or runbook_ref")
+    playbook_id: str | None
+    playbook_version: str | None
     if request.runbook_id is not None:
         if not request.runbook_version:
             raise Invalid("runbook_id needs runbook_version: a reference names one exact published version")
