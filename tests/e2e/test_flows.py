@@ -205,7 +205,9 @@ async def publish_for_automation(infra: Infra, org: str, runbook: dict[str, Any]
     db = Database(infra.database_url, pool_size=1)
     try:
         async with db.tenant_transaction(org) as session:
-            await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True))
+            await put_policy(
+                session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True), actor="test-admin"
+            )
 
         async def stored() -> bool:
             async with db.tenant_transaction(org) as session:

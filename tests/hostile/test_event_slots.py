@@ -78,7 +78,7 @@ async def publish(infra: Infra, runtime: Runtime, org: str) -> None:
 
 async def set_automation_real_runs(runtime: Runtime, org: str, on: bool) -> None:
     async with runtime.database.tenant_transaction(org) as session:
-        await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=on))
+        await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=on), actor="test-admin")
 
 
 async def playbook(engine: httpx.AsyncClient, infra: Infra, org: str, params: dict[str, Any]) -> httpx.Response:

@@ -62,7 +62,7 @@ async def admit(
         playbook_id, playbook_version = request.playbook_id, request.playbook_version
     check_slots(check_runbook(document).meta, request.vars)
     if request.mode == "real":
-        policy = await get_policy(session=session, org_id=org_id)
+        policy = await get_policy(session=session, org_id=org_id, default=settings.default_org_policy)
         if not policy.automation_real_runs:
             raise Forbidden(
                 "automation may not start real runs in this org: its policy has automation_real_runs off (the "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from playbooks_contracts.policy import OrgPolicy
 from playbooks_platform.settings import PlatformSettings
 
 
@@ -18,6 +19,11 @@ class RunbookRuntimeSettings(PlatformSettings):
         default_factory=list,
         description="The operator's cap on real-mode commands: a runbook's allowed_commands count only where they "
         "resolve to one of these. Empty: real runs execute nothing (replay and dry-run still work).",
+    )
+    default_org_policy: OrgPolicy | None = Field(
+        default=None,
+        description="The policy of an org that stored none (JSON). Unset in production: such an org adds no rule "
+        "of its own and grants no launcher; `playbooks dev` sets a read-only one so a first real run does something.",
     )
     max_runbook_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest runbook document accepted.")
     max_attachment_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest evidence attachment.")

@@ -95,7 +95,7 @@ async def publish(infra: Infra, runtime: Any, org: str, runbook_id: str, version
 
 async def allow_automation_real_runs(runtime: Any, org: str) -> None:
     async with runtime.database.tenant_transaction(org) as session:
-        await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True))
+        await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True), actor="test-admin")
 
 
 async def test_request_on_the_topic_runs_and_publishes_step_results_and_the_execution(

@@ -56,7 +56,7 @@ async def publish_and_allow_real_runs(
     compiled = Envelope(type="runbook.compiled", org_id=org, source="test", data=data)
     await produce(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, [compiled.model_dump(mode="json")], key=org)
     async with runtime.database.tenant_transaction(org) as session:
-        await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True))
+        await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True), actor="test-admin")
 
     async def published() -> bool:
         async with runtime.database.tenant_transaction(org) as session:

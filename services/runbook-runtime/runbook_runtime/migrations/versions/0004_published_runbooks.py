@@ -1,11 +1,10 @@
-"""Each org's published runbooks (by id and version) and its policy; row-level security like every table.
+"""Each org's published runbooks, by id and version; row-level security like every table.
 
 Automation starts runbooks by reference only (docs/decisions/0008-events-fill-slots.md): this is
-where a reference resolves. ``org_policies`` is a placeholder of the org policy store (the policy
-work owns the real one and its migration).
+where a ``runbook_id``/``runbook_version`` reference resolves. A version is written once.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004_published_runbooks
+Revises: 0003_org_policy
 """
 
 import sqlalchemy as sa
@@ -14,13 +13,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from playbooks_platform.migrations import enable_tenant_rls
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004_published_runbooks"
+down_revision = "0003_org_policy"
 branch_labels = None
 depends_on = None
 
 SCHEMA = "runbook_runtime"
-TABLES = ("published_runbooks", "org_policies")
 
 
 def upgrade() -> None:
@@ -36,18 +34,8 @@ def upgrade() -> None:
         sa.CheckConstraint("jsonb_typeof(document) = 'object'", name="ck_published_runbooks_document_object"),
         schema=SCHEMA,
     )
-    op.create_table(
-        "org_policies",
-        sa.Column("org_id", sa.Text, primary_key=True),
-        sa.Column("policy", JSONB, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.CheckConstraint("jsonb_typeof(policy) = 'object'", name="ck_org_policies_policy_object"),
-        schema=SCHEMA,
-    )
-    for table in TABLES:
-        enable_tenant_rls(SCHEMA, table, "org_id")
+    enable_tenant_rls(SCHEMA, "published_runbooks", "org_id")
 
 
 def downgrade() -> None:
-    for table in reversed(TABLES):
-        op.drop_table(table, schema=SCHEMA)
+    op.drop_table("published_runbooks", schema=SCHEMA)
