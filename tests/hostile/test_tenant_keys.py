@@ -47,13 +47,24 @@ async def test_trigger_ingest_dedupes_upstream_ids_per_org(infra: Infra, org: st
     def raw(o: str) -> dict[str, Any]:
         return {"orgId": o, "id": event_id, "domain": "Claims", "exceptionType": "late", "severity": "low"}
 
-    async with running_service("trigger-ingest", infra):
+    async with running_service("trigger-ingest", infra) as (client, _runtime, _app):
         # org A first (twice: a true redelivery), then org B with the same id
         await produce(infra.kafka_bootstrap, UPSTREAM_EXCEPTIONS.name, [raw(a), raw(a), raw(b)])
         published = await collect(
             infra.kafka_bootstrap, TRIGGERS.name, where=lambda r: r.value["id"] == event_id, count=2, settle=1.5
         )
-    assert sorted(m.value["org_id"] for m in published) == sorted([a, b])
+        assert sorted(m.value["org_id"] for m in published) == sorted([a, b])
+
+        # Over HTTP too: the same explicit id, and the same Idempotency-Key, in two orgs
+        http_id = str(uuid.uuid4())
+        for body, key in (({"id": http_id, "activity": {"type": "x"}}, None), ({"activity": {"type": "y"}}, "k-1")):
+            answers = []
+            for o in (a, a, b):
+                headers = infra.auth(o) | ({"Idempotency-Key": key} if key else {})
+                r = await client.post("/v1/events/activity_event", json=body, headers=headers)
+                assert r.status_code == 202, r.text
+                answers.append(r.json()["duplicate"])
+            assert answers == [False, True, False]  # the repeat in org A only
 
 
 # -- condition-engine: triggers.v1 -> playbook runs -------------------------------------------------
