@@ -1,7 +1,10 @@
-"""deploy/k8s: rendered like `kustomize build`, validated against the Kubernetes schemas, wired correctly."""
+"""deploy/k8s: rendered like `kustomize build`, validated against the Kubernetes schemas, wired correctly,
+secrets as files, every container hardened, real steps in a runner that holds no platform secret."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 import kubernetes_validate
@@ -16,8 +19,10 @@ from playbooks_platform.settings import SERVICE_PORTS
 K8S = REPO / "deploy/k8s"
 KUBERNETES_VERSION = "1.31"
 LAYOUTS = ["base", "overlays/dev", "overlays/prod"]
-# Created by the operator before applying prod (it holds the database password and JWT secret).
-EXTERNAL = {"overlays/prod": {("Secret", "playbooks-secrets")}, "base": {("Secret", "playbooks-secrets")}}
+# Created by the operator before applying (deploy/k8s/create-secrets.sh): no layout ships a secret value.
+SECRETS = {("Secret", "playbooks-secrets"), ("Secret", "playbooks-runner-token")}
+EXTERNAL = dict.fromkeys(LAYOUTS, SECRETS)
+RUNNER = "runbook-runner"
 PER_SERVICE = ["ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
 
 Obj = dict[str, Any]
@@ -47,7 +52,7 @@ def test_every_service_has_all_its_objects(
     rendered: tuple[str, dict[tuple[str, str], Obj]], services_with_ports: list[str]
 ) -> None:
     _, objs = rendered
-    deployed = {name for kind, name in objs if kind == "Deployment"} - {"otel-collector"}
+    deployed = {name for kind, name in objs if kind == "Deployment"} - {"otel-collector", RUNNER}
     assert set(services_with_ports) <= deployed, f"not deployed: {set(services_with_ports) - deployed}"
     assert deployed <= set(service_folders()), f"deployed but not in services/: {deployed - set(service_folders())}"
     for name in deployed:
@@ -122,6 +127,8 @@ def test_every_reference_resolves_and_every_setting_is_real(rendered: tuple[str,
         for volume in spec.get("volumes", []):
             if "configMap" in volume:
                 assert ("ConfigMap", volume["configMap"]["name"]) in present
+            if "secret" in volume:
+                assert ("Secret", volume["secret"]["secretName"]) in present
 
 
 def test_topic_job_creates_the_registry_topics(rendered: tuple[str, dict[tuple[str, str], Obj]]) -> None:
@@ -159,4 +166,177 @@ def test_overlays_change_what_they_mean_to() -> None:
     assert prod[("ConfigMap", "playbooks-platform")]["data"]["PLAYBOOKS_ENV"] == "prod"
     assert {o["metadata"]["namespace"] for k, o in prod.items() if k[0] != "Namespace"} == {"playbooks"}
     assert all(o["spec"]["minReplicas"] >= 3 for k, o in prod.items() if k[0] == "HorizontalPodAutoscaler")
-    assert ("Secret", "playbooks-secrets") in dev and ("Secret", "playbooks-secrets") not in prod
+    assert not [k for k in {**dev, **prod} if k[0] == "Secret"], "a secret committed to git is a public secret"
+
+
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|DATABASE_URL|CREDENTIAL", re.IGNORECASE)
+
+
+def containers(spec: Obj) -> list[Obj]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def environment(objs: dict[tuple[str, str], Obj], container: Obj) -> dict[str, str]:
+    """The variables a container gets: its ConfigMaps (envFrom) and its own env."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env |= objs[("ConfigMap", source["configMapRef"]["name"])]["data"]
+    return env | {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def test_no_secret_reaches_a_container_as_an_environment_variable(
+    rendered: tuple[str, dict[tuple[str, str], Obj]],
+) -> None:
+    _, objs = rendered
+    for (_kind, name), obj in objs.items():
+        spec = pod_spec(obj)
+        if spec is None:
+            continue
+        for container in containers(spec):
+            assert not [s for s in container.get("envFrom", []) if "secretRef" in s], f"{name}: a Secret as env"
+            assert not [e for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})], name
+            for key, value in environment(objs, container).items():
+                if key.endswith("_FILE"):
+                    continue
+                assert not SECRET_NAME.search(key), f"{name}: {key} is a secret in the environment; use {key}_FILE"
+                assert not re.search(r"://[^/@\s]+:[^/@\s]+@", value), f"{name}: {key} carries credentials"
+
+
+def test_secret_files_are_mounted_readable_by_the_pod_only(rendered: tuple[str, dict[tuple[str, str], Obj]]) -> None:
+    _, objs = rendered
+    for (_kind, name), obj in objs.items():
+        spec = pod_spec(obj)
+        if spec is None:
+            continue
+        secret_volumes = {v["name"]: v["secret"] for v in spec.get("volumes", []) if "secret" in v}
+        for volume in secret_volumes.values():
+            assert volume["defaultMode"] == 0o440, f"{name}: secret files are 0440 (owner root, group fsGroup)"
+        for container in containers(spec):
+            files: dict[str, str] = {}
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] in secret_volumes:
+                    assert mount.get("readOnly") is True, name
+                    for item in secret_volumes[mount["name"]]["items"]:
+                        files[f"{mount['mountPath']}/{item['path']}"] = item["key"]
+            for key, value in environment(objs, container).items():
+                if key.endswith("_FILE") and key.startswith("PLAYBOOKS_"):
+                    assert value in files, f"{name}/{container['name']}: {key}={value} is not a mounted secret file"
+            if name in SERVICE_PORTS:
+                needed = {"PLAYBOOKS_DATABASE_URL_FILE", "PLAYBOOKS_JWT_SECRET_FILE"}
+                assert needed <= set(environment(objs, container)), f"{name}/{container['name']}"
+    agent = objs[("ConfigMap", "recommendation-agent-config")]["data"]
+    assert agent["PLAYBOOKS_SIGNING_SECRET_FILE"] == "/run/secrets/playbooks/signing_secret"
+
+
+def test_every_pod_and_container_is_hardened(rendered: tuple[str, dict[tuple[str, str], Obj]]) -> None:
+    _, objs = rendered
+    for (kind, name), obj in objs.items():
+        spec = pod_spec(obj)
+        if spec is None:
+            continue
+        assert spec["automountServiceAccountToken"] is False, f"{kind} {name} mounts a service-account token"
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] >= 10000, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in containers(spec):
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"] and "add" not in sc["capabilities"], name
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc.get("privileged", False) is False, name
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
+            writable = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            if container["name"] != "topics" and not container["name"].startswith("otel"):
+                assert "/tmp" in writable, f"{name}: /tmp is an emptyDir (the root filesystem is read-only)"
+        account = spec.get("serviceAccountName")
+        if account:
+            assert objs[("ServiceAccount", account)]["automountServiceAccountToken"] is False, account
+
+
+def test_real_steps_run_in_a_runner_that_holds_no_platform_secret(
+    rendered: tuple[str, dict[tuple[str, str], Obj]],
+) -> None:
+    _, objs = rendered
+    runner = objs[("Deployment", RUNNER)]
+    spec = pod_spec(runner)
+    assert spec is not None
+    [container] = spec["containers"]
+    assert container["command"] == ["python", "-m", "runbook_runtime.runner", "--host", "0.0.0.0", "--port", "8010"]
+    assert container["image"].split("/")[-1].split(":")[0] == "runbook-runtime", "the runbook-runtime image"
+    assert "envFrom" not in container and "initContainers" not in spec, "no platform ConfigMap, no migration"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env == {"PLAYBOOKS_RUNNER_TOKEN_FILE": "/run/secrets/runner/token", "HOME": "/tmp"}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert set(volumes) == {"tmp", "runner-token"}
+    assert volumes["runner-token"]["secret"]["secretName"] == "playbooks-runner-token"
+    assert [i["key"] for i in volumes["runner-token"]["secret"]["items"]] == ["token"]
+    assert spec["serviceAccountName"] == RUNNER and spec["enableServiceLinks"] is False
+    service = objs[("Service", RUNNER)]["spec"]
+    assert (
+        service["ports"][0]["port"] == 8010
+        and service["selector"].items() <= runner["spec"]["template"]["metadata"]["labels"].items()
+    )
+    # runbook-runtime sends its real steps there, with the shared token as a file.
+    config = objs[("ConfigMap", "runbook-runtime-config")]["data"]
+    assert config["PLAYBOOKS_RUNNER_URL"] == "http://runbook-runner:8010"
+    runtime = pod_spec(objs[("Deployment", "runbook-runtime")])
+    assert runtime is not None
+    token = {v["name"]: v for v in runtime["volumes"]}["runner-token"]["secret"]
+    assert token["secretName"] == "playbooks-runner-token"
+    mounts = {m["name"]: m["mountPath"] for m in runtime["containers"][0]["volumeMounts"]}
+    assert config["PLAYBOOKS_RUNNER_TOKEN_FILE"] == f"{mounts['runner-token']}/token"
+    # No other pod mounts the runner token, and the runner mounts nothing else.
+    for (_kind, name), obj in objs.items():
+        other = pod_spec(obj)
+        if other is not None and name not in (RUNNER, "runbook-runtime"):
+            assert "playbooks-runner-token" not in str(other.get("volumes", [])), name
+
+
+def _allows(policy: Obj, address: str, port: int) -> bool:
+    """Whether an egress rule of ``policy`` lets traffic to an IP address (not a pod selector) through."""
+    ip = ipaddress.ip_address(address)
+    for rule in policy["spec"]["egress"]:
+        ports = {p["port"] for p in rule.get("ports", [])}
+        if ports and port not in ports:
+            continue
+        for peer in rule.get("to", []):
+            block = peer.get("ipBlock")
+            if block is None:
+                continue
+            net = ipaddress.ip_network(block["cidr"])
+            excepted = any(ip in ipaddress.ip_network(e) for e in block.get("except", []) if ip.version == net.version)
+            if ip.version == net.version and ip in net and not excepted:
+                return True
+    return False
+
+
+def test_only_runbook_runtime_reaches_the_runner_and_the_runner_reaches_nothing_internal(
+    rendered: tuple[str, dict[tuple[str, str], Obj]],
+) -> None:
+    _, objs = rendered
+    policy = objs[("NetworkPolicy", RUNNER)]
+    runner_labels = objs[("Deployment", RUNNER)]["spec"]["template"]["metadata"]["labels"]
+    runtime_labels = objs[("Deployment", "runbook-runtime")]["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= runner_labels.items()
+    assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    [ingress] = policy["spec"]["ingress"]
+    [peer] = ingress["from"]
+    assert set(peer) == {"podSelector"}, "from pods of this namespace only"
+    assert peer["podSelector"]["matchLabels"].items() <= runtime_labels.items()
+    for (kind, name), obj in objs.items():
+        if kind == "Deployment" and name != "runbook-runtime":
+            labels = obj["spec"]["template"]["metadata"]["labels"]
+            assert not peer["podSelector"]["matchLabels"].items() <= labels.items(), f"{name} could reach the runner"
+    assert ingress["ports"] == [{"port": 8010, "protocol": "TCP"}]
+    # Egress: DNS to the cluster's resolver pods, then public addresses only.
+    for rule in policy["spec"]["egress"]:
+        for to in rule["to"]:
+            if "ipBlock" not in to:
+                assert to["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}, "only DNS inside the cluster"
+                assert {p["port"] for p in rule["ports"]} == {53}
+    internal = ["10.96.0.1", "10.244.3.7", "172.17.0.2", "192.168.1.10", "169.254.169.254", "100.64.0.10", "fd00::1"]
+    for address in internal:
+        for port in (5432, 9092, 6333, 8005, 443, 53):
+            assert not _allows(policy, address, port), f"the runner reaches {address}:{port}"
+    assert _allows(policy, "203.0.113.10", 443) and _allows(policy, "2001:db8::1", 443), "steps reach the outside"
