@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from playbooks_contracts.policy import OrgPolicy
 from playbooks_platform.settings import PlatformSettings
 
 
@@ -58,6 +59,11 @@ class RunbookRuntimeSettings(PlatformSettings, SandboxSettings):
         default_factory=list,
         description="The operator's cap on real-mode commands: a runbook's allowed_commands count only where they "
         "resolve to one of these. Empty: real runs execute nothing (replay and dry-run still work).",
+    )
+    default_org_policy: OrgPolicy | None = Field(
+        default=None,
+        description="The policy of an org that stored none (JSON). Unset in production: such an org adds no rule "
+        "of its own and grants no launcher; `playbooks dev` sets a read-only one so a first real run does something.",
     )
     # The same two settings as the runner's (helper "isolation" defines them with the runner; keep theirs on merge).
     runner_url: str | None = Field(
