@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from playbooks_contracts.documents import DocumentTooLarge, check_text, check_tree
+from playbooks_platform.errors import Invalid
 
 from . import mapping as mapping_mod
 from .ir import TsgIR, extract
@@ -17,6 +21,14 @@ from .rules import compile_ir
 from .validate import Problem, check, errors
 
 log = logging.getLogger(__name__)
+
+# Runs a CPU-bound function: in a worker process for the service, in place for the CLI.
+Offload = Callable[..., Awaitable[Any]]
+
+
+async def inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` here (the CLI: a person's own file, no event loop to keep answering)."""
+    return fn(*args, **kwargs)
 
 
 @dataclass
@@ -40,6 +52,7 @@ class CompileResult:
     ir: TsgIR
     elapsed_ms: float = 0.0
     problems: list[Problem] = field(default_factory=list)
+    runbook_yaml: str = ""  # written where the runbook was made (a worker), not on the event loop
 
     @property
     def valid(self) -> bool:
@@ -47,7 +60,7 @@ class CompileResult:
 
     @property
     def yaml(self) -> str:
-        return dump_yaml(self.runbook)
+        return self.runbook_yaml or dump_yaml(self.runbook)
 
     def stats(self) -> dict[str, int]:
         steps = self.mapping.steps
@@ -77,6 +90,10 @@ def _diagnostics(mapping: Mapping, problems: list[Problem]) -> list[Diagnostic]:
 def compile_rules(markdown: str, *, name: str | None = None, source_name: str = "") -> CompileResult:
     """Stage A + rule-based Stage B + Stage C."""
     started = time.perf_counter()
+    try:
+        check_text(markdown, what="the guide")
+    except DocumentTooLarge as exc:
+        raise Invalid(str(exc)) from None
     ir = extract(markdown)
     runbook, mapping = compile_ir(ir, name=name, source_name=source_name)
     problems = check(runbook, source=markdown)
@@ -90,20 +107,37 @@ def compile_rules(markdown: str, *, name: str | None = None, source_name: str = 
         ir=ir,
         elapsed_ms=(time.perf_counter() - started) * 1000,
         problems=problems,
+        runbook_yaml=dump_yaml(runbook),
     )
 
 
+def check_llm_runbook(runbook: dict[str, Any], markdown: str) -> tuple[list[Problem], str]:
+    """Stage C on the LLM's runbook, and its YAML when it passes."""
+    try:
+        check_tree(runbook, what="the LLM's runbook")
+    except DocumentTooLarge as exc:
+        return [Problem("error", "schema", "", str(exc))], ""
+    problems = check(runbook, source=markdown)
+    return problems, "" if errors(problems) else dump_yaml(runbook)
+
+
 async def compile_document(
-    markdown: str, *, name: str | None = None, source_name: str = "", llm: LlmConfig | None = None
+    markdown: str,
+    *,
+    name: str | None = None,
+    source_name: str = "",
+    llm: LlmConfig | None = None,
+    offload: Offload = inline,
 ) -> CompileResult:
-    """Compile with the LLM when one is configured; any failure of it falls back to the rules."""
+    """Compile with the LLM when one is configured; any failure of it falls back to the rules.
+    The CPU-bound stages run through ``offload``; the LLM call is awaited here."""
     if llm is None or not llm.enabled:
-        return compile_rules(markdown, name=name, source_name=source_name)
+        return await offload(compile_rules, markdown, name=name, source_name=source_name)  # type: ignore[no-any-return]
     started = time.perf_counter()
-    rules = compile_rules(markdown, name=name, source_name=source_name)
+    rules: CompileResult = await offload(compile_rules, markdown, name=name, source_name=source_name)
     try:
         runbook, notes = await llm_compile(markdown, rules.ir, config=llm, name=name)
-        problems = check(runbook, source=markdown)
+        problems, runbook_yaml = await offload(check_llm_runbook, runbook, markdown)
         bad = errors(problems)
         if bad:
             raise LlmFailed("its runbook failed validation: " + "; ".join(str(p) for p in bad[:5]))
@@ -124,6 +158,7 @@ async def compile_document(
         ir=rules.ir,
         elapsed_ms=(time.perf_counter() - started) * 1000,
         problems=problems,
+        runbook_yaml=runbook_yaml,
     )
 
 

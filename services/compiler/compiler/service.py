@@ -8,6 +8,7 @@ import yaml
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.compiler import CompileResponse, Diagnostic, Published, ValidateResponse
+from playbooks_contracts.documents import DocumentTooLarge, check_text, check_tree, load_yaml
 from playbooks_contracts.envelope import derived_id
 from playbooks_contracts.messages import RunbookCompiled
 from playbooks_contracts.topics import RUNBOOKS_COMPILED
@@ -15,15 +16,17 @@ from playbooks_platform.bus import Publisher
 from playbooks_platform.errors import Invalid
 
 from .llm import LlmConfig
-from .pipeline import CompileResult, compile_document, dump_yaml
+from .pipeline import CompileResult, Offload, compile_document, dump_yaml, inline
 from .validate import check, errors
 
 MESSAGE_TYPE = "runbook.compiled"
 
 
-async def compile_tsg(*, markdown: str, name: str | None, source_name: str, llm: LlmConfig | None) -> CompileResult:
+async def compile_tsg(
+    *, markdown: str, name: str | None, source_name: str, llm: LlmConfig | None, offload: Offload = inline
+) -> CompileResult:
     """Compile one TSG (rules, or the LLM falling back to the rules)."""
-    return await compile_document(markdown, name=name, source_name=source_name, llm=llm)
+    return await compile_document(markdown, name=name, source_name=source_name, llm=llm, offload=offload)
 
 
 def to_response(result: CompileResult, published: Published | None = None) -> CompileResponse:
@@ -31,7 +34,7 @@ def to_response(result: CompileResult, published: Published | None = None) -> Co
         valid=result.valid,
         engine=result.engine,  # type: ignore[arg-type]
         runbook=result.runbook,
-        runbook_yaml=dump_yaml(result.runbook),
+        runbook_yaml=result.yaml,
         mapping_markdown=result.mapping_markdown,
         diagnostics=[Diagnostic(**d.to_dict()) for d in result.diagnostics],  # type: ignore[arg-type]
         stats=result.stats(),
@@ -76,11 +79,17 @@ def validate_document(
     if (runbook is None) == (runbook_yaml is None):
         raise Invalid("give exactly one of runbook (JSON) or runbook_yaml (text)")
     data: Any = runbook
-    if runbook_yaml is not None:
-        try:
-            data = yaml.safe_load(runbook_yaml)
-        except yaml.YAMLError as exc:
-            raise Invalid(f"runbook_yaml is not YAML: {exc}") from None
+    try:
+        if runbook_yaml is not None:
+            data = load_yaml(runbook_yaml, what="runbook_yaml")
+        else:
+            check_tree(data, what="runbook")
+        if source is not None:
+            check_text(source, what="source_markdown")
+    except DocumentTooLarge as exc:
+        raise Invalid(str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise Invalid(f"runbook_yaml is not YAML: {exc}") from None
     problems = check(data, source=source)
     return ValidateResponse(
         valid=not errors(problems),
