@@ -11,12 +11,13 @@ from .workers import WorkerPool
 
 async def _start_workers(runtime: Runtime) -> None:
     s: CompilerSettings = runtime.settings  # type: ignore[assignment]
-    runtime.state[WORKERS] = WorkerPool(
+    pool = runtime.state[WORKERS] = WorkerPool(
         workers=s.worker_processes,
         deadline_s=s.worker_deadline_s,
         queue_wait_s=s.worker_queue_wait_s,
         memory_mb=s.worker_memory_mb,
     )
+    await pool.start()
 
 
 async def _stop_workers(runtime: Runtime) -> None:
