@@ -12,13 +12,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
-from playbooks_contracts.documents import MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_NODES
+from compiler import cli as compiler_cli
+from playbooks_contracts.documents import MAX_DOCUMENT_CHARS, MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_NODES
 from playbooks_platform.testing import Infra, running_service
+from runbook_runtime import cli as runbook_cli
 
 HEALTHZ_BOUND_S = 0.100
 
@@ -204,3 +208,31 @@ async def test_a_job_past_the_deadline_is_killed_and_busy_workers_give_503(infra
             "/api/validate", json={"runbook_yaml": "apiVersion: runbook/v0\n"}, headers=infra.auth(org)
         )
         assert r.status_code == 200, r.text
+
+
+# -- the CLI paths share the code and the limits ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, limit",
+    [
+        (DEEP_YAML["block sequences"], f"limit of {MAX_DOCUMENT_DEPTH} levels"),
+        (DEEP_YAML["flow sequences"], f"limit of {MAX_DOCUMENT_DEPTH} levels"),
+        (billion_laughs(), f"{MAX_DOCUMENT_NODES} nodes"),
+        ("x" * (MAX_DOCUMENT_CHARS + 1), f"limit of {MAX_DOCUMENT_CHARS}"),
+    ],
+)
+def test_runbook_validate_cli_has_the_same_limits(tmp_path: Path, text: str, limit: str) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(runbook_cli.app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert limit in " ".join(result.output.split()), result.output
+
+
+def test_runbook_compile_cli_has_the_same_limits(tmp_path: Path) -> None:
+    path = tmp_path / "huge.md"
+    path.write_text("# Huge\n\n" + "word " * (MAX_DOCUMENT_CHARS // 5 + 1))
+    result = CliRunner().invoke(compiler_cli.app, [str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"limit of {MAX_DOCUMENT_CHARS}" in " ".join(result.output.split()), result.output
