@@ -9,23 +9,19 @@ Each answer is either the check's result or a 4xx/503 problem+json that names th
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from healthz_probe import HEALTHZ_BOUND_S, healthz_watch  # tests/hostile is on sys.path (no __init__.py)
 from typer.testing import CliRunner
 
 from compiler import cli as compiler_cli
 from playbooks_contracts.documents import MAX_DOCUMENT_CHARS, MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_NODES
 from playbooks_platform.testing import Infra, running_service
 from runbook_runtime import cli as runbook_cli
-
-HEALTHZ_BOUND_S = 0.100
 
 
 @pytest.fixture(scope="module")
@@ -44,41 +40,6 @@ async def warm_up(client: httpx.AsyncClient, infra: Infra) -> None:
     assert (await client.post("/api/validate", json={"runbook_yaml": "a: 1\n"}, headers=auth)).status_code == 200
     r = await client.post("/api/compile", json={"markdown": "# Warm\n\n`date`\n", "engine": "rules"}, headers=auth)
     assert r.status_code == 200, r.text
-
-
-@contextlib.asynccontextmanager
-async def healthz_watch(client: httpx.AsyncClient) -> AsyncIterator[list[float]]:
-    """The worst /healthz latency while the block runs (the list's one value, in seconds), counted
-    from when each probe was due: a blocked event loop holds back the probe itself, so timing only
-    the requests that got sent would never see the block."""
-    worst = [0.0]
-    stop = asyncio.Event()
-
-    async def probe() -> None:
-        due = time.perf_counter()
-        while True:
-            r = await client.get("/healthz")
-            assert r.status_code == 200
-            worst[0] = max(worst[0], time.perf_counter() - due)
-            # Checked after a probe, not before: the probe due when a block ends is still counted.
-            if stop.is_set():
-                return
-            due = time.perf_counter() + 0.005
-            await asyncio.sleep(0.005)
-
-    # httpx logs every request: 200 lines a second of probes, written to stderr on the event loop,
-    # would measure the log pipe rather than the service.
-    httpx_log = logging.getLogger("httpx")
-    level = httpx_log.level
-    httpx_log.setLevel(logging.WARNING)
-    task = asyncio.create_task(probe())
-    await asyncio.sleep(0.02)  # the probe is running before the attack starts
-    try:
-        yield worst
-    finally:
-        stop.set()
-        await task
-        httpx_log.setLevel(level)
 
 
 def assert_problem(r: httpx.Response, status: int, *words: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from healthz_probe import HEALTHZ_BOUND_S, healthz_watch  # tests/hostile is on sys.path (no __init__.py)
 
 from playbooks_contracts.base import MAX_JSON_DEPTH
 from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS
@@ -120,23 +121,25 @@ async def test_one_level_more_is_refused_at_the_edge_naming_the_limit(
         "accounts_pack_run": {"metrics": too_deep},
         "exception": {"domain": "Claims", "exception_type": "Deep", "severity": "low", "attributes": too_deep},
     }
-    for trigger, body in bodies.items():
-        r = await stack.ingest.post(f"/v1/events/{trigger}", json=body, headers=auth)
-        assert r.status_code == 422, r.text
-        assert r.headers["content-type"].startswith("application/problem+json")
-        assert LIMIT in r.json()["detail"], r.json()["detail"]
-    r = await stack.ingest.post(
-        "/v1/events:batch", json={"events": [{"trigger": "activity_event", **bodies["activity_event"]}]}, headers=auth
-    )
-    assert r.status_code == 422 and LIMIT in r.json()["detail"], r.text
+    async with healthz_watch(stack.ingest) as worst:
+        for trigger, body in bodies.items():
+            r = await stack.ingest.post(f"/v1/events/{trigger}", json=body, headers=auth)
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert LIMIT in r.json()["detail"], r.json()["detail"]
+        batch = {"events": [{"trigger": "activity_event", **bodies["activity_event"]}]}
+        r = await stack.ingest.post("/v1/events:batch", json=batch, headers=auth)
+        assert r.status_code == 422 and LIMIT in r.json()["detail"], r.text
+    assert worst[0] < HEALTHZ_BOUND_S, f"/healthz took {worst[0] * 1000:.0f} ms"
 
 
 async def test_far_deeper_json_is_a_4xx_not_a_500(stack: Stack, infra: Infra, org: str) -> None:
     body = '{"activity": {"type": "x", "metadata": ' + '{"a": ' * 5000 + "{}" + "}" * 5000 + "}}"
-    r = await stack.ingest.post(
-        "/v1/events/activity_event", content=body, headers=infra.auth(org) | {"content-type": "application/json"}
-    )
+    headers = infra.auth(org) | {"content-type": "application/json"}
+    async with healthz_watch(stack.ingest) as worst:
+        r = await stack.ingest.post("/v1/events/activity_event", content=body, headers=headers)
     assert 400 <= r.status_code < 500, r.text
+    assert worst[0] < HEALTHZ_BOUND_S, f"/healthz took {worst[0] * 1000:.0f} ms"
 
 
 async def test_too_deep_upstream_events_are_dead_lettered_with_the_reason(stack: Stack, infra: Infra, org: str) -> None:
