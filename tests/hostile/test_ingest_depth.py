@@ -44,6 +44,12 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
         running_service("condition-engine", infra) as (engine, _, _),
         running_service("exception-playbook", infra) as (exceptions, _, _),
     ):
+        # One request per route first: FastAPI builds a route's handling on its first request (a
+        # few hundred ms on a busy host), once per process, which is not what the probe measures.
+        auth = infra.auth("warm-up")
+        for path in ("/v1/events/activity_event", "/v1/events/accounts_pack_run", "/v1/events/exception"):
+            assert (await ingest.post(path, json={}, headers=auth)).status_code == 422
+        assert (await ingest.post("/v1/events:batch", json={}, headers=auth)).status_code == 422
         yield Stack(ingest, engine, exceptions)
 
 
