@@ -1,7 +1,9 @@
 #!/bin/sh
-# Create the two Secrets the platform reads as files, with random values, in namespace $1:
-#   playbooks-secrets       database_url, jwt_secret, signing_secret (the six services)
-#   playbooks-runner-token  token (runbook-runtime and runbook-runner only)
+# Create the three Secrets the platform reads as files, with random values, in namespace $1:
+#   playbooks-secrets              database_url, jwt_secret, signing_secret (the six services)
+#   playbooks-runner-token         token (runbook-runtime only)
+#   playbooks-runner-token-digest  sha256: the token's SHA-256 in hex (runbook-runner only; its steps can
+#                                  read what it mounts, and a digest is nothing to authenticate with)
 # usage: deploy/k8s/create-secrets.sh NAMESPACE DATABASE_URL
 # No overlay ships a Secret: a value committed to git would be as public as the dev placeholders.
 set -eu
@@ -12,4 +14,8 @@ kubectl -n "$ns" create secret generic playbooks-secrets \
   --from-literal=database_url="$db" \
   --from-literal=jwt_secret="$(random)" \
   --from-literal=signing_secret="$(random)"
-kubectl -n "$ns" create secret generic playbooks-runner-token --from-literal=token="$(random)"
+runner_token="$(random)"
+# hashed as runbook-runtime reads the token file (surrounding whitespace stripped)
+runner_sha256="$(printf '%s' "$runner_token" | python3 -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.read().strip().encode()).hexdigest(), end="")')"
+kubectl -n "$ns" create secret generic playbooks-runner-token --from-literal=token="$runner_token"
+kubectl -n "$ns" create secret generic playbooks-runner-token-digest --from-literal=sha256="$runner_sha256"

@@ -3,6 +3,7 @@ secrets as files, hardening and the runner that holds no platform secret (checko
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import yaml
 from deploy_support import REPO, known_settings, service_folders
 
 from playbooks_platform.settings import SERVICE_PORTS
+from runbook_runtime.runner import read_token, read_token_sha256, token_sha256
 
 INFRA_IMAGES = {
     "kafka": "apache/kafka:",
@@ -183,8 +185,17 @@ def test_make_secrets_writes_every_declared_secret_once(compose: dict[str, Any],
     assert all(len(v.encode()) >= 32 for v in values.values()), "every secret has at least 32 bytes"
     assert len(set(values.values())) == len(values)
     assert f":{values['postgres_password']}@postgres:5432/" in values["database_url"]
+    # the runner's digest is of the token as runbook-runtime sends it (read_token strips the newline)
+    token = read_token(folder / "runner_token")
+    assert token and values["runner_token_sha256"] == hashlib.sha256(token.encode()).hexdigest()
+    assert read_token_sha256(folder / "runner_token_sha256") == token_sha256(token)
     subprocess.run(["sh", str(script)], check=True, capture_output=True)
     assert {p.name: p.read_text().strip() for p in folder.iterdir()} == values, "a second run changes nothing"
+    (folder / "runner_token").unlink()
+    subprocess.run(["sh", str(script)], check=True, capture_output=True)
+    rotated = read_token(folder / "runner_token")
+    assert rotated and rotated != token, "deleting the token rotates it"
+    assert read_token_sha256(folder / "runner_token_sha256") == token_sha256(rotated), "and its digest follows"
 
 
 def test_platform_containers_run_hardened(compose: dict[str, Any]) -> None:
@@ -215,9 +226,10 @@ def test_real_steps_run_in_a_runner_that_holds_no_platform_secret(compose: dict[
     runner = services["runbook-runner"]
     assert runner["entrypoint"] == ["python", "-m", "runbook_runtime.runner", "--host", "0.0.0.0", "--port", "8010"]
     assert runner["build"]["args"]["SERVICE"] == "runbook-runtime"
-    assert runner["secrets"] == ["runner_token"], "the runner mounts no platform secret"
-    assert runner["environment"]["PLAYBOOKS_RUNNER_TOKEN_FILE"] == "/run/secrets/runner_token"
-    assert not {k for k in runner["environment"] if k.startswith("PLAYBOOKS_")} - {"PLAYBOOKS_RUNNER_TOKEN_FILE"}
+    # Steps run as the runner's user and can read what it mounts: only the token's digest, which calls nothing.
+    assert runner["secrets"] == ["runner_token_sha256"], "the runner mounts no platform secret and not the token"
+    assert runner["environment"]["PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE"] == "/run/secrets/runner_token_sha256"
+    assert not {k for k in runner["environment"] if k.startswith("PLAYBOOKS_")} - {"PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE"}
     assert "ports" not in runner and "depends_on" not in runner
     assert "8010" in " ".join(runner["healthcheck"]["test"])
     runtime = services["runbook-runtime"]
@@ -230,6 +242,8 @@ def test_real_steps_run_in_a_runner_that_holds_no_platform_secret(compose: dict[
     on_runner_net = {n for n, s in services.items() if "runner" in s.get("networks", [])}
     assert on_runner_net == {"runbook-runner", "runbook-runtime"}
     holders = {n for n, s in services.items() if "runner_token" in s.get("secrets", [])}
-    assert holders == {"runbook-runner", "runbook-runtime"}
+    assert holders == {"runbook-runtime"}, "nobody but runbook-runtime mounts the token"
+    digest_holders = {n for n, s in services.items() if "runner_token_sha256" in s.get("secrets", [])}
+    assert digest_holders == {"runbook-runner"}
     assert not PLATFORM_SECRETS & set(runner["secrets"])
     assert os.path.basename(runner["image"]).startswith("runbook-runtime:")

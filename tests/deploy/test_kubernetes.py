@@ -3,8 +3,13 @@ secrets as files, every container hardened, real steps in a runner that holds no
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -15,12 +20,17 @@ from mini_kustomize import build, pod_spec
 
 from playbooks_platform.cli import app as cli
 from playbooks_platform.settings import SERVICE_PORTS
+from runbook_runtime.runner import read_token_sha256, token_sha256
 
 K8S = REPO / "deploy/k8s"
 KUBERNETES_VERSION = "1.31"
 LAYOUTS = ["base", "overlays/dev", "overlays/prod"]
 # Created by the operator before applying (deploy/k8s/create-secrets.sh): no layout ships a secret value.
-SECRETS = {("Secret", "playbooks-secrets"), ("Secret", "playbooks-runner-token")}
+SECRETS = {
+    ("Secret", "playbooks-secrets"),
+    ("Secret", "playbooks-runner-token"),
+    ("Secret", "playbooks-runner-token-digest"),
+}
 EXTERNAL = dict.fromkeys(LAYOUTS, SECRETS)
 RUNNER = "runbook-runner"
 PER_SERVICE = ["ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
@@ -266,11 +276,15 @@ def test_real_steps_run_in_a_runner_that_holds_no_platform_secret(
     assert container["image"].split("/")[-1].split(":")[0] == "runbook-runtime", "the runbook-runtime image"
     assert "envFrom" not in container and "initContainers" not in spec, "no platform ConfigMap, no migration"
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env == {"PLAYBOOKS_RUNNER_TOKEN_FILE": "/run/secrets/runner/token", "HOME": "/tmp"}
+    # Steps run as the runner's user and can read what it mounts: only the token's digest, which calls nothing.
+    assert env == {"PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE": "/run/secrets/runner/sha256", "HOME": "/tmp"}
     volumes = {v["name"]: v for v in spec["volumes"]}
-    assert set(volumes) == {"tmp", "runner-token"}
-    assert volumes["runner-token"]["secret"]["secretName"] == "playbooks-runner-token"
-    assert [i["key"] for i in volumes["runner-token"]["secret"]["items"]] == ["token"]
+    assert set(volumes) == {"tmp", "runner-token-digest"}
+    digest = volumes["runner-token-digest"]["secret"]
+    assert digest["secretName"] == "playbooks-runner-token-digest"
+    assert [(i["key"], i["path"]) for i in digest["items"]] == [("sha256", "sha256")]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "runner-token-digest"]
+    assert f"{mount['mountPath']}/sha256" == env["PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE"]
     assert spec["serviceAccountName"] == RUNNER and spec["enableServiceLinks"] is False
     service = objs[("Service", RUNNER)]["spec"]
     assert (
@@ -286,11 +300,37 @@ def test_real_steps_run_in_a_runner_that_holds_no_platform_secret(
     assert token["secretName"] == "playbooks-runner-token"
     mounts = {m["name"]: m["mountPath"] for m in runtime["containers"][0]["volumeMounts"]}
     assert config["PLAYBOOKS_RUNNER_TOKEN_FILE"] == f"{mounts['runner-token']}/token"
-    # No other pod mounts the runner token, and the runner mounts nothing else.
+    # Nobody but runbook-runtime mounts the runner token; nobody but the runner mounts its digest.
     for (_kind, name), obj in objs.items():
         other = pod_spec(obj)
-        if other is not None and name not in (RUNNER, "runbook-runtime"):
-            assert "playbooks-runner-token" not in str(other.get("volumes", [])), name
+        if other is None:
+            continue
+        secrets = {v["secret"]["secretName"] for v in other.get("volumes", []) if "secret" in v}
+        assert ("playbooks-runner-token" in secrets) == (name == "runbook-runtime"), name
+        assert ("playbooks-runner-token-digest" in secrets) == (name == RUNNER), name
+
+
+def test_create_secrets_gives_the_runner_the_digest_of_the_token_runbook_runtime_sends(tmp_path: Path) -> None:
+    """create-secrets.sh against a kubectl that records its arguments: three Secrets, the digest matching the token."""
+    calls = tmp_path / "calls"
+    kubectl = tmp_path / "bin/kubectl"
+    kubectl.parent.mkdir()
+    kubectl.write_text(f"#!/bin/sh\npython3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \"$@\" >> {calls}\n")
+    kubectl.chmod(0o755)
+    env = {"PATH": f"{kubectl.parent}:{os.environ['PATH']}"}
+    subprocess.run(["sh", str(K8S / "create-secrets.sh"), "ns", "postgresql://db"], env=env, check=True)
+    created: dict[str, dict[str, str]] = {}
+    for line in calls.read_text().splitlines():
+        args = json.loads(line)
+        assert args[:5] == ["-n", "ns", "create", "secret", "generic"], args
+        created[args[5]] = dict(a.removeprefix("--from-literal=").split("=", 1) for a in args[6:])
+    assert {("Secret", name) for name in created} == SECRETS
+    token = created["playbooks-runner-token"]["token"]
+    digest = created["playbooks-runner-token-digest"]
+    assert set(digest) == {"sha256"} and digest["sha256"] == hashlib.sha256(token.encode()).hexdigest()
+    # the runner accepts it as its digest file, and it matches what runbook-runtime sends
+    (tmp_path / "sha256").write_text(digest["sha256"])
+    assert read_token_sha256(tmp_path / "sha256") == token_sha256(token) and len(token) >= 32
 
 
 def _allows(policy: Obj, address: str, port: int) -> bool:

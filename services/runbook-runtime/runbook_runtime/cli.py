@@ -17,6 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from playbooks_contracts.documents import DocumentTooLarge, load_yaml
 from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.runbook import RunbookInvalid, parse_runbook, validate_runbook
 
@@ -87,7 +88,9 @@ def validate(path: Path, policy: PolicyOpt = None) -> None:
     """Print every problem of a runbook with its location, every command the policy refuses; exit 1 if any."""
     org = _policy(policy)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text(), what=str(path))  # the API's size and nesting limits
+    except DocumentTooLarge as exc:
+        raise _fail(str(exc)) from None
     except (OSError, yaml.YAMLError) as exc:
         raise _fail(f"{path}: {exc}") from None
     problems = [(p.location, p.message) for p in validate_runbook(data)]

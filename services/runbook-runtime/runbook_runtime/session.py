@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from playbooks_contracts.command_policy import Layer, layers_for
+from playbooks_contracts.documents import DocumentTooLarge, load_yaml
 from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.runbook import Runbook, parse_runbook
 
@@ -34,7 +35,10 @@ def load_scenario(path: Path) -> tuple[Scenario, dict[str, Any]]:
 
 def load_policy(path: Path) -> OrgPolicy:
     """A policy file (YAML or JSON, an OrgPolicy document) for local runs and validation."""
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = load_yaml(path.read_text(), what=str(path))  # the API's size and nesting limits
+    except DocumentTooLarge as exc:
+        raise EngineError(str(exc)) from None
     try:
         return OrgPolicy.model_validate(data or {})
     except ValidationError as exc:

@@ -25,6 +25,11 @@ class SandboxSettings(BaseSettings):
     runner_token_file: Path | None = Field(
         default=None, description="File holding the bearer token shared by runbook-runtime and the runner."
     )
+    runner_token_sha256_file: Path | None = Field(
+        default=None,
+        description="On the runner: file holding the hex SHA-256 of that token, which it checks callers against; "
+        "a step that reads this file learns nothing it can authenticate with.",
+    )
     runner_max_timeout_s: float = Field(default=3600, gt=0, description="Longest step the runner accepts.")
     runner_uid: int = Field(default=65534, ge=1, description="User a step runs as when the process is root.")
     runner_gid: int = Field(default=65534, ge=1, description="Group a step runs as when the process is root.")
