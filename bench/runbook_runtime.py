@@ -49,7 +49,7 @@ def runbook(n: int, program: str) -> dict:
             {
                 "id": f"s{i}",
                 "type": "cli",
-                "with": {"argv": [program, "step", "{{ .x }}"]},
+                "with": {"argv": [program, "get", "step-{{ .x }}"]},
                 "capture": {f"c{i}": "stdout"},
                 "assertions": [{"contains": "step"}],
             }
@@ -145,7 +145,7 @@ def main() -> None:
     for _ in range(REPEATS):
         t0 = time.perf_counter()
         for _ in range(STEPS):
-            subprocess.run([real, "step", "1"], capture_output=True, text=True, check=False)
+            subprocess.run([real, "get", "step-1"], capture_output=True, text=True, check=False)
         bare = min(bare, time.perf_counter() - t0)
 
         t0 = time.perf_counter()
@@ -165,7 +165,7 @@ def main() -> None:
         {
             "meta": {"name": "bench"},
             "steps": [
-                {"match": {"argv": ["kubectl", "step", "{{ .any }}"]}, "respond": {"stdout": f"step {i}\n"}}
+                {"match": {"argv": ["kubectl", "get", "{{ .any }}"]}, "respond": {"stdout": f"step {i}\n"}}
                 for i in range(REPLAY_STEPS)
             ],
         }
@@ -180,7 +180,7 @@ def main() -> None:
         assert engine.state.status == "passed", engine.state.history[-1].error
 
     per = 1000 / STEPS
-    out(f"CLI steps: {STEPS} x `{program} step 1`, best of {REPEATS}")
+    out(f"CLI steps: {STEPS} x `{program} get step-1`, best of {REPEATS}")
     out(f"  bare subprocess.run (baseline)      {bare * per:7.3f} ms/step")
     for label, total in (("engine, no recording", no_record), ("engine, trace + snapshot every step", recorded)):
         out(f"  {label:<35} {total * per:7.3f} ms/step  overhead {(total - bare) * per:6.3f} ms")

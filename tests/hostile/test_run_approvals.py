@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 
-from playbooks_contracts.policy import ApprovalFloor, OrgPolicy
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
 from playbooks_platform.testing import Infra, collect, running_service
-from runbook_runtime import org_policy
 
 
 @pytest.fixture
@@ -134,9 +132,7 @@ async def test_four_eyes_the_requester_cannot_approve_and_one_person_counts_once
     assert [e["name"] for e in trace if e["event"] == "approval"] == ["alice", "bob"]
 
 
-async def test_a_runbook_cannot_lower_or_widen_the_org_floor(
-    rt, infra: Infra, org: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_runbook_cannot_lower_or_widen_the_org_floor(rt, infra: Infra, org: str) -> None:
     client, _ = rt
     runner = who(infra, org, "rita", "runner")
     # min 0 and a role of its own choosing: the default floor (1, approver/admin) still applies
@@ -161,11 +157,10 @@ async def test_a_runbook_cannot_lower_or_widen_the_org_floor(
     ).json()
     assert bare["waiting_for"] == ["shot", "approval 0/1 (approver/admin)"]
 
-    # a stricter org: the runbook's min 1 is raised to the floor's 2, and the org's roles hold
-    async def strict(*, session: Any, org_id: str) -> OrgPolicy:
-        return OrgPolicy(approvals=ApprovalFloor(min=2, roles=["approver"]))
-
-    monkeypatch.setattr(org_policy, "get_policy", strict)
+    # a stricter org, set by its admin: the runbook's min 1 is raised to the floor's 2, and the org's roles hold
+    strict = {"approvals": {"min": 2, "roles": ["approver"]}}
+    put = await client.put("/v1/policy", json=strict, headers=who(infra, org, "ada", "admin"))
+    assert put.status_code == 200, put.text
     body = {"runbook": gated({"min": 1}), "mode": "real", "start": True}
     run = (await client.post("/v1/runs", json=body, headers=runner)).json()
     assert run["waiting_for"] == ["shot", "approval 0/2 (approver)"]

@@ -3,7 +3,11 @@ incident procedure. A document has ``apiVersion``, ``meta`` and ``steps``. ``met
 ``description``, optional ``version``, ``vars`` (string defaults, overridable per run) and
 ``governance``: ``allowed_commands`` (program names or absolute paths; the runtime checks the
 *resolved* executable, so ``/usr/bin/rm`` cannot pass for ``ls``), ``deny_commands`` (an extra
-blocklist), ``deny_env_vars`` (glob patterns such as ``SECRET_*``; templates never read those),
+blocklist), ``commands`` (per-program rules: allowed and denied subcommands, denied flags; the one
+command policy in :mod:`playbooks_contracts.command_policy` decides on the whole argv, and a
+runbook may only narrow its org's policy), ``deny_env_vars`` (glob patterns such as ``SECRET_*``;
+templates never read those; a template value may not start an argv item with ``-`` unless its var
+is declared ``flag: true``),
 ``redact`` (``pattern`` regex + ``replace``, applied to output before it is stored),
 ``evidence`` (``require_for_manual``, ``store_full_stdout``) and ``default_timeout``. Each step has
 a unique ``id`` and a ``type``: ``cli`` (``with.argv`` is a list of strings, never a shell line,
@@ -37,6 +41,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .policy import CommandRule
 
 API_VERSION = "runbook/v0"
 
@@ -114,6 +120,11 @@ class Governance(_Strict):
     )
     deny_commands: list[str] = Field(
         default_factory=list, description="Programs refused even when allowed (a blocklist of dangerous commands)."
+    )
+    commands: dict[str, CommandRule] = Field(
+        default_factory=dict,
+        description="Per-program rules (subcommands, denied flags), e.g. kubectl: {allow: [get, logs]}; a program "
+        "with a rule is allowed. A runbook's rules only narrow the org's policy.",
     )
     deny_env_vars: list[str] = Field(default_factory=list, description="Glob patterns of environment variables.")
     redact: list[Redaction] = Field(default_factory=list)

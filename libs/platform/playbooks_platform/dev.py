@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -21,6 +24,39 @@ from .service import installed_services, load_spec
 from .settings import EMBEDDED_POSTGRES_PORT, SERVICE_PORTS, PlatformSettings
 
 console = Console()
+
+# A newcomer's first real run should do something, and nothing that changes anything: in dev only,
+# the runtime's operator cap and the policy of an org that stored none allow these read-only commands.
+# Production sets neither, so there nothing runs until an operator and an org admin say so.
+_K8S_READ = {
+    "allow": ["get", "describe", "logs", "top", "version", "api-resources", "explain", "events"],
+    "deny_flags": ["--kubeconfig", "--token", "--as", "--as-group", "--server", "-s", "--user", "--password"],
+}
+DEV_ORG_POLICY: dict[str, Any] = {
+    "commands": {
+        "allowed_commands": ["echo", "date", "uname", "id", "whoami", "hostname", "uptime", "df", "free", "printf"],
+        "commands": {
+            "kubectl": _K8S_READ,
+            "oc": _K8S_READ,
+            "helm": {"allow": ["list", "ls", "status", "history", "version"]},
+            "systemctl": {"allow": ["status", "is-active", "is-enabled", "is-failed", "list-units", "show"]},
+            "journalctl": {"deny_flags": ["--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush"]},
+            "dig": {},
+            "nslookup": {},
+        },
+    }
+}
+DEV_REAL_MODE_COMMANDS = [*DEV_ORG_POLICY["commands"]["allowed_commands"], *DEV_ORG_POLICY["commands"]["commands"]]
+
+
+def dev_policy_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The dev default policy as settings, unless the developer set their own."""
+    out = {}
+    if "PLAYBOOKS_REAL_MODE_COMMANDS" not in environ:
+        out["PLAYBOOKS_REAL_MODE_COMMANDS"] = json.dumps(DEV_REAL_MODE_COMMANDS)
+    if "PLAYBOOKS_DEFAULT_ORG_POLICY" not in environ:
+        out["PLAYBOOKS_DEFAULT_ORG_POLICY"] = json.dumps(DEV_ORG_POLICY)
+    return out
 
 
 @dataclass
@@ -56,7 +92,12 @@ class DevStack:
             self.broker.start()
             bootstrap = self.broker.bootstrap
             console.print(f"[bold]Kafka[/]       embedded Tansu broker on {bootstrap} (memory storage)")
-        self.env = {**os.environ, "PLAYBOOKS_DATABASE_URL": db_url, "PLAYBOOKS_KAFKA_BOOTSTRAP": bootstrap}
+        self.env = {
+            **os.environ,
+            "PLAYBOOKS_DATABASE_URL": db_url,
+            "PLAYBOOKS_KAFKA_BOOTSTRAP": bootstrap,
+            **dev_policy_env(os.environ),
+        }
         packages = [s.package for s in map(load_spec, installed_services()) if s.schema]
         upgrade(packages, db_url)
         created = asyncio.run(create_topics(bootstrap))
@@ -101,6 +142,7 @@ class DevStack:
         token = issue_token(self.settings, org_id="dev-org", user_id="dev-user", roles=["admin", "approver"])
         console.print("\n  dev token (org dev-org, roles admin, approver):")
         console.print(f"  {token}\n", soft_wrap=True)
+        console.print(f"  real runs may use (dev default policy): {', '.join(DEV_REAL_MODE_COMMANDS)}")
         console.print("  Ctrl-C stops everything.")
 
     def stop(self) -> None:

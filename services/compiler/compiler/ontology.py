@@ -1,4 +1,9 @@
-"""The command ontology (``ontology.yaml``): is a command read-only, a write, or unknown."""
+"""The command ontology: is a command read-only, a write, or unknown.
+
+The facts about tools (subcommands read-only vs mutating, flags, launchers) live in
+``playbooks_contracts.command_ontology``, shared with the command policy that decides what runs;
+``ontology.yaml`` keeps what only the compiler uses (PowerShell verbs, shell variables, defaults).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from playbooks_contracts import command_ontology
+from playbooks_contracts.command_policy import CommandPolicy, Layer, static_argv
 from playbooks_contracts.runbook import TEMPLATE_REF
 
 Kind = Literal["read", "write", "unknown"]
@@ -41,9 +48,15 @@ class Verdict:
 
 @functools.cache
 def load() -> dict[str, Any]:
-    """The ontology data shipped in the package."""
+    """The ontology: the shared facts about tools, and the compiler's own sections."""
     data: dict[str, Any] = yaml.safe_load(files("compiler").joinpath("ontology.yaml").read_text())
-    return data
+    return {
+        **data,
+        "tools": command_ontology.TOOLS,
+        "launchers": sorted(command_ontology.LAUNCHERS),
+        "deny_commands": command_ontology.DENY_COMMANDS,
+        "privilege_prefixes": command_ontology.PRIVILEGE_PREFIXES,
+    }
 
 
 def tools() -> dict[str, dict[str, Any]]:
@@ -206,6 +219,14 @@ def classify(argv: list[str]) -> Verdict:
                 "read", program, f"{program} without {' or '.join(needs)} runs until interrupted", blocking=True
             )
     return Verdict(kind, program, reason)
+
+
+def policy_refusals(argv: list[str], rules: dict[str, Any] | None = None) -> list[str]:
+    """What the command policy refuses in ``argv`` beyond the allow-list (launchers, code it cannot read,
+    options that run programs, the runbook's own subcommand and flag rules), judged by name."""
+    layer = Layer("runbook", None, rules=rules or {})
+    rendered, tainted = static_argv(argv)
+    return CommandPolicy([layer]).decide(rendered, tainted).problems
 
 
 def governance_defaults() -> dict[str, Any]:

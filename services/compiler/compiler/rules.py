@@ -165,7 +165,8 @@ class _Builder:
         template = cmd.template_text()
         if cmd.argv is not None:
             verdict = ontology.classify(cmd.argv)
-            if verdict.automatable:
+            refused = ontology.policy_refusals(cmd.argv) if verdict.automatable else []
+            if verdict.automatable and not refused:
                 step: dict[str, Any] = {"id": step_id, "type": "cli", "title": title, "with": {"argv": cmd.argv}}
                 self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, f"cli: {verdict.reason}"))
                 return self.add(
@@ -181,8 +182,8 @@ class _Builder:
                         [cmd.text],
                     ),
                 )
-            why = verdict.reason
-            approval = verdict.kind != "read"
+            why = refused[0] if refused else verdict.reason
+            approval = verdict.kind != "read" or bool(refused)
             if verdict.kind == "unknown":
                 why += "; unknown commands may change state"
         else:

@@ -107,6 +107,8 @@ def check(data: Any, *, source: str | None = None) -> list[Problem]:
                     "make it a manual step" + (" with an approval" if verdict.kind != "read" else ""),
                 )
             )
+        for reason in ontology.policy_refusals(argv, dict(governance.commands)):
+            problems.append(Problem("error", "governance", f"{loc}.with.argv", reason))
         for k, arg in enumerate(argv):
             if arg in _SHELL_TOKENS or "$(" in arg or "`" in arg or re.search(r"\$[A-Za-z_{]", arg):
                 problems.append(

@@ -18,14 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from playbooks_contracts.documents import DocumentTooLarge, load_yaml
-from playbooks_contracts.runbook import RunbookInvalid, validate_runbook
+from playbooks_contracts.policy import OrgPolicy
+from playbooks_contracts.runbook import RunbookInvalid, parse_runbook, validate_runbook
 
 from .debugger import Debugger
 from .engine import Engine, EngineError, verify
-from .governance import GovernanceError
+from .governance import GovernanceError, refused_commands
 from .recording import attach_recording, write_scenario
 from .scenario import Replayer
-from .session import load_scenario, open_run, resume_run
+from .session import load_policy, load_scenario, open_run, policy_layers, resume_run
 from .state import Mode
 from .store import RunFolder
 
@@ -35,7 +36,22 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RootOpt = Annotated[Path, typer.Option("--root", help="Folder holding runs/ (the run folders).")]
 VarOpt = Annotated[list[str] | None, typer.Option("--var", help="k=v, repeatable.")]
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        help="A policy file (YAML/JSON OrgPolicy) the runbook may only narrow; the one place that can grant "
+        "launchers. Without it the runbook's own allow-list applies and launchers are refused.",
+    ),
+]
 DEFAULT_ROOT = Path(".runbook")
+
+
+def _policy(path: Path | None) -> OrgPolicy | None:
+    try:
+        return load_policy(path) if path is not None else None
+    except (OSError, yaml.YAMLError, EngineError) as exc:
+        raise _fail(str(exc)) from None
 
 
 def _vars(pairs: list[str] | None) -> dict[str, str]:
@@ -68,17 +84,21 @@ def _report(engine: Engine, folder: RunFolder) -> int:
 
 
 @app.command()
-def validate(path: Path) -> None:
-    """Print every problem of a runbook with its location; exit 1 if there is any."""
+def validate(path: Path, policy: PolicyOpt = None) -> None:
+    """Print every problem of a runbook with its location, every command the policy refuses; exit 1 if any."""
+    org = _policy(policy)
     try:
         data = load_yaml(path.read_text(), what=str(path))  # the API's size and nesting limits
     except DocumentTooLarge as exc:
         raise _fail(str(exc)) from None
     except (OSError, yaml.YAMLError) as exc:
         raise _fail(f"{path}: {exc}") from None
-    problems = validate_runbook(data)
-    for p in problems:
-        console.print(f"{path}: {p.location}: {p.message}")
+    problems = [(p.location, p.message) for p in validate_runbook(data)]
+    if not problems:
+        runbook = parse_runbook(data)
+        problems = refused_commands(runbook, policy_layers(runbook, org))
+    for location, message in problems:
+        console.print(f"{path}: {location}: {message}", markup=False)
     if problems:
         raise typer.Exit(1)
     console.print(f"{path}: valid")
@@ -94,10 +114,12 @@ def exec_(
     record: Annotated[Path | None, typer.Option(help="Also write the real calls as a scenario here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Dry-run: print the plan as JSON.")] = False,
     root: RootOpt = DEFAULT_ROOT,
+    policy: PolicyOpt = None,
 ) -> None:
     """Execute a runbook until it finishes, fails, or a manual step waits for evidence (exit 3)."""
     if mode not in ("real", "replay", "dry-run"):
         raise _fail(f"--mode {mode!r}: use real, replay or dry-run")
+    org = _policy(policy)
     try:
         engine, folder, resumed = open_run(
             path,
@@ -106,6 +128,7 @@ def exec_(
             scenario_path=scenario,
             vars_=_vars(var),
             key=key,  # type: ignore[arg-type]
+            policy=org,
         )
     except (RunbookInvalid, EngineError, GovernanceError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -140,9 +163,10 @@ def record(
     out: Annotated[Path, typer.Option("--out", help="Scenario file to write.")],
     var: VarOpt = None,
     root: RootOpt = DEFAULT_ROOT,
+    policy: PolicyOpt = None,
 ) -> None:
     """Run for real and write the CLI calls as a cli-replay scenario (and manual evidence beside it)."""
-    exec_(path, mode="real", scenario=None, var=var, key=None, record=out, as_json=False, root=root)
+    exec_(path, mode="real", scenario=None, var=var, key=None, record=out, as_json=False, root=root, policy=policy)
 
 
 @app.command()
@@ -153,13 +177,17 @@ def debug(
     var: VarOpt = None,
     run: Annotated[str | None, typer.Option("--run", help="Attach to an existing run instead.")] = None,
     root: RootOpt = DEFAULT_ROOT,
+    policy: PolicyOpt = None,
 ) -> None:
     """Step through a runbook at a prompt (type help)."""
+    org = _policy(policy)
     try:
         if run:
-            engine, _ = resume_run(run, root=root)
+            engine, _ = resume_run(run, root=root, policy=org)
         elif path is not None and mode in ("real", "replay"):
-            engine, _, _ = open_run(path, root=root, mode=cast(Mode, mode), scenario_path=scenario, vars_=_vars(var))
+            engine, _, _ = open_run(
+                path, root=root, mode=cast(Mode, mode), scenario_path=scenario, vars_=_vars(var), policy=org
+            )
         else:
             raise EngineError("give a runbook path (with --mode real|replay) or --run RUN_ID")
     except (RunbookInvalid, EngineError, GovernanceError, OSError, ValueError) as exc:
@@ -185,10 +213,11 @@ def verify_(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
 
 
 @app.command()
-def resume(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
+def resume(run_id: str, root: RootOpt = DEFAULT_ROOT, policy: PolicyOpt = None) -> None:
     """Continue a run from its last snapshot."""
+    org = _policy(policy)
     try:
-        engine, folder = resume_run(run_id, root=root)
+        engine, folder = resume_run(run_id, root=root, policy=org)
     except (EngineError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     engine.continue_()

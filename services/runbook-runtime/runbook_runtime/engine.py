@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from playbooks_contracts.command_policy import Layer, layers_for
 from playbooks_contracts.policy import ApprovalFloor
 from playbooks_contracts.runbook import CliStep, ManualStep, Runbook
 
-from .executor import Runner, Transcript, check_name_allowed, real_runner, replay_runner
-from .governance import GovernanceError, render, resolve_command, resolve_vars, summarise
+from .executor import Runner, Transcript, real_runner, replay_runner
+from .governance import GovernanceError, child_env, command_policy, render, render_argv, resolve_vars, summarise
 from .redaction import Redactor
 from .scenario import Replayer, ReplayMismatch, Scenario
 from .state import CLOSED, Approval, ApprovedVia, Attachment, ErrorKind, Mode, RunState, StepEvidence, StepResult, now
@@ -129,6 +130,7 @@ class Engine:
         runner: Runner | None = None,
         sleep: Any = time.sleep,
         approval_floor: ApprovalFloor | None = None,
+        layers: list[Layer] | None = None,
     ) -> None:
         self.runbook = runbook
         self.state = state
@@ -142,6 +144,11 @@ class Engine:
         self.replay_evidence = replay_evidence or {}
         self.replayer: Replayer | None = None
         self._sleep = sleep
+        # the one command policy: the runbook's governance under whatever the caller stacks above it
+        self.layers = layers if layers is not None else layers_for(self.governance)
+        self.policy = command_policy(
+            self.layers, mode=state.mode, path=child_env(self.governance).get("PATH") if state.mode == "real" else None
+        )
         if runner is not None:
             self.runner = runner
         elif state.mode == "replay":
@@ -149,9 +156,9 @@ class Engine:
                 raise EngineError("replay mode needs a scenario")
             self.replayer = Replayer(scenario, base_dir=scenario_dir, vars_=state.vars)
             self.replayer.load(state.replay)
-            self.runner = replay_runner(self.replayer, self.governance)
+            self.runner = replay_runner(self.replayer, self.governance, layers=self.layers)
         else:
-            self.runner = real_runner(self.governance)
+            self.runner = real_runner(self.governance, layers=self.layers)
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -226,8 +233,15 @@ class Engine:
     # -- cli steps ---------------------------------------------------------------------------
 
     def resolved_argv(self, step: CliStep) -> list[str]:
-        values = self.state.vars | self.state.captures
-        return [render(arg, values, self.governance) for arg in step.with_.argv]
+        return self._decided_argv(step, self.state.vars | self.state.captures)[0]
+
+    def _decided_argv(self, step: CliStep, values: dict[str, str]) -> tuple[list[str], str | None]:
+        """The rendered argv once the command policy admits it whole, and the binary it runs."""
+        argv, tainted = render_argv(step.with_.argv, values, self.runbook.meta)
+        decision = self.policy.decide(argv, tainted)
+        if not decision.allowed:
+            raise GovernanceError(decision.reason())
+        return argv, decision.executable
 
     def _run_cli(self, step: CliStep) -> StepResult:
         started = now()
@@ -515,12 +529,10 @@ class Engine:
             if isinstance(step, CliStep):
                 values = self.state.vars | {n: f"<capture {n}>" for n in known - set(self.state.vars)}
                 try:
-                    argv = [render(arg, values, self.governance) for arg in step.with_.argv]
-                    entry["argv"] = argv
+                    entry["argv"] = [render(arg, values, self.governance) for arg in step.with_.argv]
+                    _, executable = self._decided_argv(step, values)
                     if self.state.mode == "real":
-                        entry["resolved"] = resolve_command(argv[0], self.governance)
-                    else:
-                        check_name_allowed(argv[0], self.governance)
+                        entry["resolved"] = executable
                     entry["verdict"] = "allowed"
                 except GovernanceError as exc:
                     entry["verdict"] = f"refused: {exc}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from playbooks_contracts.command_policy import Layer
 from playbooks_contracts.runbook import Governance
 
-from .governance import CommandPolicy, GovernanceError, child_env, resolve_command, which_real
+from .governance import GovernanceError, child_env, command_policy
 from .scenario import Replayer
 
 
@@ -43,40 +44,32 @@ class Transcript:
 Runner = Callable[[list[str], str | None, float], Transcript]
 
 
-def real_runner(governance: Governance, *, cwd: str | None = None) -> Runner:
-    """Executes argv after the allow-list check on the resolved program; never through a shell, always sandboxed."""
+def real_runner(governance: Governance, *, layers: Sequence[Layer] | None = None, cwd: str | None = None) -> Runner:
+    """Executes argv once the command policy admits it as a whole; never through a shell, always sandboxed."""
     env = child_env(governance)
-    policy = CommandPolicy(governance)
+    policy = command_policy(layers if layers is not None else governance, mode="real", path=env.get("PATH"))
 
     def run(argv: list[str], stdin: str | None, timeout: float) -> Transcript:
-        program = policy.resolve(argv[0], path=env.get("PATH"))
+        decision = policy.decide(argv)
+        if not decision.allowed or decision.executable is None:
+            raise GovernanceError(decision.reason())
         from .sandbox import current  # the sandbox module imports Transcript from here
 
-        # argv[0] as written, the resolved program as what is executed; in a sandbox or the runner
-        return current()(argv, executable=program, stdin=stdin, timeout=timeout, env=env, cwd=cwd)
+        # argv[0] as written, the judged binary as what is executed; in a sandbox or the runner
+        return current()(argv, executable=decision.executable, stdin=stdin, timeout=timeout, env=env, cwd=cwd)
 
     return run
 
 
-def replay_runner(replayer: Replayer, governance: Governance) -> Runner:
-    """Answers from the scenario; the allow-list still applies by name, nothing is executed."""
+def replay_runner(replayer: Replayer, governance: Governance, *, layers: Sequence[Layer] | None = None) -> Runner:
+    """Answers from the scenario; the same policy decides, nothing is executed."""
+    policy = command_policy(layers if layers is not None else governance, mode="replay")
 
     def run(argv: list[str], stdin: str | None, timeout: float) -> Transcript:
-        check_name_allowed(argv[0], governance)
+        decision = policy.decide(argv)
+        if not decision.allowed:
+            raise GovernanceError(decision.reason())
         reply = replayer.answer(argv, stdin)
         return Transcript(exit_code=reply.exit_code, stdout=reply.stdout, stderr=reply.stderr)
 
     return run
-
-
-def check_name_allowed(program: str, governance: Governance) -> None:
-    """Offline check (replay, dry-run): resolve when the program exists here, else compare names."""
-    if which_real(program, None) is not None:
-        resolve_command(program, governance)
-        return
-    name = program.rsplit("/", 1)[-1]
-    if name in governance.deny_commands:
-        raise GovernanceError(f"command {program!r} is on the deny list")
-    if program not in governance.allowed_commands and name not in governance.allowed_commands:
-        names = ", ".join(governance.allowed_commands) or "nothing"
-        raise GovernanceError(f"command {program!r} is not allowed (allowed: {names})")

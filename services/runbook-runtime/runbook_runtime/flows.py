@@ -65,6 +65,7 @@ async def start_run(
             playbook_id=playbook_id,
             playbook_version=playbook_version,
             operator_commands=settings.real_mode_commands,
+            default_policy=settings.default_org_policy,
         )
     # a repeated key never re-executes: only a new run is started here; completed steps stay done
     if created and start and mode != "dry-run":
@@ -89,6 +90,7 @@ async def operate(
             action=action,
             operator_commands=_settings(runtime).real_mode_commands,
             blocking=blocking,
+            default_policy=_settings(runtime).default_org_policy,
         )
     if runtime.relay is not None:
         runtime.relay.wake()

@@ -1,4 +1,4 @@
-"""Governance of CLI steps: allow-list on the resolved executable, templates, environment (redaction: redaction.py)."""
+"""Governance of CLI steps: the command policy on this machine, templates, environment (redaction: redaction.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from playbooks_contracts.runbook import ANY_TEMPLATE, TEMPLATE_REF, Governance
+from playbooks_contracts.command_policy import CommandPolicy, Layer, Resolved, Resolver, layers_for
+from playbooks_contracts.command_policy import render_argv as policy_render
+from playbooks_contracts.runbook import ANY_TEMPLATE, TEMPLATE_REF, CliStep, Governance, Meta, Runbook, iter_leaves
 
 # The child environment starts from these, never from the whole parent environment.
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TERM", "USER", "TMPDIR")
@@ -33,48 +35,52 @@ def which_real(program: str, path: str | None) -> str | None:
     return os.path.realpath(found) if found else None
 
 
-def _denied_paths(name: str) -> set[str]:
-    """Where a denied command lives. Its real path only when it is that command's own binary:
-    ``reboot`` is a link to the multi-call ``systemctl``, and denying it must not deny ``systemctl``."""
-    found = which(name, None)
-    if found is None:
-        return {name}
-    real = os.path.realpath(found)
-    return {found, real} if os.path.basename(real) == os.path.basename(name) else {found}
+def fs_resolver(path: str | None = None) -> Resolver:
+    """Finds programs on this machine (``path``: the search path, None for the service's own)."""
 
-
-class CommandPolicy:
-    """The allow- and deny-lists resolved to real paths once per run.
-
-    List entries resolve against the process's own PATH, so a directory put in front of a command's
-    search path cannot redefine what "ls" means; the command itself is compared as a real path, so
-    ``/usr/bin/rm`` or a symlink named ``ls`` pointing to ``rm`` matches no allowed entry.
-    """
-
-    def __init__(self, governance: Governance) -> None:
-        self.names = governance.allowed_commands
-        self.deny_names = set(governance.deny_commands)
-        self.denied = {p for d in governance.deny_commands for p in _denied_paths(d)}
-        self.allowed = {p for p in (which_real(a, None) for a in governance.allowed_commands) if p is not None}
-
-    def resolve(self, program: str, *, path: str | None = None) -> str:
+    def resolve(program: str) -> Resolved | None:
         found = which(program, path)
-        if found is None:
-            raise GovernanceError(f"command {program!r} not found or not executable")
-        real = os.path.realpath(found)
-        # Denied by any name it goes by: as written, as found on PATH, or as the binary it really is.
-        names = {os.path.basename(program), os.path.basename(found), os.path.basename(real)}
-        if {found, real} & self.denied or names & self.deny_names:
-            raise GovernanceError(f"command {program!r} ({real}) is on the deny list")
-        if real not in self.allowed:
-            names = ", ".join(self.names) or "nothing"
-            raise GovernanceError(f"command {program!r} resolves to {real}, which is not allowed (allowed: {names})")
-        return real
+        return Resolved(found, os.path.realpath(found)) if found else None
+
+    return resolve
+
+
+def command_policy(
+    layers: Sequence[Layer] | Governance, *, mode: str = "real", path: str | None = None
+) -> CommandPolicy:
+    """The one command policy over ``layers`` as a run in ``mode`` applies it.
+
+    Real runs find argv[0] on the child's PATH and refuse what is not there; list entries resolve
+    against the service's own PATH, so a directory put in front of a command's search path cannot
+    redefine what "ls" means, and a program is compared as its real binary, so ``/usr/bin/rm`` or a
+    symlink named ``ls`` pointing to ``rm`` matches no allowed entry. Offline (replay, dry-run,
+    validation) a program that exists here is judged the same way, one that does not by its name.
+    """
+    stack = layers_for(layers) if isinstance(layers, Governance) else list(layers)
+    entries = fs_resolver(None)
+    if mode == "real":
+        return CommandPolicy(stack, resolve_program=fs_resolver(path), resolve_entry=entries, require_found=True)
+    return CommandPolicy(stack, resolve_program=entries, resolve_entry=entries)
 
 
 def resolve_command(program: str, governance: Governance, *, path: str | None = None) -> str:
-    """The real path of ``program`` if the allow-list admits it, else :class:`GovernanceError`."""
-    return CommandPolicy(governance).resolve(program, path=path)
+    """The real path of ``program`` if the policy admits it (as a whole argv of one word), else an error."""
+    decision = command_policy(governance, path=path).decide([program])
+    if not decision.allowed or decision.executable is None:
+        raise GovernanceError(decision.reason())
+    return decision.executable
+
+
+def render_argv(args: Sequence[str], values: Mapping[str, str], meta: Meta) -> tuple[list[str], list[bool]]:
+    """The rendered argv and which items hold template values; a value that would become an option
+    (leading '-') is refused unless its var is declared ``flag: true``."""
+    for arg in args:
+        render(arg, values, meta.governance)  # unsupported templates and denied names, with their messages
+    flag_vars = {name for name in meta.vars if meta.spec(name).flag}
+    argv, tainted, problems = policy_render(args, values, flag_vars=flag_vars)
+    if problems:
+        raise GovernanceError("; ".join(problems))
+    return argv, tainted
 
 
 def resolve_vars(
@@ -125,3 +131,20 @@ def summarise(text: str, *, full: bool) -> str:
         return text
     preview = text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else "")
     return f"{digest(text)} {preview!r}"
+
+
+def refused_commands(runbook: Runbook, layers: Sequence[Layer] | None = None) -> list[tuple[str, str]]:
+    """(location, reason) for every cli step the policy would refuse, judged before a run: vars take
+    their defaults (a default that would become an option is reported), captures a placeholder word;
+    the rendered argv is judged again when the step runs."""
+    policy = command_policy(layers if layers is not None else layers_for(runbook.meta.governance), mode="validate")
+    flag_vars = {name for name in runbook.meta.vars if runbook.meta.spec(name).flag}
+    values = dict(runbook.meta.defaults())
+    out = []
+    for loc, step in iter_leaves(runbook):
+        if isinstance(step, CliStep):
+            argv, tainted, problems = policy_render(step.with_.argv, values, flag_vars=flag_vars)
+            out += [(f"{loc}.with.argv", problem) for problem in problems]
+            out += [(f"{loc}.with.argv", problem) for problem in policy.decide(argv, tainted).problems]
+            values |= {name: f"<{name}>" for name in step.capture}
+    return out

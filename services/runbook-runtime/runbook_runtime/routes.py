@@ -13,11 +13,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
-from playbooks_contracts.policy import ApprovalFloor
+from playbooks_contracts.policy import ApprovalFloor, OrgPolicy
 from playbooks_contracts.runbook import validate_runbook
 from playbooks_platform.auth import Principal
 from playbooks_platform.errors import Invalid, PayloadTooLarge
-from playbooks_platform.permissions import Approver, Operator, Permission, Reader, check
+from playbooks_platform.permissions import Admin, Approver, Operator, Permission, Reader, check
 from playbooks_platform.service import Runtime, RuntimeDep
 
 from . import org_policy, service
@@ -58,6 +58,10 @@ def _settings(runtime: Runtime) -> RunbookRuntimeSettings:
     return runtime.settings  # type: ignore[return-value]
 
 
+async def _org_policy(runtime: Runtime, session: Any, org_id: str) -> OrgPolicy:
+    return await org_policy.get_policy(session=session, org_id=org_id, default=_settings(runtime).default_org_policy)
+
+
 def to_read(row: dict[str, Any], floor: ApprovalFloor | None = None) -> RunRead:
     """The run as a body: every string in it through the run's redaction (secret vars, rules)."""
     state = RunState.model_validate(row["state"])
@@ -88,7 +92,7 @@ def to_read(row: dict[str, Any], floor: ApprovalFloor | None = None) -> RunRead:
 
 async def _read(runtime: Runtime, org_id: str, run_id: str) -> RunRead:
     async with runtime.database.tenant_transaction(org_id) as session:
-        floor = (await org_policy.get_policy(session=session, org_id=org_id)).approvals
+        floor = (await _org_policy(runtime, session, org_id)).approvals
         return to_read(await service.get_run(session=session, org_id=org_id, run_id=run_id), floor)
 
 
@@ -127,7 +131,7 @@ async def create_run(
 @router.get("/runs", responses=_RESPONSES, summary="The caller's org's latest runs")
 async def list_runs(principal: Reader, runtime: RuntimeDep, limit: int = 50) -> list[RunRead]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
-        floor = (await org_policy.get_policy(session=session, org_id=principal.org_id)).approvals
+        floor = (await _org_policy(runtime, session, principal.org_id)).approvals
         rows = await service.list_runs(session=session, org_id=principal.org_id, limit=max(1, min(limit, 200)))
     return [to_read(r, floor) for r in rows]
 
@@ -269,6 +273,39 @@ async def verify_run(run_id: str, principal: Reader, runtime: RuntimeDep) -> Ver
     responses=_RESPONSES,
     summary="Every problem of a runbook document, located",
 )
-async def validate(document: dict[str, Any], principal: Reader) -> ValidateRead:
-    problems = validate_runbook(document)
-    return ValidateRead(valid=not problems, problems=[p.model_dump() for p in problems])
+async def validate(document: dict[str, Any], principal: Reader, runtime: RuntimeDep) -> ValidateRead:
+    """Schema problems first; for a well-formed runbook, every command the org's effective policy refuses."""
+    problems = [p.model_dump() for p in validate_runbook(document)]
+    if not problems:
+        settings = _settings(runtime)
+        async with runtime.database.tenant_transaction(principal.org_id) as session:
+            problems = await service.policy_problems(
+                session=session,
+                org_id=principal.org_id,
+                runbook_doc=document,
+                operator_commands=settings.real_mode_commands,
+                default_policy=settings.default_org_policy,
+            )
+    return ValidateRead(valid=not problems, problems=problems)
+
+
+@router.get("/policy", tags=["policy"], responses=_RESPONSES, summary="The org's policy (commands, approvals floor)")
+async def read_policy(principal: Reader, runtime: RuntimeDep) -> OrgPolicy:
+    async with runtime.database.tenant_transaction(principal.org_id) as session:
+        return await org_policy.get_policy(
+            session=session, org_id=principal.org_id, default=_settings(runtime).default_org_policy
+        )
+
+
+@router.put(
+    "/policy",
+    tags=["policy"],
+    responses=_RESPONSES | {403: {"description": "Only the org's admins set its policy"}},
+    summary="Replace the org's policy (admins)",
+)
+async def write_policy(body: OrgPolicy, principal: Admin, runtime: RuntimeDep) -> OrgPolicy:
+    """Runbooks of the org may only narrow this policy; the operator's setting caps it."""
+    async with runtime.database.tenant_transaction(principal.org_id) as session:
+        return await org_policy.put_policy(
+            session=session, org_id=principal.org_id, policy=body, actor=principal.user_id
+        )

@@ -18,8 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import Envelope, derived_id
+from playbooks_contracts.command_policy import Layer, layers_for
 from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult
-from playbooks_contracts.policy import ApprovalFloor
+from playbooks_contracts.policy import ApprovalFloor, OrgPolicy
 from playbooks_contracts.runbook import Runbook, RunbookInvalid, parse_runbook
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
 from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
@@ -27,7 +28,7 @@ from playbooks_platform.outbox import add_to_outbox
 
 from . import org_policy
 from .engine import Engine, EngineConflict, EngineError, EngineRefused, NullRecorder, new_state, runbook_digest, verify
-from .governance import GovernanceError, which_real
+from .governance import GovernanceError, refused_commands
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
 from .redaction import Redactor
 from .scenario import Scenario
@@ -140,6 +141,7 @@ async def create_run(
     playbook_id: str | None = None,
     playbook_version: str | None = None,
     operator_commands: list[str],
+    default_policy: OrgPolicy | None = None,
     approval_floor: ApprovalFloor | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """(run row, created). The same idempotency key returns the existing run untouched."""
@@ -157,7 +159,8 @@ async def create_run(
     runbook = check_runbook(runbook_doc)
     check_scenario(scenario, mode)
     replay_evidence, refused = await check_replay_evidence(session, org_id, mode, replay_evidence)
-    floor = approval_floor or (await org_policy.get_policy(session=session, org_id=org_id)).approvals
+    org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
+    floor = approval_floor or org.approvals
     run_id = str(derived_id("runbook-run", org_id, idempotency_key))
     try:
         # the service never lends its own environment to templates: vars come from the runbook and the request
@@ -178,9 +181,8 @@ async def create_run(
     recorder = DbRecorder()
     if mode == "dry-run":
         state.status = "planned"
-        engine = Engine(
-            capped(runbook, operator_commands), state, NullRecorder(), runner=_nothing, approval_floor=floor
-        )
+        layers = effective_layers(runbook, mode="dry-run", operator_commands=operator_commands, org=org)
+        engine = Engine(runbook, state, NullRecorder(), runner=_nothing, approval_floor=floor, layers=layers)
         plan = redact.tree(engine.plan())
     else:
         recorder.event(
@@ -215,6 +217,7 @@ async def create_run(
             vars_=vars_,
             actor=actor,
             operator_commands=operator_commands,
+            default_policy=default_policy,
             approval_floor=floor,
         )
     await _write_records(session, org_id, run_id, recorder)
@@ -244,17 +247,32 @@ async def list_runs(*, session: AsyncSession, org_id: str, limit: int = 50) -> l
     return [dict(r) for r in (await session.execute(query)).mappings()]
 
 
-def capped(runbook: Runbook, operator_commands: list[str]) -> Runbook:
-    """The runbook with its allow-list narrowed to what the service's operator permits.
+def effective_layers(
+    runbook: Runbook, *, mode: str, operator_commands: list[str] | None, org: OrgPolicy | None
+) -> list[Layer]:
+    """The effective command policy: the operator's cap (for what runs for real, or plans to), the org's
+    policy, the runbook's own governance; every layer must allow a command, so each can only narrow.
 
-    A runbook is data anyone in an org may submit; without this cap, a runbook allowing ``sh``
-    would make the service run whatever it is given.
+    A runbook is data anyone in an org may submit; without the cap, a runbook allowing ``sh`` would
+    make the service run whatever it is given. Replay executes nothing, so the cap does not apply to it.
     """
-    permitted = {p for p in (which_real(c, None) for c in operator_commands) if p is not None}
-    governance = runbook.meta.governance
-    keep = [c for c in governance.allowed_commands if which_real(c, None) in permitted]
-    meta = runbook.meta.model_copy(update={"governance": governance.model_copy(update={"allowed_commands": keep})})
-    return runbook.model_copy(update={"meta": meta})
+    cap = operator_commands if mode in ("real", "dry-run") else None
+    return layers_for(runbook.meta.governance, org=org, operator=cap)
+
+
+async def policy_problems(
+    *,
+    session: AsyncSession,
+    org_id: str,
+    runbook_doc: dict[str, Any],
+    operator_commands: list[str],
+    default_policy: OrgPolicy | None = None,
+) -> list[dict[str, str]]:
+    """Every command of a (valid) runbook the effective policy of a real run in this org would refuse."""
+    runbook = parse_runbook(runbook_doc)
+    org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
+    layers = effective_layers(runbook, mode="real", operator_commands=operator_commands, org=org)
+    return [{"location": loc, "message": msg} for loc, msg in refused_commands(runbook, layers)]
 
 
 def engine_for(
@@ -262,6 +280,7 @@ def engine_for(
     recorder: DbRecorder,
     *,
     operator_commands: list[str] | None = None,
+    org: OrgPolicy | None = None,
     approval_floor: ApprovalFloor | None = None,
 ) -> Engine:
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
@@ -271,8 +290,7 @@ def engine_for(
     floor = approval_floor or ApprovalFloor()
     if operator_commands is None:
         return Engine(runbook, state, recorder, runner=_nothing, approval_floor=floor)
-    if row["mode"] == "real":
-        runbook = capped(runbook, operator_commands)
+    layers = effective_layers(runbook, mode=row["mode"], operator_commands=operator_commands, org=org)
     return Engine(
         runbook,
         state,
@@ -280,6 +298,7 @@ def engine_for(
         scenario=scenario,
         replay_evidence=row["replay_evidence"] or {},
         approval_floor=floor,
+        layers=layers,
     )
 
 
@@ -291,15 +310,16 @@ async def operate(
     action: Any,
     operator_commands: list[str],
     blocking: bool = False,
+    default_policy: OrgPolicy | None = None,
 ) -> Any:
     """Apply ``action(engine)`` to a locked run and persist everything it recorded."""
     row = await get_run(session=session, org_id=org_id, run_id=run_id, lock=True)
     if row["mode"] == "dry-run":
         raise InvalidTransition("a dry-run run only holds its plan; create a real or replay run to execute")
     ensure_open(row)
-    floor = (await org_policy.get_policy(session=session, org_id=org_id)).approvals
+    org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
     recorder = DbRecorder()
-    engine = engine_for(row, recorder, operator_commands=operator_commands, approval_floor=floor)
+    engine = engine_for(row, recorder, operator_commands=operator_commands, org=org, approval_floor=org.approvals)
     before = len(engine.state.history)
     was_finished = engine.state.status in ("passed", "failed")
     try:

@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from playbooks_contracts.command_policy import Layer, layers_for
+from playbooks_contracts.documents import DocumentTooLarge, load_yaml
+from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.runbook import Runbook, parse_runbook
 
 from .engine import Engine, EngineError, NullRecorder, new_state, runbook_digest
@@ -29,6 +33,26 @@ def load_scenario(path: Path) -> tuple[Scenario, dict[str, Any]]:
     return scenario, (yaml.safe_load(ev.read_text()) or {}) if ev.exists() else {}
 
 
+def load_policy(path: Path) -> OrgPolicy:
+    """A policy file (YAML or JSON, an OrgPolicy document) for local runs and validation."""
+    try:
+        data = load_yaml(path.read_text(), what=str(path))  # the API's size and nesting limits
+    except DocumentTooLarge as exc:
+        raise EngineError(str(exc)) from None
+    try:
+        return OrgPolicy.model_validate(data or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(document)"
+        raise EngineError(f"{path}: invalid policy at {where}: {first['msg']}") from None
+
+
+def policy_layers(runbook: Runbook, policy: OrgPolicy | None) -> list[Layer]:
+    """A local run's policy: the policy file (the one place that can grant launchers), then the runbook.
+    Without a file, the runbook's own allow-list applies and launchers stay refused."""
+    return layers_for(runbook.meta.governance, org=policy, org_source="policy file")
+
+
 def open_run(
     runbook_path: Path,
     *,
@@ -38,6 +62,7 @@ def open_run(
     vars_: dict[str, str] | None = None,
     key: str | None = None,
     actor: str = "cli",
+    policy: OrgPolicy | None = None,
 ) -> tuple[Engine, RunFolder, bool]:
     """(engine, folder, resumed): a key that names an existing run resumes it instead of starting over."""
     raw = runbook_path.read_text()
@@ -56,9 +81,9 @@ def open_run(
             actor=actor,
             vars_=vars_,
         )
-        return Engine(runbook, state, NullRecorder(), runner=_dry), folder, False
+        return Engine(runbook, state, NullRecorder(), runner=_dry, layers=policy_layers(runbook, policy)), folder, False
     if folder.exists():
-        return _engine_for(folder.latest_state(), runbook, raw, folder), folder, True
+        return _engine_for(folder.latest_state(), runbook, raw, folder, policy), folder, True
     state = new_state(
         runbook,
         run_id=run_id,
@@ -70,23 +95,25 @@ def open_run(
     )
     state.scenario_path = str(scenario_path.resolve()) if scenario_path else None
     folder.create()
-    engine = _engine_for(state, runbook, raw, folder)
+    engine = _engine_for(state, runbook, raw, folder, policy)
     engine._emit("run_started", runbook=state.runbook_path, digest=state.runbook_digest, mode=mode, actor=actor)
     engine.snapshot("step-0000.json")
     return engine, folder, False
 
 
-def resume_run(run_id: str, *, root: Path) -> tuple[Engine, RunFolder]:
+def resume_run(run_id: str, *, root: Path, policy: OrgPolicy | None = None) -> tuple[Engine, RunFolder]:
     folder = RunFolder(root, run_id)
     if not folder.exists():
         raise EngineError(f"no run {run_id} under {root}")
     state = folder.latest_state()
     raw = Path(state.runbook_path).read_text()
     runbook = parse_runbook(yaml.safe_load(raw))
-    return _engine_for(state, runbook, raw, folder), folder
+    return _engine_for(state, runbook, raw, folder, policy), folder
 
 
-def _engine_for(state: RunState, runbook: Runbook, raw: str, folder: RunFolder) -> Engine:
+def _engine_for(
+    state: RunState, runbook: Runbook, raw: str, folder: RunFolder, policy: OrgPolicy | None = None
+) -> Engine:
     if runbook_digest(raw) != state.runbook_digest:
         raise EngineError(f"the runbook changed since run {state.run_id} started ({state.runbook_path})")
     _restore_secrets(state, runbook)
@@ -103,6 +130,7 @@ def _engine_for(state: RunState, runbook: Runbook, raw: str, folder: RunFolder) 
         scenario=scenario,
         scenario_dir=Path(state.scenario_path).parent if state.scenario_path else None,
         replay_evidence=evidence,
+        layers=policy_layers(runbook, policy),
     )
 
 

@@ -279,4 +279,4 @@ async def test_the_operator_cap_wins_over_a_runbooks_own_allow_list(rt, infra: I
     body = {"runbook": doc, "mode": "real", "start": True}
     run = (await client.post("/v1/runs", json=body, headers=infra.auth(org))).json()
     assert run["status"] == "failed" and not marker.exists()
-    assert "not allowed (allowed: echo, printf)" in run["history"][-1]["error"]
+    assert "not allowed by the operator's cap (allowed: echo, printf, touch)" in run["history"][-1]["error"]

@@ -164,7 +164,7 @@ def test_dry_run_plans_without_side_effects(tmp_path: Path) -> None:
     assert sorted(tmp_path.rglob("*")) == before and not marker.exists()
     touch, rm, pause = json.loads(out.stdout)
     assert touch["verdict"] == "allowed" and touch["argv"] == ["touch", str(marker)]
-    assert rm["verdict"].startswith("refused: command 'rm' resolves to")
+    assert rm["verdict"].startswith("refused: command 'rm' (") and "is not allowed by the runbook" in rm["verdict"]
     assert pause["pauses_for"] == ["text link", "checklist crit", "attachment shot", "1 approval(s) by DRI"]
     assert run_cli(tmp_path, "exec", str(rb), "--mode", "dry-run").returncode == 0  # the table for people
 
@@ -184,7 +184,7 @@ def test_verify_names_missing_evidence_disallowed_command_and_failed_assertion(t
     engine.next()
     problems = verify(rb, engine.state)
     assert problems[0] == "assert: assertion failed: stdout contains 'CrashLoopBackOff'"
-    assert problems[1].startswith("denied: disallowed command: command 'rm' resolves to")
+    assert problems[1].startswith("denied: disallowed command: command 'rm' (") and "not allowed" in problems[1]
     assert problems[2] == "m: missing evidence: link, crit: error rate < 1%, shot, approval 0/1 (DRI)"
     # and through the CLI, exiting non-zero
     path = write(tmp_path, doc)
@@ -196,7 +196,12 @@ def test_verify_names_missing_evidence_disallowed_command_and_failed_assertion(t
 
 def test_the_same_key_resumes_the_same_run_and_never_reruns_a_completed_step(tmp_path: Path) -> None:
     counter = tmp_path / "count"
-    doc = runbook(cli("a", "sh", "-c", f"echo x >> {counter}"), manual("m"), allowed=["sh"])
+    # tee -a appends its stdin: each execution adds a line (a shell with -c is a launcher, refused here)
+    doc = runbook(
+        cli("a", "tee", "-a", str(counter), **{"with": {"argv": ["tee", "-a", str(counter)], "stdin": "x\n"}}),
+        manual("m"),
+        allowed=["tee"],
+    )
     path = write(tmp_path, doc)
     first = run_cli(tmp_path, "exec", str(path), "--key", "incident-42")
     again = run_cli(tmp_path, "exec", str(path), "--key", "incident-42")
