@@ -19,18 +19,69 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import Envelope, derived_id
 from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult
+from playbooks_contracts.policy import ApprovalFloor
 from playbooks_contracts.runbook import Runbook, RunbookInvalid, parse_runbook
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
-from playbooks_platform.errors import Invalid, InvalidTransition, NotFound
+from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from playbooks_platform.outbox import add_to_outbox
 
-from .engine import Engine, EngineError, NullRecorder, new_state, runbook_digest, verify
+from . import org_policy
+from .engine import Engine, EngineConflict, EngineError, EngineRefused, NullRecorder, new_state, runbook_digest, verify
 from .governance import GovernanceError, which_real
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
+from .redaction import Redactor
 from .scenario import Scenario
-from .state import Mode, RunState
+from .state import Mode, RunState, StepEvidence
 
 SOURCE = "runbook-runtime"
+# A run in one of these accepts nothing more: no evidence, approval, step or snapshot (409).
+ENDED = frozenset({"passed", "failed", "rejected", "cancelled"})
+
+
+def ensure_open(row: dict[str, Any]) -> None:
+    if row["status"] in ENDED:
+        raise Conflict(f"run {row['run_id']} has ended ({row['status']}): it accepts nothing more")
+
+
+def redactor_for(row: dict[str, Any]) -> Redactor:
+    """The run's redaction (its rules and the values of its secret vars), for the sinks outside the engine."""
+    return Redactor.for_run(parse_runbook(row["runbook"]), RunState.model_validate(row["state"]).vars)
+
+
+async def check_replay_evidence(
+    session: AsyncSession, org_id: str, mode: str, evidence: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """(evidence to keep, what was refused). Recorded evidence only means something in a replay run,
+    and a recorded attachment only counts when this org stores a blob with its sha256."""
+    if not evidence:
+        return None, []
+    if mode != "replay":
+        raise Invalid("replay_evidence is only for replay runs: a real run takes evidence from people, as it happens")
+    parsed: dict[str, StepEvidence] = {}
+    for step_id, saved in evidence.items():
+        try:
+            parsed[step_id] = StepEvidence.model_validate(saved)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise Invalid(f"replay_evidence.{step_id}.{where}: {first['msg']}") from None
+    claimed = {a.sha256.lower() for ev in parsed.values() for a in ev.attachments.values()}
+    stored: dict[str, int] = {}
+    if claimed:
+        digest = sa.func.encode(sa.func.sha256(attachments.c.content), "hex")
+        query = sa.select(digest, sa.func.length(attachments.c.content)).where(
+            attachments.c.org_id == org_id, digest.in_(sorted(claimed))
+        )
+        stored = {d: n for d, n in (await session.execute(query)).all()}
+    refused = []
+    for step_id, ev in parsed.items():
+        for name, att in list(ev.attachments.items()):
+            if att.sha256.lower() not in stored:
+                refused.append(f"{step_id}.{name}: no stored attachment has sha256 {att.sha256[:16]}…")
+                del ev.attachments[name]
+            else:
+                att.size = stored[att.sha256.lower()]
+    return {k: v.model_dump(mode="json") for k, v in parsed.items()}, refused
 
 
 @dataclass
@@ -89,6 +140,7 @@ async def create_run(
     playbook_id: str | None = None,
     playbook_version: str | None = None,
     operator_commands: list[str],
+    approval_floor: ApprovalFloor | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """(run row, created). The same idempotency key returns the existing run untouched."""
     existing = (
@@ -104,6 +156,8 @@ async def create_run(
         return dict(existing), False
     runbook = check_runbook(runbook_doc)
     check_scenario(scenario, mode)
+    replay_evidence, refused = await check_replay_evidence(session, org_id, mode, replay_evidence)
+    floor = approval_floor or (await org_policy.get_policy(session=session, org_id=org_id)).approvals
     run_id = str(derived_id("runbook-run", org_id, idempotency_key))
     try:
         # the service never lends its own environment to templates: vars come from the runbook and the request
@@ -117,18 +171,24 @@ async def create_run(
             vars_=vars_,
             env={},
         )
+        redact = Redactor.for_run(runbook, state.vars)
     except GovernanceError as exc:
         raise Invalid(str(exc)) from None
     plan = None
     recorder = DbRecorder()
     if mode == "dry-run":
         state.status = "planned"
-        plan = Engine(capped(runbook, operator_commands), state, NullRecorder(), runner=_nothing).plan()
+        engine = Engine(
+            capped(runbook, operator_commands), state, NullRecorder(), runner=_nothing, approval_floor=floor
+        )
+        plan = redact.tree(engine.plan())
     else:
         recorder.event(
             {"event": "run_started", "run_id": run_id, "mode": mode, "actor": actor, "digest": state.runbook_digest}
         )
-        recorder.snapshot(state, "step-0000.json")
+        if refused:
+            recorder.event({"event": "replay_evidence_refused", "run_id": run_id, "mode": mode, "refused": refused})
+        recorder.snapshot(redact.model(state), "step-0000.json")
     row = {
         "run_id": run_id,
         "org_id": org_id,
@@ -155,6 +215,7 @@ async def create_run(
             vars_=vars_,
             actor=actor,
             operator_commands=operator_commands,
+            approval_floor=floor,
         )
     await _write_records(session, org_id, run_id, recorder)
     return await get_run(session=session, org_id=org_id, run_id=run_id), True
@@ -196,16 +257,30 @@ def capped(runbook: Runbook, operator_commands: list[str]) -> Runbook:
     return runbook.model_copy(update={"meta": meta})
 
 
-def engine_for(row: dict[str, Any], recorder: DbRecorder, *, operator_commands: list[str] | None = None) -> Engine:
+def engine_for(
+    row: dict[str, Any],
+    recorder: DbRecorder,
+    *,
+    operator_commands: list[str] | None = None,
+    approval_floor: ApprovalFloor | None = None,
+) -> Engine:
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
     runbook = parse_runbook(row["runbook"])
     state = RunState.model_validate(row["state"])
     scenario = Scenario.model_validate(row["scenario"]) if row["scenario"] else None
+    floor = approval_floor or ApprovalFloor()
     if operator_commands is None:
-        return Engine(runbook, state, recorder, runner=_nothing)
+        return Engine(runbook, state, recorder, runner=_nothing, approval_floor=floor)
     if row["mode"] == "real":
         runbook = capped(runbook, operator_commands)
-    return Engine(runbook, state, recorder, scenario=scenario, replay_evidence=row["replay_evidence"] or {})
+    return Engine(
+        runbook,
+        state,
+        recorder,
+        scenario=scenario,
+        replay_evidence=row["replay_evidence"] or {},
+        approval_floor=floor,
+    )
 
 
 async def operate(
@@ -221,15 +296,21 @@ async def operate(
     row = await get_run(session=session, org_id=org_id, run_id=run_id, lock=True)
     if row["mode"] == "dry-run":
         raise InvalidTransition("a dry-run run only holds its plan; create a real or replay run to execute")
+    ensure_open(row)
+    floor = (await org_policy.get_policy(session=session, org_id=org_id)).approvals
     recorder = DbRecorder()
-    engine = engine_for(row, recorder, operator_commands=operator_commands)
+    engine = engine_for(row, recorder, operator_commands=operator_commands, approval_floor=floor)
     before = len(engine.state.history)
     was_finished = engine.state.status in ("passed", "failed")
     try:
         # real commands block: keep them off the event loop
         outcome = await asyncio.to_thread(action, engine) if blocking or row["mode"] == "real" else action(engine)
+    except EngineConflict as exc:
+        raise Conflict(engine.redact(str(exc))) from None
+    except EngineRefused as exc:
+        raise Forbidden(engine.redact(str(exc))) from None
     except (EngineError, GovernanceError) as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(engine.redact(str(exc))) from None
     state = engine.state
     await session.execute(
         sa.update(runs)
@@ -270,14 +351,16 @@ async def operate(
                     ended_at=r.ended_at,
                     attempts=r.attempts,
                     error=r.error,
+                    replay=r.replay,
                 ).model_dump(mode="json"),
             ),
         )
         for i, r in enumerate(new_results)
     ]
     finished = state.status in ("passed", "failed")
-    if finished and not was_finished and state.mode == "real":
-        # replay runs are tests of the runbook, not executions: they do not count towards success rates
+    if finished and not was_finished and state.mode == "real" and row["mode"] == "real":
+        # replay runs are tests of the runbook, not executions: they never count towards success rates.
+        # Rejected and cancelled runs did not execute to an outcome either.
         meta = engine.runbook.meta
         messages.append(
             (
