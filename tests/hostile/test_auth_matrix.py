@@ -86,9 +86,6 @@ SIGNED_URL_ROUTES = {
     ("recommendation-agent", "/api/artifacts/upload/{tenant_id}/{playbook_id}/{version}/{file}"),
     ("recommendation-agent", "/api/artifacts/{tenant_id}/{sha256}"),
 }
-# TODO(lead, at merge): remove once helper "runauthz"'s branch (runbook-runtime's permissions) is merged;
-# strict, so the test reports XPASS (a failure) until this line goes.
-PENDING = {"runbook-runtime": "runbook-runtime's routes get their permissions on branch runauthz"}
 
 
 def operations_of(app) -> list[tuple[str, str, dict]]:
@@ -111,10 +108,7 @@ def lacking(permission: Permission) -> list[str]:
     return [*sorted(role for role, granted in ROLE_PERMISSIONS.items() if permission not in granted), "no-such-role"]
 
 
-@pytest.mark.parametrize(
-    "service",
-    [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=PENDING[s])) if s in PENDING else s for s in WITH_API],
-)
+@pytest.mark.parametrize("service", WITH_API)
 async def test_every_operation_declares_and_enforces_a_permission(infra: Infra, service: str, org: str) -> None:
     async with running_service(service, infra) as (client, _, app):
         undeclared = [f"{m} {p}" for m, p, op in operations_of(app) if p not in ANY_CALLER and "x-permission" not in op]
