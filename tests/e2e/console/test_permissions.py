@@ -59,3 +59,17 @@ def test_review_controls_and_a_refusal_shown(page, console, infra: Infra, org: s
     card.find_element("css selector", "[data-test=approve]").click()
     refusal = page.text("#flash [data-test=error]")
     assert refusal.startswith("Not allowed:") and "four eyes" in refusal
+
+
+def test_run_controls_follow_the_permissions(page, console, infra: Infra, org: str) -> None:
+    console.backend("runbook-runtime")
+
+    def start_controls(*roles: str) -> tuple[bool, list[str]]:
+        page.sign_in(infra.token(org, user_id="u", roles=list(roles)), "runs")
+        page.ready("runs")
+        modes = [o.get_attribute("value") for o in page.all("[data-test=mode] option")]
+        return bool(page.all("[data-test=start]")), modes
+
+    assert start_controls("viewer") == (False, [])
+    assert start_controls("operator") == (True, ["dry-run"])  # real runs need 'run'
+    assert start_controls("runner") == (True, ["real", "dry-run"])
