@@ -273,6 +273,9 @@ class Engine:
                 "exit_code": transcript.exit_code,
                 "stdout": summarise(stdout, full=full),
                 "stderr": summarise(stderr, full=full),
+                # sizes, truncation and layers; the raw streams' hashes could confirm a guessed secret that
+                # redaction hides, so they are kept only for runbooks without redaction rules
+                **transcript.evidence(hashes=not self.governance.redact),
             }
             if transcript.timed_out:
                 error, kind = f"timed out after {timeout:g}s", "timeout"
