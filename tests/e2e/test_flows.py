@@ -355,7 +355,7 @@ async def test_flow2_tsg_compiled_reviewed_found_replayed_verified(stack: Stack,
     if not stack.has(AGENT):
         pytest.skip(f"{AGENT} is not installed: flow 2 needs its review lifecycle and search")
     infra = stack.infra
-    auth = infra.auth(org, user_id="reviewer")
+    auth = infra.auth(org, user_id="ana")
     pid, version = f"tsg-nginx-{uuid.uuid4().hex[:8]}", "1.0.0"
     async with stack.client("compiler") as compiler:
         body = {
@@ -383,7 +383,11 @@ async def test_flow2_tsg_compiled_reviewed_found_replayed_verified(stack: Stack,
         assert pending["status"] == "pending_review" and pending["storage_strategy"] == "uploaded_for_review"
         assert pending["document"]["runbook"] == compiled["runbook"]
 
+        # four eyes: the author who compiled and published it cannot approve it; another reviewer does
         r = await agent.post(f"{path}/status", json={"status": "approved"}, headers=auth)
+        assert r.status_code == 403 and "four eyes" in r.json()["detail"], r.text
+        other = infra.auth(org, user_id="rita", roles=["reviewer"])
+        r = await agent.post(f"{path}/status", json={"status": "approved"}, headers=other)
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "approved" and r.json()["storage_strategy"] == "uploaded_trusted"
 

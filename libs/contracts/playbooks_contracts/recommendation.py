@@ -31,7 +31,7 @@ SEARCHABLE_STATUSES: tuple[str, ...] = ("active", "approved", "deprecated", "nee
 # Allowed status changes; anything else is a 409 that lists the allowed targets.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "draft": ("ready", "archived"),
-    "ready": ("draft", "active", "pending_review", "archived"),
+    "ready": ("draft", "pending_review", "archived"),  # active only after a review (approved)
     "pending_review": ("approved", "rejected", "broken"),
     "approved": ("active", "deprecated", "broken", "needs_update", "archived"),
     "active": ("deprecated", "broken", "needs_update", "archived"),

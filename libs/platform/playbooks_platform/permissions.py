@@ -7,11 +7,12 @@ may do what. A 403 names the permission missing and the roles that grant it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from .auth import Principal, current_principal
 from .errors import Forbidden
@@ -104,9 +105,21 @@ Reviewer = Annotated[Principal, requires(Permission.REVIEW)]
 Admin = Annotated[Principal, requires(Permission.ADMIN)]
 
 
-def route_permission(route: APIRoute) -> Permission | None:
-    """The permission a route declares (anywhere in its dependency tree), or None."""
-    stack = [route.dependant]
+def api_routes(app: FastAPI) -> Iterator[Any]:
+    """Every API route of the app, with its full path (``path_format``), ``methods``, ``include_in_schema``.
+
+    FastAPI keeps an included router as one wrapper in ``app.routes``; its routes are reached through
+    their contexts, the way FastAPI's own OpenAPI builder reaches them.
+    """
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def route_permission(route: Any) -> Permission | None:
+    """The permission a route (an APIRoute or a context from :func:`api_routes`) declares, or None."""
+    original = getattr(route, "original_route", route)
+    stack = [original.dependant]
     while stack:
         dependant = stack.pop()
         if isinstance(dependant.call, PermissionChecker):
@@ -123,8 +136,8 @@ def document_permissions(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        for route in app.routes:
-            if not isinstance(route, APIRoute) or not route.include_in_schema:
+        for route in api_routes(app):
+            if not route.include_in_schema:
                 continue
             permission = route_permission(route)
             if permission is None:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Response
 
 from playbooks_contracts.compiler import CompileRequest, CompileResponse, ValidateRequest, ValidateResponse
 from playbooks_contracts.documents import MAX_DOCUMENT_DEPTH
-from playbooks_platform.auth import CurrentPrincipal
 from playbooks_platform.errors import Invalid
+from playbooks_platform.permissions import Reader, Writer
 from playbooks_platform.service import RuntimeDep
 
 from .service import PublishAs, compile_job, publish_compiled, validate_job
@@ -23,6 +23,7 @@ router = APIRouter(prefix="/api", tags=["compiler"])
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The token lacks the permission the operation names (x-permission)"},
     422: {
         "description": "Invalid body, a document over a size or nesting limit or the processing deadline, "
         "or publish asked for a runbook that does not validate"
@@ -32,7 +33,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/compile", response_model=CompileResponse, responses=_RESPONSES)
-async def compile_(body: CompileRequest, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def compile_(body: CompileRequest, principal: Writer, runtime: RuntimeDep) -> Response:
     """Compile a Markdown TSG: the runbook, the mapping report and diagnostics; optionally publish it for review."""
     settings: CompilerSettings = runtime.settings  # type: ignore[assignment]
     llm = settings.llm() if body.engine == "auto" else None
@@ -58,7 +59,7 @@ async def compile_(body: CompileRequest, principal: CurrentPrincipal, runtime: R
 
 
 @router.post("/validate", response_model=ValidateResponse, responses=_RESPONSES)
-async def validate(body: ValidateRequest, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def validate(body: ValidateRequest, principal: Reader, runtime: RuntimeDep) -> Response:
     """Validate a runbook (schema, governance, replay); with the source TSG, also that no command is invented."""
     pool: WorkerPool = runtime.state[WORKERS]
     try:

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 
-from playbooks_platform.auth import CurrentPrincipal
+from playbooks_platform.auth import Principal
 from playbooks_platform.errors import Invalid
+from playbooks_platform.permissions import Operator, Permission, Reader, Writer, check
 from playbooks_platform.service import RuntimeDep
 
 from . import service
@@ -34,7 +35,10 @@ from .templates import TEMPLATES
 
 router = APIRouter(prefix="/api")
 
-_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or invalid bearer token"}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The token lacks the permission the operation names (x-permission)"},
+}
 _ONE: dict[int | str, dict[str, Any]] = _AUTH | {404: {"description": "No such playbook in the caller's org"}}
 _WRITE: dict[int | str, dict[str, Any]] = _ONE | {
     422: {"description": "Invalid playbook; the problem names the condition or action index and the reason"}
@@ -45,13 +49,19 @@ def _read(row: Any) -> PlaybookRead:
     return PlaybookRead.model_validate(row, from_attributes=True)
 
 
+def _may_go_live(principal: Principal, status: str) -> None:
+    """Authors write playbooks; one that runs on the org's events is switched on by someone who may operate."""
+    if status == "active":
+        check(principal, Permission.OPERATE, doing="create, change or activate a playbook that is active")
+
+
 def _limit(runtime: RuntimeDep) -> int:
     settings: ConditionEngineSettings = runtime.settings  # type: ignore[assignment]
     return settings.max_playbooks_per_org
 
 
 @router.get("/playbook-templates", tags=["templates"], responses=_AUTH, summary="The system templates")
-async def list_templates(principal: CurrentPrincipal) -> TemplateList:
+async def list_templates(principal: Reader) -> TemplateList:
     return TemplateList(items=[TemplateRead.model_validate(t) for t in TEMPLATES])
 
 
@@ -63,9 +73,10 @@ async def list_templates(principal: CurrentPrincipal) -> TemplateList:
     summary="Create a playbook of the caller's org from a template",
 )
 async def create_from_template(
-    key: str, principal: CurrentPrincipal, runtime: RuntimeDep, body: FromTemplate | None = None
+    key: str, principal: Writer, runtime: RuntimeDep, body: FromTemplate | None = None
 ) -> PlaybookRead:
     body = body or FromTemplate()
+    _may_go_live(principal, body.status)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.create_from_template(
             session=session,
@@ -80,7 +91,7 @@ async def create_from_template(
 
 @router.get("/playbooks", tags=["playbooks"], responses=_AUTH, summary="The org's playbooks")
 async def list_playbooks(
-    principal: CurrentPrincipal, runtime: RuntimeDep, status: Annotated[str | None, Query(max_length=32)] = None
+    principal: Reader, runtime: RuntimeDep, status: Annotated[str | None, Query(max_length=32)] = None
 ) -> PlaybookList:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         rows = await service.list_playbooks(session=session, org_id=principal.org_id, status=status)
@@ -94,7 +105,8 @@ async def list_playbooks(
     responses=_WRITE,
     summary="Create a playbook (validated by the condition DSL)",
 )
-async def create_playbook(body: PlaybookCreate, principal: CurrentPrincipal, runtime: RuntimeDep) -> PlaybookRead:
+async def create_playbook(body: PlaybookCreate, principal: Writer, runtime: RuntimeDep) -> PlaybookRead:
+    _may_go_live(principal, body.status)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.create_playbook(
             session=session,
@@ -110,7 +122,7 @@ async def create_playbook(body: PlaybookCreate, principal: CurrentPrincipal, run
 
 
 @router.get("/playbooks/{playbook_id}", tags=["playbooks"], responses=_ONE, summary="One playbook")
-async def get_playbook(playbook_id: uuid.UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> PlaybookRead:
+async def get_playbook(playbook_id: uuid.UUID, principal: Reader, runtime: RuntimeDep) -> PlaybookRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return _read(await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id))
 
@@ -119,12 +131,15 @@ async def get_playbook(playbook_id: uuid.UUID, principal: CurrentPrincipal, runt
     "/playbooks/{playbook_id}", tags=["playbooks"], responses=_WRITE, summary="Change a playbook (a new version)"
 )
 async def update_playbook(
-    playbook_id: uuid.UUID, body: PlaybookUpdate, principal: CurrentPrincipal, runtime: RuntimeDep
+    playbook_id: uuid.UUID, body: PlaybookUpdate, principal: Writer, runtime: RuntimeDep
 ) -> PlaybookRead:
     changes = body.model_dump(exclude_unset=True)
     if any(v is None for v in changes.values()):
         raise Invalid("a field cannot be set to null; leave it out to keep it")
     async with runtime.database.tenant_transaction(principal.org_id) as session:
+        current = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
+        # Changing a live playbook changes what runs on the next event: that is operating it, not drafting.
+        _may_go_live(principal, current.status)
         row = await service.update_playbook(
             session=session, org_id=principal.org_id, playbook_id=playbook_id, changes=changes
         )
@@ -132,7 +147,7 @@ async def update_playbook(
 
 
 def _status_route(path: str, new_status: Literal["active", "inactive"], summary: str) -> None:
-    async def change(playbook_id: uuid.UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> PlaybookRead:
+    async def change(playbook_id: uuid.UUID, principal: Operator, runtime: RuntimeDep) -> PlaybookRead:
         async with runtime.database.tenant_transaction(principal.org_id) as session:
             row = await service.set_status(
                 session=session, org_id=principal.org_id, playbook_id=playbook_id, status=new_status
@@ -162,7 +177,7 @@ _status_route("deactivate", "inactive", "Deactivate a playbook: it stops running
     responses=_ONE,
     summary="Delete a playbook and its run history",
 )
-async def delete_playbook(playbook_id: uuid.UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> None:
+async def delete_playbook(playbook_id: uuid.UUID, principal: Writer, runtime: RuntimeDep) -> None:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         await service.delete_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
 
@@ -173,7 +188,7 @@ async def delete_playbook(playbook_id: uuid.UUID, principal: CurrentPrincipal, r
     responses=_ONE,
     summary="What the playbook would do on a sample event built from its trigger and conditions",
 )
-async def dry_run_sample(playbook_id: uuid.UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> DryRunResult:
+async def dry_run_sample(playbook_id: uuid.UUID, principal: Operator, runtime: RuntimeDep) -> DryRunResult:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
     return DryRunResult.model_validate(dry_run(row, principal.org_id, None))
@@ -186,7 +201,7 @@ async def dry_run_sample(playbook_id: uuid.UUID, principal: CurrentPrincipal, ru
     summary="What the playbook would do on the event sent",
 )
 async def dry_run_event(
-    playbook_id: uuid.UUID, body: DryRunIn, principal: CurrentPrincipal, runtime: RuntimeDep
+    playbook_id: uuid.UUID, body: DryRunIn, principal: Operator, runtime: RuntimeDep
 ) -> DryRunResult:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
@@ -199,7 +214,7 @@ async def dry_run_event(
 
 @router.get("/playbook-runs", tags=["runs"], responses=_AUTH, summary="The org's runs, newest first")
 async def list_runs(
-    principal: CurrentPrincipal,
+    principal: Reader,
     runtime: RuntimeDep,
     playbook: uuid.UUID | None = None,
     status: RunStatus | None = None,
@@ -226,7 +241,7 @@ async def list_runs(
     responses=_AUTH | {404: {"description": "No such run in the caller's org"}},
     summary="One run",
 )
-async def get_run(run_id: uuid.UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> RunRead:
+async def get_run(run_id: uuid.UUID, principal: Reader, runtime: RuntimeDep) -> RunRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id)
     return RunRead.model_validate(row, from_attributes=True)
@@ -238,9 +253,7 @@ async def get_run(run_id: uuid.UUID, principal: CurrentPrincipal, runtime: Runti
     responses=_AUTH,
     summary="Runs by status and last run, per category (contracts, decks, accounts) and per playbook",
 )
-async def playbook_insights(
-    principal: CurrentPrincipal, runtime: RuntimeDep, window: Literal["7d", "30d"] = "7d"
-) -> Insights:
+async def playbook_insights(principal: Reader, runtime: RuntimeDep, window: Literal["7d", "30d"] = "7d") -> Insights:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         data = await service.insights(session=session, org_id=principal.org_id, window=window)
     return Insights.model_validate(data)

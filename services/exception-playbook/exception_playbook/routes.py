@@ -10,8 +10,9 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import utcnow
-from playbooks_platform.auth import CurrentPrincipal, Principal
+from playbooks_platform.auth import Principal
 from playbooks_platform.errors import Forbidden, NotFound
+from playbooks_platform.permissions import Admin, Operator, Reader, Writer
 from playbooks_platform.service import RuntimeDep
 
 from . import events as ev
@@ -42,36 +43,47 @@ from .settings import ExceptionPlaybookSettings
 
 router = APIRouter(prefix="/api")
 
-WRITE_ROLES = ("admin", "playbook_admin")
 ExceptionRef = Annotated[
     str, Path(min_length=1, max_length=128, description="The exception's id, or the upstream system's id for it.")
 ]
 StepOrder = Annotated[int, Path(ge=1, le=1000)]
 
-_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or invalid bearer token"}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The token lacks the permission the operation names (x-permission)"},
+}
 _EXC: dict[int | str, dict[str, Any]] = _AUTH | {404: {"description": "No such exception in the caller's tenant"}}
 _STEP: dict[int | str, dict[str, Any]] = _EXC | {
-    403: {"description": "The actor may not do this (risky step, tool or channel not allowed)"},
+    403: {"description": "No 'operate' permission, a body claiming another actor, or a step the actor may not do"},
     409: {"description": "Not the next step, already completed, or a concurrent change won"},
     422: {"description": "The step cannot run as configured (e.g. unknown template)"},
 }
 _ADMIN: dict[int | str, dict[str, Any]] = _AUTH | {
-    403: {"description": "Needs the admin or playbook_admin role"},
+    403: {"description": "The token lacks the permission the operation names (x-permission)"},
     422: {"description": "Invalid document; the problem names the field"},
 }
 
 
-def _actor(principal: Principal, body: StepActor) -> Actor:
-    """Who acts: agents act as agents; a person acts as themselves."""
-    if "agent" in principal.roles and body.actor_type != "agent":
-        raise Forbidden(f"an agent token may act only as actor_type 'agent', not {body.actor_type!r}")
-    if body.actor_type == "human" and body.actor_id not in (None, principal.user_id):
-        raise Forbidden(f"a person completes steps as themselves: actor_id must be {principal.user_id!r} or absent")
-    return Actor(body.actor_type, body.actor_id or principal.user_id, body.notes)
-
-
-def _human(principal: Principal) -> Actor:
+def _caller(principal: Principal) -> Actor:
+    """The actor is the token: an ``agent`` token acts as an agent, any other as the person it names."""
     return Actor("agent" if "agent" in principal.roles else "human", principal.user_id)
+
+
+def _actor(principal: Principal, body: StepActor) -> Actor:
+    """The caller, with the body's notes; a body may repeat who the token is but never claim someone else."""
+    caller = _caller(principal)
+    if body.actor_type is not None and body.actor_type != caller.type:
+        who = "an agent token" if caller.type == "agent" else "a person's token"
+        raise Forbidden(
+            f"{who} acts as actor_type {caller.type!r}, not {body.actor_type!r}: the actor comes from the token "
+            "(an automation acts with a token holding the role 'agent'); leave actor_type out"
+        )
+    if body.actor_id not in (None, caller.id):
+        raise Forbidden(
+            f"the actor acts as themselves: actor_id must be {caller.id!r} (the token's user) or absent, "
+            f"not {body.actor_id!r}"
+        )
+    return Actor(caller.type, caller.id, body.notes)
 
 
 _resolve = service.resolve_exception
@@ -87,14 +99,14 @@ _resolve = service.resolve_exception
     responses=_AUTH | {409: {"description": "external_id already used"}, 422: {"description": "Invalid exception"}},
     summary="Create an exception; the best playbook is matched onto it at once",
 )
-async def create_exception(body: ExceptionCreate, principal: CurrentPrincipal, runtime: RuntimeDep) -> ExceptionRead:
+async def create_exception(body: ExceptionCreate, principal: Operator, runtime: RuntimeDep) -> ExceptionRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         outcome = await execution.create_exception(
             session=session,
             tenant_id=principal.org_id,
             body=body,
             cache=flows.candidate_cache(runtime),
-            actor=_human(principal),
+            actor=_caller(principal),
         )
     flows.wake(runtime)
     return ExceptionRead.model_validate(outcome.exception)
@@ -102,7 +114,7 @@ async def create_exception(body: ExceptionCreate, principal: CurrentPrincipal, r
 
 @router.get("/exceptions", tags=["exceptions"], responses=_AUTH, summary="The tenant's newest exceptions")
 async def list_exceptions(
-    principal: CurrentPrincipal, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    principal: Reader, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> ExceptionList:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         rows = await service.list_exceptions(session=session, tenant_id=principal.org_id, limit=limit)
@@ -110,7 +122,7 @@ async def list_exceptions(
 
 
 @router.get("/exceptions/{exception_ref}", tags=["exceptions"], responses=_EXC, summary="One exception")
-async def get_exception(exception_ref: ExceptionRef, principal: CurrentPrincipal, runtime: RuntimeDep) -> ExceptionRead:
+async def get_exception(exception_ref: ExceptionRef, principal: Reader, runtime: RuntimeDep) -> ExceptionRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return ExceptionRead.model_validate(await _resolve(session, principal.org_id, exception_ref))
 
@@ -122,7 +134,7 @@ async def get_exception(exception_ref: ExceptionRef, principal: CurrentPrincipal
     summary="Change severity, SLA, tags, summary or attributes (a severity change re-runs matching)",
 )
 async def update_exception(
-    exception_ref: ExceptionRef, body: ExceptionUpdate, principal: CurrentPrincipal, runtime: RuntimeDep
+    exception_ref: ExceptionRef, body: ExceptionUpdate, principal: Operator, runtime: RuntimeDep
 ) -> ExceptionRead:
     changes = body.model_dump(exclude_unset=True)
     for key in ("severity", "policy_tags", "attributes"):
@@ -136,7 +148,7 @@ async def update_exception(
             exc=exc,
             changes=changes,
             cache=flows.candidate_cache(runtime),
-            actor=_human(principal),
+            actor=_caller(principal),
         )
     flows.wake(runtime)
     return ExceptionRead.model_validate(outcome.exception)
@@ -149,7 +161,7 @@ async def update_exception(
     summary="The exception's playbook: name, version, steps with their status, the current step, the reasoning",
 )
 async def get_exception_playbook(
-    exception_ref: ExceptionRef, principal: CurrentPrincipal, runtime: RuntimeDep
+    exception_ref: ExceptionRef, principal: Reader, runtime: RuntimeDep
 ) -> ExceptionPlaybook:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         exc = await _resolve(session, principal.org_id, exception_ref)
@@ -164,14 +176,12 @@ async def get_exception_playbook(
     responses=_EXC | {409: {"description": "A concurrent change won"}},
     summary="Match again (idempotent: nothing changed, nothing written; a playbook in progress is kept)",
 )
-async def recalculate(
-    exception_ref: ExceptionRef, principal: CurrentPrincipal, runtime: RuntimeDep
-) -> RecalculateResult:
+async def recalculate(exception_ref: ExceptionRef, principal: Operator, runtime: RuntimeDep) -> RecalculateResult:
     cache = flows.candidate_cache(runtime)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         exc = await _resolve(session, principal.org_id, exception_ref)
         outcome = await execution.recalculate(
-            session=session, tenant_id=principal.org_id, exception_id=exc.id, cache=cache, actor=_human(principal)
+            session=session, tenant_id=principal.org_id, exception_id=exc.id, cache=cache, actor=_caller(principal)
         )
         view = await execution.playbook_view(
             session=session, tenant_id=principal.org_id, exc=outcome.exception, cache=cache
@@ -191,7 +201,7 @@ def _step_route(verb: str, skip: bool, summary: str) -> None:
     async def act(
         exception_ref: ExceptionRef,
         step_order: StepOrder,
-        principal: CurrentPrincipal,
+        principal: Operator,
         runtime: RuntimeDep,
         body: Annotated[StepActor | None, Body()] = None,
     ) -> ExceptionPlaybook:
@@ -226,7 +236,7 @@ _step_route("skip", True, "Skip the next step, where the step allows it")
     responses=_EXC,
     summary="The exception's append-only event log, oldest first",
 )
-async def list_events(exception_ref: ExceptionRef, principal: CurrentPrincipal, runtime: RuntimeDep) -> EventList:
+async def list_events(exception_ref: ExceptionRef, principal: Reader, runtime: RuntimeDep) -> EventList:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         exc = await _resolve(session, principal.org_id, exception_ref)
         rows = await ev.timeline(session, tenant_id=principal.org_id, exception_id=exc.id)
@@ -286,8 +296,7 @@ def _max_playbooks(runtime: RuntimeDep) -> int:
     responses=_ADMIN,
     summary="Create a playbook (version 1) with its steps",
 )
-async def create_playbook(body: PlaybookCreate, principal: CurrentPrincipal, runtime: RuntimeDep) -> PlaybookRead:
-    principal.require_role(*WRITE_ROLES)
+async def create_playbook(body: PlaybookCreate, principal: Writer, runtime: RuntimeDep) -> PlaybookRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         playbook_id = await service.create_playbook(
             session=session, tenant_id=principal.org_id, body=body, max_per_tenant=_max_playbooks(runtime)
@@ -296,9 +305,7 @@ async def create_playbook(body: PlaybookCreate, principal: CurrentPrincipal, run
 
 
 @router.get("/playbooks", tags=["playbooks"], responses=_AUTH, summary="The tenant's playbooks (current versions)")
-async def list_playbooks(
-    principal: CurrentPrincipal, runtime: RuntimeDep, include_superseded: bool = False
-) -> PlaybookList:
+async def list_playbooks(principal: Reader, runtime: RuntimeDep, include_superseded: bool = False) -> PlaybookList:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         rows = await service.list_playbooks(
             session=session, tenant_id=principal.org_id, include_superseded=include_superseded
@@ -312,7 +319,7 @@ async def list_playbooks(
     responses=_AUTH,
     summary="Which playbook an exception like this would get, and why (changes nothing)",
 )
-async def preview_match(body: MatchPreviewIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> MatchPreview:
+async def preview_match(body: MatchPreviewIn, principal: Reader, runtime: RuntimeDep) -> MatchPreview:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         candidates = await flows.candidate_cache(runtime).get(session, principal.org_id)
     facts = Facts(body.domain, body.exception_type, body.severity, body.sla_deadline, frozenset(body.policy_tags))
@@ -326,7 +333,7 @@ async def preview_match(body: MatchPreviewIn, principal: CurrentPrincipal, runti
     responses=_AUTH | {404: {"description": "No such playbook version in the tenant"}},
     summary="One playbook version with its steps",
 )
-async def get_playbook(playbook_id: uuid.UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> PlaybookRead:
+async def get_playbook(playbook_id: uuid.UUID, principal: Reader, runtime: RuntimeDep) -> PlaybookRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return await _one_playbook(session, principal.org_id, playbook_id)
 
@@ -339,9 +346,8 @@ async def get_playbook(playbook_id: uuid.UUID, principal: CurrentPrincipal, runt
     summary="Create the next version of a playbook (it supersedes the current one; runs in progress keep theirs)",
 )
 async def create_version(
-    playbook_id: uuid.UUID, body: PlaybookCreate, principal: CurrentPrincipal, runtime: RuntimeDep
+    playbook_id: uuid.UUID, body: PlaybookCreate, principal: Writer, runtime: RuntimeDep
 ) -> PlaybookRead:
-    principal.require_role(*WRITE_ROLES)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         new_id = await service.create_version(
             session=session, tenant_id=principal.org_id, playbook_id=playbook_id, body=body
@@ -355,7 +361,7 @@ async def create_version(
     responses=_AUTH | {404: {"description": "No such playbook"}},
     summary="Every version of the playbook's lineage, newest first",
 )
-async def list_versions(playbook_id: uuid.UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> PlaybookList:
+async def list_versions(playbook_id: uuid.UUID, principal: Reader, runtime: RuntimeDep) -> PlaybookList:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         base = await service.get_playbook_row(session=session, tenant_id=principal.org_id, playbook_id=playbook_id)
         rows = await service.list_playbooks(
@@ -387,7 +393,7 @@ Version = Annotated[int, Path(ge=1)]
 
 
 @router.get("/policy-pack", tags=["packs"], responses=_AUTH, summary="The tenant's policy pack in force")
-async def get_policy_pack(principal: CurrentPrincipal, runtime: RuntimeDep) -> PackRead:
+async def get_policy_pack(principal: Reader, runtime: RuntimeDep) -> PackRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.get_pack(
             session=session, tenant_id=principal.org_id, kind="policy", name=service.POLICY_PACK_NAME
@@ -402,8 +408,7 @@ async def get_policy_pack(principal: CurrentPrincipal, runtime: RuntimeDep) -> P
     responses=_ADMIN,
     summary="Write the next version of the tenant's policy pack (it applies at once)",
 )
-async def add_policy_pack(document: Document, principal: CurrentPrincipal, runtime: RuntimeDep) -> PackRead:
-    principal.require_role(*WRITE_ROLES)
+async def add_policy_pack(document: Document, principal: Admin, runtime: RuntimeDep) -> PackRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.add_pack_version(
             session=session,
@@ -417,7 +422,7 @@ async def add_policy_pack(document: Document, principal: CurrentPrincipal, runti
 
 
 @router.get("/policy-pack/versions", tags=["packs"], responses=_AUTH, summary="Every version of the policy pack")
-async def list_policy_packs(principal: CurrentPrincipal, runtime: RuntimeDep) -> PackList:
+async def list_policy_packs(principal: Reader, runtime: RuntimeDep) -> PackList:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         rows = await service.list_packs(session=session, tenant_id=principal.org_id, kind="policy", all_versions=True)
     return PackList(items=[_pack(r) for r in rows])
@@ -429,7 +434,7 @@ async def list_policy_packs(principal: CurrentPrincipal, runtime: RuntimeDep) ->
     responses=_AUTH | {404: {"description": "No such version"}},
     summary="One version of the policy pack",
 )
-async def get_policy_pack_version(version: Version, principal: CurrentPrincipal, runtime: RuntimeDep) -> PackRead:
+async def get_policy_pack_version(version: Version, principal: Reader, runtime: RuntimeDep) -> PackRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.get_pack(
             session=session, tenant_id=principal.org_id, kind="policy", name=service.POLICY_PACK_NAME, version=version
@@ -440,7 +445,7 @@ async def get_policy_pack_version(version: Version, principal: CurrentPrincipal,
 
 
 @router.get("/domain-packs", tags=["packs"], responses=_AUTH, summary="The newest domain pack of each domain")
-async def list_domain_packs(principal: CurrentPrincipal, runtime: RuntimeDep) -> PackList:
+async def list_domain_packs(principal: Reader, runtime: RuntimeDep) -> PackList:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         rows = await service.list_packs(session=session, tenant_id=principal.org_id, kind="domain")
     return PackList(items=[_pack(r) for r in rows])
@@ -453,10 +458,7 @@ async def list_domain_packs(principal: CurrentPrincipal, runtime: RuntimeDep) ->
     responses=_ADMIN,
     summary="Write the next version of a domain's pack (it applies at once)",
 )
-async def add_domain_pack(
-    domain: Domain, document: Document, principal: CurrentPrincipal, runtime: RuntimeDep
-) -> PackRead:
-    principal.require_role(*WRITE_ROLES)
+async def add_domain_pack(domain: Domain, document: Document, principal: Admin, runtime: RuntimeDep) -> PackRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.add_pack_version(
             session=session,
@@ -475,7 +477,7 @@ async def add_domain_pack(
     responses=_AUTH | {404: {"description": "No pack for this domain"}},
     summary="The newest pack of a domain",
 )
-async def get_domain_pack(domain: Domain, principal: CurrentPrincipal, runtime: RuntimeDep) -> PackRead:
+async def get_domain_pack(domain: Domain, principal: Reader, runtime: RuntimeDep) -> PackRead:
     return await _domain_pack(domain, None, principal, runtime)
 
 
@@ -485,7 +487,7 @@ async def get_domain_pack(domain: Domain, principal: CurrentPrincipal, runtime: 
     responses=_AUTH,
     summary="Every version of a domain's pack",
 )
-async def list_domain_pack_versions(domain: Domain, principal: CurrentPrincipal, runtime: RuntimeDep) -> PackList:
+async def list_domain_pack_versions(domain: Domain, principal: Reader, runtime: RuntimeDep) -> PackList:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         rows = await service.list_packs(
             session=session,
@@ -503,9 +505,7 @@ async def list_domain_pack_versions(domain: Domain, principal: CurrentPrincipal,
     responses=_AUTH | {404: {"description": "No such version"}},
     summary="One version of a domain's pack",
 )
-async def get_domain_pack_version(
-    domain: Domain, version: Version, principal: CurrentPrincipal, runtime: RuntimeDep
-) -> PackRead:
+async def get_domain_pack_version(domain: Domain, version: Version, principal: Reader, runtime: RuntimeDep) -> PackRead:
     return await _domain_pack(domain, version, principal, runtime)
 
 

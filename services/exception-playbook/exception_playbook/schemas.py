@@ -163,8 +163,10 @@ class MatchPreview(BaseModel):
 
 
 class StepActor(Strict):
-    actor_type: ActorType = "human"
-    actor_id: str | None = Field(default=None, max_length=200, description="Defaults to the token's user.")
+    """Notes on a step; the actor is the token's (a body naming another actor is refused)."""
+
+    actor_type: ActorType | None = Field(default=None, description="If given, must be the token's: agent or human.")
+    actor_id: str | None = Field(default=None, max_length=200, description="If given, must be the token's user.")
     notes: str | None = Field(default=None, max_length=4000)
 
 

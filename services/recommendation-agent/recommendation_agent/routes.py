@@ -27,8 +27,9 @@ from playbooks_contracts.recommendation import (
     UploadGrant,
     UploadRequest,
 )
-from playbooks_platform.auth import CurrentPrincipal, Principal, current_principal, same_tenant
+from playbooks_platform.auth import Principal, current_principal, same_tenant
 from playbooks_platform.errors import NotFound, PayloadTooLarge
+from playbooks_platform.permissions import Operator, Permission, Reader, Writer, check
 from playbooks_platform.service import RuntimeDep
 
 from . import service, signing
@@ -42,9 +43,18 @@ TenantId = Annotated[str, Path(pattern=ORG_ID_PATTERN, description="The caller's
 PlaybookIdPath = Annotated[str, Path(pattern=PLAYBOOK_ID_PATTERN)]
 VersionPath = Annotated[str, Path(pattern=VERSION_PATTERN, description="Semantic version, e.g. 1.2.0")]
 
-_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or invalid bearer token"}}
-_TENANT: dict[int | str, dict[str, Any]] = _AUTH | {403: {"description": "The path names another tenant"}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The token lacks the permission the operation names (x-permission)"},
+}
+_TENANT: dict[int | str, dict[str, Any]] = _AUTH | {
+    403: {"description": "The token lacks the permission, or the path names another tenant"}
+}
 _ONE: dict[int | str, dict[str, Any]] = _TENANT | {404: {"description": "No such playbook version in the tenant"}}
+
+
+# The outcomes of a review; every other status change is the author's (write).
+REVIEW_OUTCOMES = ("approved", "rejected")
 
 
 def _engine(runtime: RuntimeDep) -> Engine:
@@ -65,13 +75,13 @@ def _body_tenant(principal: Principal, tenant_id: str | None) -> None:
 
 
 @router.post("/playbook/search", tags=["search"], responses=_AUTH, summary="Ranked playbooks for a request in words")
-async def search(body: SearchRequest, principal: CurrentPrincipal, runtime: RuntimeDep) -> SearchResponse:
+async def search(body: SearchRequest, principal: Reader, runtime: RuntimeDep) -> SearchResponse:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return await _engine(runtime).search(session=session, org_id=principal.org_id, request=body)
 
 
 @router.get("/playbook/library", tags=["search"], responses=_AUTH, summary="The global library (metadata only)")
-async def library(principal: CurrentPrincipal) -> dict[str, list[dict[str, Any]]]:
+async def library(principal: Reader) -> dict[str, list[dict[str, Any]]]:
     return {"items": [p.raw["metadata"] for p in load_library()]}
 
 
@@ -82,7 +92,7 @@ async def library(principal: CurrentPrincipal) -> dict[str, list[dict[str, Any]]
     responses=_TENANT | {409: {"description": "This version exists already"}, 422: {"description": "Invalid playbook"}},
     summary="Publish a tenant playbook version",
 )
-async def publish(body: PublishRequest, principal: CurrentPrincipal, runtime: RuntimeDep) -> PlaybookVersionRead:
+async def publish(body: PublishRequest, principal: Writer, runtime: RuntimeDep) -> PlaybookVersionRead:
     _body_tenant(principal, body.tenant_id)
     engine = _engine(runtime)
     org = principal.org_id
@@ -104,7 +114,7 @@ async def get_version(
     tenant_id: TenantId,
     playbook_id: PlaybookIdPath,
     version: VersionPath,
-    principal: CurrentPrincipal,
+    principal: Reader,
     runtime: RuntimeDep,
 ) -> PlaybookVersionRead:
     same_tenant(principal, tenant_id)
@@ -122,7 +132,7 @@ async def get_history(
     tenant_id: TenantId,
     playbook_id: PlaybookIdPath,
     version: VersionPath,
-    principal: CurrentPrincipal,
+    principal: Reader,
     runtime: RuntimeDep,
 ) -> list[StatusHistoryEntry]:
     same_tenant(principal, tenant_id)
@@ -135,16 +145,22 @@ async def get_history(
     tags=["lifecycle"],
     responses=_ONE | {409: {"description": "Transition not allowed; the body lists the allowed targets"}},
     summary="Change the status of a version",
+    description="Approving or rejecting is a review: it needs the permission `review`, and the author of a version "
+    "cannot approve it (four eyes). Any other change needs `write`. A version goes `active` only once approved.",
 )
 async def change_status(
     tenant_id: TenantId,
     playbook_id: PlaybookIdPath,
     version: VersionPath,
     body: StatusChange,
-    principal: CurrentPrincipal,
+    principal: Reader,
     runtime: RuntimeDep,
 ) -> PlaybookVersionRead:
     same_tenant(principal, tenant_id)
+    if body.status in REVIEW_OUTCOMES:
+        check(principal, Permission.REVIEW, doing=f"mark a publication {body.status}")
+    else:
+        check(principal, Permission.WRITE, doing=f"move a version to {body.status}")
     async with runtime.database.tenant_transaction(tenant_id) as session:
         changed = await service.change_status(
             session=session,
@@ -171,7 +187,7 @@ async def delete_version(
     tenant_id: TenantId,
     playbook_id: PlaybookIdPath,
     version: VersionPath,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: RuntimeDep,
 ) -> Response:
     same_tenant(principal, tenant_id)
@@ -195,7 +211,7 @@ async def record_stats(
     playbook_id: PlaybookIdPath,
     version: VersionPath,
     body: StatsUpdate,
-    principal: CurrentPrincipal,
+    principal: Operator,
     runtime: RuntimeDep,
 ) -> PlaybookStats:
     same_tenant(principal, tenant_id)
@@ -224,7 +240,7 @@ async def record_stats(
     description="Each URL accepts one `PUT` of the file's bytes until `expires_at` (no token needed: the URL is "
     "signed with HMAC-SHA256); the answer names the sha256 checksum to reference in the published document.",
 )
-async def upload_request(body: UploadRequest, principal: CurrentPrincipal, runtime: RuntimeDep) -> UploadGrant:
+async def upload_request(body: UploadRequest, principal: Writer, runtime: RuntimeDep) -> UploadGrant:
     _body_tenant(principal, body.tenant_id)
     settings = _settings(runtime)
     keyring = _keyring(settings)
@@ -283,7 +299,7 @@ async def upload_artifact(
     description="The URL answers one `GET` with the script's bytes until `expires_at`; verify them against `checksum`.",
 )
 async def script_download(
-    principal: CurrentPrincipal,
+    principal: Reader,
     runtime: RuntimeDep,
     playbook_id: Annotated[str, Query(pattern=PLAYBOOK_ID_PATTERN)],
     version: Annotated[str, Query(pattern=VERSION_PATTERN)],

@@ -23,14 +23,22 @@ from playbooks_contracts.recommendation import (
     sha256_of,
     version_key,
 )
-from playbooks_platform.errors import Conflict, Invalid, InvalidTransition, NotFound
+from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 
 from . import ranking
 from .embeddings import content_hash
 from .library import LIBRARY_TENANT, library_by_key
 from .models import artifacts, execution_stats, executions, playbook_versions, status_history, upload_nonces
 
-PUBLISHABLE = ("draft", "ready", "active", "pending_review")
+# A version reaches the team as pending; it becomes trusted (and may go active) only through a review.
+PUBLISHABLE = ("draft", "ready", "pending_review")
+STORAGE_REFUSED = {
+    "local_only": "a 'local_only' playbook stays on the client that made it: the server never stores it (keep it "
+    "local, or publish it as 'uploaded_for_review' to share it with the team after a review)",
+    "uploaded_trusted": "'uploaded_trusted' is granted by a review, not claimed: publish as 'uploaded_for_review' and "
+    "someone other than the author approves it",
+    "using_default": "'using_default' names the library's own playbooks; a tenant version is 'uploaded_for_review'",
+}
 Key = tuple[str, str]
 
 
@@ -53,8 +61,13 @@ async def publish(
     meta = document.metadata
     if meta.author == "library":
         raise Invalid("a tenant cannot publish with author 'library'; use 'user_custom' or 'ai_generated'")
+    if meta.storage_strategy in STORAGE_REFUSED:
+        raise Invalid(f"metadata.storage_strategy: {STORAGE_REFUSED[meta.storage_strategy]}")
     if meta.status not in PUBLISHABLE:
-        raise Invalid(f"a new version can be published as one of {list(PUBLISHABLE)}, not {meta.status!r}")
+        raise Invalid(
+            f"a new version can be published as one of {list(PUBLISHABLE)}, not {meta.status!r}: it goes active "
+            "after a reviewer other than its author approves it"
+        )
     if meta.based_on and (meta.based_on.playbook_id, meta.based_on.version) not in library_by_key():
         raise Invalid(f"based_on names no library playbook {meta.based_on.playbook_id}@{meta.based_on.version}")
     now = _now()
@@ -180,6 +193,18 @@ async def change_status(
         )
     if to == "rejected" and not reason:
         raise Invalid("rejecting a playbook needs a reason the author can act on")
+    if to == "approved":
+        author = await publisher_of(session, org_id, playbook_id, version)
+        if actor == author:
+            raise Forbidden(
+                f"you published {playbook_id}@{version}, so you cannot approve it: four eyes, a reviewer other than "
+                "the author approves a publication"
+            )
+    if to == "active" and row.storage_strategy != "uploaded_trusted":
+        raise Conflict(
+            f"{playbook_id}@{version} has not been approved ({row.storage_strategy}): a version goes active after a "
+            "reviewer other than its author approves it (pending_review, then approved)"
+        )
     doc = dict(row.document)
     meta = dict(doc["metadata"])
     meta["status"] = to
@@ -200,6 +225,19 @@ async def change_status(
     if to == "active":
         changed += await _deprecate_others(session, org_id, playbook_id, version, actor)
     return changed
+
+
+async def publisher_of(session: AsyncSession, org_id: str, playbook_id: str, version: str) -> str | None:
+    """Who published the version: the actor of its first history row (the author, for four eyes)."""
+    h = status_history.c
+    return (
+        await session.execute(
+            select(h.actor)
+            .where(h.org_id == org_id, h.playbook_id == playbook_id, h.version == version, h.from_status.is_(None))
+            .order_by(h.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
 
 
 async def delete_version(*, session: AsyncSession, org_id: str, playbook_id: str, version: str) -> list[Key]:

@@ -15,8 +15,9 @@ from playbooks_contracts.triggers import (
     EventsAccepted,
     TriggerType,
 )
-from playbooks_platform.auth import CurrentPrincipal, Principal
+from playbooks_platform.auth import Principal
 from playbooks_platform.errors import Invalid, PayloadTooLarge
+from playbooks_platform.permissions import Publisher
 from playbooks_platform.service import Runtime, RuntimeDep
 
 from .normalise import http_fallback_id, normalise
@@ -36,6 +37,7 @@ IdempotencyKey = Annotated[
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The token lacks the permission 'publish'"},
     413: {"description": "Request or event over the size limit"},
     422: {"description": "Invalid event; the problem names the field"},
 }
@@ -81,7 +83,7 @@ async def _accept(
 def _single_route(trigger: TriggerType, model: type[EventMeta]) -> None:
     async def submit(
         event: model,
-        principal: CurrentPrincipal,
+        principal: Publisher,
         runtime: RuntimeDep,  # type: ignore[valid-type]
         idempotency_key: IdempotencyKey = None,
     ) -> EventAccepted:
@@ -110,7 +112,7 @@ for _trigger, _model in EVENT_IN.items():
     summary="Submit up to 1,000 events of any trigger in one request",
 )
 async def submit_batch(
-    batch: EventBatchIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+    batch: EventBatchIn, principal: Publisher, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
 ) -> EventsAccepted:
     accepted = await _accept(runtime, principal, idempotency_key, [(e.trigger, e) for e in batch.events])
     duplicates = sum(a.duplicate for a in accepted)

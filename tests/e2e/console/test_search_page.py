@@ -42,9 +42,9 @@ def tenant_doc(playbook_id: str, name: str, base: str = "aws-ec2-stop-idle") -> 
 @pytest.fixture
 def published(console, infra: Infra, org: str) -> str:
     """Two tenant playbooks waiting for review; returns the token of a reviewer of the org."""
-    token = infra.token(org, user_id="rita")
+    author = infra.token(org, user_id="ana", roles=["author"])
     with httpx.Client(
-        base_url=console.backend("recommendation-agent"), headers={"Authorization": f"Bearer {token}"}, timeout=60
+        base_url=console.backend("recommendation-agent"), headers={"Authorization": f"Bearer {author}"}, timeout=60
     ) as client:
         for pid, name in (
             ("team-ec2-weekend-stop", "Team weekend EC2 stop"),
@@ -53,7 +53,8 @@ def published(console, infra: Infra, org: str) -> str:
             r = client.post("/api/playbook/metadata/publish", json=tenant_doc(pid, name))
             assert r.status_code == 201, r.text
             assert r.json()["status"] == "pending_review"
-    return token
+    # four eyes: the reviewer is not the author
+    return infra.token(org, user_id="rita", roles=["reviewer"])
 
 
 def cards(page) -> dict[str, Any]:

@@ -108,12 +108,13 @@ async def test_full_playbook_run_over_http(svc, infra: Infra, org: str) -> None:
     view = await call("POST", f"{base}/1/complete", json=human)
     assert view["current_step"] == 2 and view["steps"][0]["status"] == "completed"
     assert view["steps"][0]["actor_id"] == "tester"
-    view = await call("POST", f"{base}/2/complete", json={"actor_type": "agent", "actor_id": "triage-agent"})
-    assert view["steps"][1]["actor_type"] == "agent"
+    agent = api(client, infra, org, user_id="triage-agent", roles=["agent"])
+    view = await agent("POST", f"{base}/2/complete", json={})
+    assert (view["steps"][1]["actor_type"], view["steps"][1]["actor_id"]) == ("agent", "triage-agent")
     view = await call("POST", f"{base}/3/complete", json=human)
     assert view["exception_status"] == "in_progress"
     # call_tool needs a human
-    r = await call("POST", f"{base}/4/complete", 403, json={"actor_type": "agent", "actor_id": "bot"})
+    r = await agent("POST", f"{base}/4/complete", 403, json={})
     assert "only a human" in r["detail"]
     await call("POST", f"{base}/4/complete", json=human)
     view = await call("POST", f"{base}/5/complete", json=human)
@@ -214,7 +215,8 @@ async def test_policy_checks_and_risky_steps(svc, infra: Infra, org: str) -> Non
     r = await call("POST", f"{base}/1/complete", 409, json={})
     assert "cannot be resolved before any step" in r["detail"]
     await call("POST", f"{base}/1/skip", json={})
-    r = await call("POST", f"{base}/2/complete", 403, json={"actor_type": "agent", "actor_id": "a1"})
+    agent = api(client, infra, org, user_id="bot-1", roles=["agent"])
+    r = await agent("POST", f"{base}/2/complete", 403, json={})
     assert "marked risky" in r["detail"]
     r = await call("POST", f"{base}/2/skip", 409, json={})
     assert "cannot be skipped" in r["detail"]
@@ -226,7 +228,6 @@ async def test_policy_checks_and_risky_steps(svc, infra: Infra, org: str) -> Non
     assert "channel 'fax' is not allowed" in r["detail"]
     assert (await call("GET", f"/api/exceptions/{exc['id']}"))["status"] == "escalated"
     # an agent token cannot pose as a person, and a person acts as themselves
-    agent = api(client, infra, org, user_id="bot-1", roles=["agent"])
     r = await agent("POST", f"{base}/4/skip", 403, json={"actor_type": "human"})
     assert "agent token" in r["detail"]
     r = await call("POST", f"{base}/4/skip", 403, json={"actor_type": "human", "actor_id": "someone-else"})

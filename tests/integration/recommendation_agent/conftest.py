@@ -47,7 +47,7 @@ def tenant_doc(
     base: str = "aws-rds-stop",
     **meta: Any,
 ) -> dict[str, Any]:
-    """A tenant playbook derived from a library one (its scripts included)."""
+    """A tenant playbook derived from a library one (its scripts included); ``active`` via agent_review."""
     raw = copy.deepcopy(library_by_key()[(base, "1.0.0")].raw)
     m = raw["metadata"]
     m.update(

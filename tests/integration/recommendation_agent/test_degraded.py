@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from agent_review import publish_doc
 
 from playbooks_platform.testing import Infra, running_service
 from recommendation_agent.intent import rules_intent
@@ -132,8 +133,7 @@ async def search(client, infra: Infra, org: str, query: str, **body) -> tuple[di
 
 
 async def publish(client, infra: Infra, org: str, doc: dict) -> None:
-    r = await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))
-    assert r.status_code == 201, r.text
+    await publish_doc(client, infra, org, doc)
 
 
 def ids(data: dict) -> list[str]:

@@ -6,6 +6,8 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
+from agent_review import REVIEWER, publish_doc
+
 from playbooks_contracts import Envelope
 from playbooks_contracts.recommendation import STATUSES, TRANSITIONS
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOKS_COMPILED
@@ -16,13 +18,13 @@ from recommendation_agent.vector_index import TENANTS, point_id
 PATHS = {
     "draft": ("draft", []),
     "ready": ("ready", []),
-    "active": ("active", []),
+    "active": ("pending_review", ["approved", "active"]),  # active only through a review
     "pending_review": ("pending_review", []),
     "approved": ("pending_review", ["approved"]),
     "rejected": ("pending_review", ["rejected"]),
-    "broken": ("active", ["broken"]),
-    "needs_update": ("active", ["needs_update"]),
-    "deprecated": ("active", ["deprecated"]),
+    "broken": ("pending_review", ["approved", "active", "broken"]),
+    "needs_update": ("pending_review", ["approved", "active", "needs_update"]),
+    "deprecated": ("pending_review", ["approved", "active", "deprecated"]),
     "archived": ("draft", ["archived"]),
 }
 
@@ -32,8 +34,10 @@ def base(org: str) -> str:
 
 
 async def set_status(client, infra: Infra, org: str, pid: str, version: str, status: str, reason: str | None = None):
+    """As the author, except the outcomes of a review, which a reviewer other than the author gives."""
     body = {"status": status} | ({"reason": reason} if reason else {})
-    return await client.post(f"{base(org)}/{pid}/{version}/status", json=body, headers=infra.auth(org))
+    who = REVIEWER if status in ("approved", "rejected") else {}
+    return await client.post(f"{base(org)}/{pid}/{version}/status", json=body, headers=infra.auth(org, **who))
 
 
 async def at_status(client, infra: Infra, org: str, make_doc, status: str, pid: str) -> str:
@@ -75,14 +79,18 @@ async def test_approve_reject_history(agent, infra: Infra, org: str, make_doc):
     await at_status(client, infra, org, make_doc, "pending_review", "review-me")
     r = await set_status(client, infra, org, "review-me", "1.0.0", "rejected")
     assert r.status_code == 422 and "reason" in r.json()["detail"]
+    # four eyes: the author cannot approve it, whatever roles the author's token holds
+    url = f"{base(org)}/review-me/1.0.0/status"
+    r = await client.post(url, json={"status": "approved"}, headers=infra.auth(org))
+    assert r.status_code == 403 and "four eyes" in r.json()["detail"]
     r = await set_status(client, infra, org, "review-me", "1.0.0", "approved")
     assert r.status_code == 200
     assert r.json()["storage_strategy"] == "uploaded_trusted"
     assert r.json()["document"]["metadata"]["storage_strategy"] == "uploaded_trusted"
     r = await client.get(f"{base(org)}/review-me/1.0.0/history", headers=infra.auth(org))
-    assert [(h["from_status"], h["to_status"]) for h in r.json()] == [
-        (None, "pending_review"),
-        ("pending_review", "approved"),
+    assert [(h["from_status"], h["to_status"], h["actor"]) for h in r.json()] == [
+        (None, "pending_review", "tester"),
+        ("pending_review", "approved", "rita"),
     ]
     r = await set_status(client, infra, f"{org}-x", "review-me", "1.0.0", "approved")
     assert r.status_code == 404
@@ -97,24 +105,24 @@ async def test_publishing_active_deprecates_previous_and_versions_are_immutable(
 ):
     client, _ = agent
     for version in ("1.0.0", "1.1.0"):
-        r = await client.post(
-            "/api/playbook/metadata/publish", json=make_doc("rds-ver", version), headers=infra.auth(org)
-        )
-        assert r.status_code == 201
+        await publish_doc(client, infra, org, make_doc("rds-ver", version))
     r = await client.get(f"{base(org)}/rds-ver/1.0.0", headers=infra.auth(org))
     assert r.json()["status"] == "deprecated"
-    r = await client.post("/api/playbook/metadata/publish", json=make_doc("rds-ver", "1.1.0"), headers=infra.auth(org))
+    doc = make_doc("rds-ver", "1.1.0", status="pending_review")
+    r = await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))
     assert r.status_code == 409
     r = await client.post(
         "/api/playbook/metadata/publish", json=make_doc("rds-ver", "2.0.0", status="approved"), headers=infra.auth(org)
     )
     assert r.status_code == 422
-    doc = make_doc("rds-lib", "1.0.0", author="library")
+    r = await client.post("/api/playbook/metadata/publish", json=make_doc("rds-ver", "2.0.0"), headers=infra.auth(org))
+    assert r.status_code == 422 and "after a reviewer other than its author approves it" in r.json()["detail"]
+    doc = make_doc("rds-lib", "1.0.0", author="library", status="draft")
     assert (await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))).status_code == 422
-    doc = make_doc("rds-nul", "1.0.0", name="bad\u0000name")
+    doc = make_doc("rds-nul", "1.0.0", name="bad\u0000name", status="draft")
     r = await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))
     assert r.status_code == 422 and "NUL" in r.json()["detail"]
-    doc = make_doc("rds-other", "1.0.0") | {"tenant_id": f"{org}-x"}
+    doc = make_doc("rds-other", "1.0.0", status="draft") | {"tenant_id": f"{org}-x"}
     assert (await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))).status_code == 403
     data = (
         await client.post(
@@ -270,12 +278,12 @@ async def test_signed_upload_publish_download(agent, infra: Infra, org: str, mak
     r = await client.put(f"{url.path}?{url.query}", content=script)
     assert r.status_code == 200, r.text
     checksum = r.json()["checksum"]
-    doc = make_doc("uploaded-rds")
+    doc = make_doc("uploaded-rds", status="pending_review")
     doc["execution_formats"] = {"shell": {"entry_point": "main.sh", "checksum": checksum}}
     r = await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))
     assert r.status_code == 201, r.text
     assert r.json()["document"]["execution_formats"]["shell"]["size_bytes"] == len(script)
-    doc = make_doc("missing-artifact")
+    doc = make_doc("missing-artifact", status="pending_review")
     doc["execution_formats"] = {"shell": {"entry_point": "main.sh", "checksum": "sha256:" + "1" * 64}}
     r = await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))
     assert r.status_code == 422 and "upload it first" in r.json()["detail"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from agent_review import publish_doc
+
 from playbooks_platform.testing import Infra, running_service
 
 
@@ -15,9 +17,7 @@ async def search(client, infra: Infra, org: str, query: str, **body) -> dict:
 
 
 async def publish(client, infra: Infra, org: str, doc: dict) -> dict:
-    r = await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))
-    assert r.status_code == 201, r.text
-    return r.json()
+    return await publish_doc(client, infra, org, doc)
 
 
 async def test_weekend_rds_finds_the_library_playbook_with_reasons(agent, infra: Infra, org: str):

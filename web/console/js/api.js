@@ -63,7 +63,11 @@ export async function api(service, path, { method = "GET", body, headers = {} } 
   } catch {
     data = text;
   }
-  if (!response.ok) throw new ApiError(messageOf(data, response), response.status);
+  if (!response.ok) {
+    const message = messageOf(data, response);
+    // A refusal says so plainly, with the service's reason (the permission it needs and the roles granting it).
+    throw new ApiError(response.status === 403 ? `Not allowed: ${message}` : message, response.status);
+  }
   return data;
 }
 
@@ -72,4 +76,18 @@ export function listOf(data, ...keys) {
   if (Array.isArray(data)) return data;
   for (const key of [...keys, "items", "results", "data"]) if (data && Array.isArray(data[key])) return data[key];
   return [];
+}
+
+// What the signed-in user may do on a service: the permissions GET /whoami grants (read, write, operate,
+// review, ...), asked once per token and service. The pages render only the controls these cover; the
+// service still decides, and its 403 names the permission missing.
+const granted = new Map();
+export function permissions(service) {
+  const key = `${service} ${token.get()}`;
+  if (!granted.has(key)) {
+    const asked = api(service, "/whoami").then((me) => new Set(me.permissions || []));
+    asked.catch(() => granted.delete(key)); // unreachable now: ask again next time
+    granted.set(key, asked);
+  }
+  return granted.get(key);
 }

@@ -89,3 +89,8 @@ export function openModal(...content) {
   modal.hidden = false;
   return { card, close };
 }
+
+// A control for something the signed-in user's permissions do not cover is not shown at all.
+export function allowed(granted, permission, control) {
+  return granted && !granted.has(permission) ? null : control;
+}

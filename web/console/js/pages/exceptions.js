@@ -1,7 +1,7 @@
 // Exceptions (exception-playbook): the newest exceptions, and one exception's Recommended Playbook panel
 // (steps, the current one highlighted, Mark completed / Skip, Recalculate) beside its timeline.
-import { api, listOf } from "../api.js";
-import { h, badge, action, when, errorBox, flash } from "../ui.js";
+import { api, listOf, permissions } from "../api.js";
+import { h, badge, action, allowed, when, errorBox, flash } from "../ui.js";
 
 const EP = "exception-playbook";
 
@@ -56,15 +56,16 @@ const isPlaybookEvent = (e) => PLAYBOOK_EVENT.test(e.event_type ?? "");
 async function exceptionDetail(root, id) {
   const base = `/api/exceptions/${encodeURIComponent(id)}`;
   const reload = async () => {
-    const [exc, playbook, events] = await Promise.all([
+    const [exc, playbook, events, may] = await Promise.all([
       api(EP, base),
       api(EP, `${base}/playbook`).catch((err) => err),
       api(EP, `${base}/events`).catch((err) => err),
+      permissions(EP),
     ]);
     const step = (order, verb) =>
       action(async (event) => {
         const notes = event.currentTarget.closest("li").querySelector("input[data-test=notes]")?.value.trim() || undefined;
-        const body = { actor_type: "human", notes };
+        const body = { notes }; // who acts is the token's, never the body's
         await api(EP, `${base}/playbook/steps/${order}/${verb}`, { method: "POST", body });
         await reload();
       });
@@ -84,8 +85,8 @@ async function exceptionDetail(root, id) {
       h("div", { class: "grid2" },
         h("div", { class: "card", "data-test": "playbook-panel" },
           h("div", { class: "row" }, h("h2", { class: "grow" }, "Recommended Playbook"),
-            h("button", { onclick: recalc, "data-test": "recalculate" }, "Recalculate playbook")),
-          playbook instanceof Error ? errorBox(playbook) : playbookPanel(playbook, step)),
+            allowed(may, "operate", h("button", { onclick: recalc, "data-test": "recalculate" }, "Recalculate playbook"))),
+          playbook instanceof Error ? errorBox(playbook) : playbookPanel(playbook, may.has("operate") ? step : null)),
         h("div", { class: "card" }, h("h2", {}, "Timeline"),
           events instanceof Error ? errorBox(events) : timeline(listOf(events, "events")))),
     );
@@ -132,7 +133,7 @@ function playbookPanel(pb, step) {
             h("strong", {}, `${s.step_order}. ${s.name}`),
             h("div", { class: "muted small" }, h("code", {}, s.action_type), s.risky ? " · risky: a person must do it" : "",
               s.actor_id ? ` · ${s.status} by ${s.actor_type ?? ""} ${s.actor_id}` : "", s.at ? ` · ${when(s.at)}` : ""),
-            isCurrent
+            isCurrent && step
               ? h("div", { class: "row", style: "margin-top:6px" },
                   h("input", { "data-test": "notes", placeholder: "notes (optional)", class: "grow" }),
                   h("button", { class: "primary", onclick: step(s.step_order, "complete"), "data-test": "complete" }, "Mark completed"),

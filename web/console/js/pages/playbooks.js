@@ -1,7 +1,7 @@
 // Playbooks (condition-engine): the org's playbooks and the templates, activate/deactivate, the dry-run
 // modal, recent runs with a status filter, and the insights per category. Responses are camelCase.
-import { api, listOf } from "../api.js";
-import { h, badge, action, when, pretty, bars, openModal, errorBox, flash } from "../ui.js";
+import { api, listOf, permissions } from "../api.js";
+import { h, badge, action, allowed, when, pretty, bars, openModal, errorBox, flash } from "../ui.js";
 
 const CE = "condition-engine";
 const RUN_STATUSES = ["", "pending", "success", "failed", "skipped"];
@@ -46,7 +46,7 @@ function conditionText(c) {
 }
 
 async function playbookTable(names, reload) {
-  const playbooks = listOf(await api(CE, "/api/playbooks"), "playbooks");
+  const [playbooks, may] = await Promise.all([api(CE, "/api/playbooks").then((d) => listOf(d, "playbooks")), permissions(CE)]);
   for (const pb of playbooks) names.set(pb.id, pb.name);
   const toggle = (pb) =>
     action(async () => {
@@ -71,8 +71,9 @@ async function playbookTable(names, reload) {
               "td",
               {},
               h("div", { class: "row nowrap" },
-                h("button", { onclick: () => dryRun(pb), "data-test": "dry-run" }, "Dry-run"),
-                h("button", { onclick: toggle(pb), "data-test": "toggle" }, isActive(pb) ? "Deactivate" : "Activate")),
+                allowed(may, "operate", h("button", { onclick: () => dryRun(pb), "data-test": "dry-run" }, "Dry-run")),
+                allowed(may, "operate",
+                  h("button", { onclick: toggle(pb), "data-test": "toggle" }, isActive(pb) ? "Deactivate" : "Activate"))),
             ),
           ),
         )
@@ -81,7 +82,10 @@ async function playbookTable(names, reload) {
 }
 
 async function templateTable(reloadPlaybooks) {
-  const templates = listOf(await api(CE, "/api/playbook-templates"), "templates");
+  const [templates, may] = await Promise.all([
+    api(CE, "/api/playbook-templates").then((d) => listOf(d, "templates")),
+    permissions(CE),
+  ]);
   const create = (t) =>
     action(async () => {
       const pb = await api(CE, `/api/playbook-templates/${encodeURIComponent(t.key)}/playbooks`, { method: "POST", body: {} });
@@ -100,7 +104,7 @@ async function templateTable(reloadPlaybooks) {
         h("td", {}, h("strong", {}, t.name), h("div", { class: "muted" }, t.description)),
         h("td", {}, t.category),
         h("td", {}, h("code", {}, t.trigger)),
-        h("td", {}, h("button", { onclick: create(t), "data-test": "use-template" }, "Create playbook")),
+        h("td", {}, allowed(may, "write", h("button", { onclick: create(t), "data-test": "use-template" }, "Create playbook"))),
       ),
     ),
   );

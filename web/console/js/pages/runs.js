@@ -1,5 +1,5 @@
 // Runs (runbook-runtime): the org's runs, one run's steps, evidence for manual steps, approval, trace.
-import { api, token } from "../api.js";
+import { api, permissions, token } from "../api.js";
 import { h, badge, action, when, errorBox } from "../ui.js";
 
 const RT = "runbook-runtime";
@@ -9,9 +9,11 @@ export async function runsPage(view, [runId]) {
 }
 
 async function runList(view) {
-  const runs = await api(RT, "/v1/runs?limit=50");
+  const [runs, may] = await Promise.all([api(RT, "/v1/runs?limit=50"), permissions(RT)]);
   const doc = h("textarea", { "data-test": "runbook", placeholder: '{"apiVersion": "runbook/v0", "meta": {...}, "steps": [...]}' });
-  const mode = h("select", { "data-test": "mode" }, ["real", "dry-run"].map((m) => h("option", { value: m }, m)));
+  // A real run needs the permission 'run'; dry-runs need 'operate' (the service checks both again).
+  const modes = ["real", "dry-run"].filter((m) => m !== "real" || may.has("run"));
+  const mode = h("select", { "data-test": "mode" }, modes.map((m) => h("option", { value: m }, m)));
   const start = action(async () => {
     let runbook;
     try {
@@ -43,8 +45,11 @@ async function runList(view) {
           )
         : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No runs yet.")),
     ),
-    h("h2", {}, "Start a run"),
-    h("div", { class: "card" }, doc, h("p", { class: "row" }, "Mode", mode, h("button", { class: "primary", onclick: start, "data-test": "start" }, "Start"))),
+    // Starting a run needs 'operate': without it, the form is not shown at all.
+    ...(may.has("operate")
+      ? [h("h2", {}, "Start a run"),
+          h("div", { class: "card" }, doc, h("p", { class: "row" }, "Mode", mode, h("button", { class: "primary", onclick: start, "data-test": "start" }, "Start")))]
+      : []),
   );
 }
 
@@ -60,8 +65,8 @@ function stepRows(run) {
   return rows;
 }
 
-function evidenceForm(run, reload) {
-  const items = run.waiting_for.filter((w) => !w.startsWith("approval"));
+function evidenceForm(run, reload, may) {
+  const items = may.has("operate") ? run.waiting_for.filter((w) => !w.startsWith("approval")) : [];
   const forms = items.map((name) => {
     const text = h("textarea", { rows: 2, "data-test": `evidence-${name}`, placeholder: "text, or one checklist item per line" });
     const file = h("input", { type: "file", "data-test": `file-${name}` });
@@ -82,7 +87,9 @@ function evidenceForm(run, reload) {
     return h("div", { class: "card" }, h("strong", {}, name), text, h("div", { class: "row" }, file, h("span", { class: "grow" }), h("button", { onclick: send, "data-test": `submit-${name}` }, "Submit evidence")));
   });
   const needsApproval = run.waiting_for.find((w) => w.startsWith("approval"));
-  if (needsApproval) {
+  if (needsApproval && !may.has("approve")) {
+    forms.push(h("p", { class: "muted", "data-test": "needs-approver" }, `${needsApproval}: someone whose role grants 'approve' decides.`));
+  } else if (needsApproval) {
     // The approver is the signed-in user with the token's roles: nothing to choose, nobody to name.
     const approve = action(async () => {
       await api(RT, `/v1/runs/${encodeURIComponent(run.run_id)}/approvals`, { method: "POST", body: {} });
@@ -130,7 +137,7 @@ function traceTimeline(events) {
 async function runDetail(view, runId) {
   const path = `/v1/runs/${encodeURIComponent(runId)}`;
   const reload = async () => {
-    const [run, trace] = await Promise.all([api(RT, path), api(RT, `${path}/trace`).catch((err) => err)]);
+    const [run, trace, may] = await Promise.all([api(RT, path), api(RT, `${path}/trace`).catch((err) => err), permissions(RT)]);
     const advance = (how) =>
       action(async () => {
         await api(RT, `${path}/${how}`, { method: "POST" });
@@ -153,8 +160,8 @@ async function runDetail(view, runId) {
                 s.error ? h("span", { class: "muted" }, s.error) : null),
             ),
           ),
-          run.waiting_for.length ? [h("h2", {}, "Waiting for"), evidenceForm(run, reload)] : null,
-          open ? h("p", { class: "row" },
+          run.waiting_for.length ? [h("h2", {}, "Waiting for"), evidenceForm(run, reload, may)] : null,
+          open && may.has("operate") ? h("p", { class: "row" },
             h("button", { onclick: advance("next"), "data-test": "next" }, "Next step"),
             h("button", { class: "primary", onclick: advance("continue"), "data-test": "continue" }, "Continue"),
             h("button", { onclick: advance("cancel"), "data-test": "cancel" }, "Cancel run")) : null,

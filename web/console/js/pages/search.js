@@ -1,6 +1,6 @@
 // Search (recommendation-agent): ranked playbooks with confidence, reason, warnings, explain plan and
 // parameters; approve or reject a tenant playbook that waits for review (a rejection needs a reason).
-import { api, listOf, token } from "../api.js";
+import { api, listOf, permissions, token } from "../api.js";
 import { h, badge, action, errorBox, flash, when } from "../ui.js";
 
 const RA = "recommendation-agent";
@@ -19,11 +19,14 @@ export async function searchPage(view) {
     if (query.value.trim().length < 2) return;
     results.replaceChildren(h("p", { class: "muted" }, "Searching…"));
     try {
-      const data = await api(RA, "/api/playbook/search", { method: "POST", body: { query: query.value.trim(), limit: 10 } });
+      const [data, may] = await Promise.all([
+        api(RA, "/api/playbook/search", { method: "POST", body: { query: query.value.trim(), limit: 10 } }),
+        permissions(RA),
+      ]);
       const items = listOf(data, "results");
       results.replaceChildren(
         h("p", { class: "muted small", "data-test": "intent" }, intentText(data.intent), data.took_ms !== undefined ? ` · ${data.took_ms} ms` : ""),
-        items.length ? h("div", { "data-test": "ranked" }, items.map((r) => resultCard(r, () => run()))) : h("p", { class: "muted" }, "No playbook matches."),
+        items.length ? h("div", { "data-test": "ranked" }, items.map((r) => resultCard(r, () => run(), may))) : h("p", { class: "muted" }, "No playbook matches."),
       );
     } catch (err) {
       results.replaceChildren(errorBox(err));
@@ -89,7 +92,13 @@ function parameterTable(params) {
 }
 
 // Approve, or reject with a reason the author can act on (the API refuses a rejection without one).
-function reviewControls(playbookId, version, done) {
+// Only for someone whose roles grant 'review'; the author never sees Approve (four eyes), the API refuses it too.
+function reviewControls(playbookId, version, done, may, author) {
+  if (may && !may.has("review")) {
+    return h("div", { class: "review", "data-test": "review" },
+      h("strong", {}, "Waiting for review"), h("span", { class: "muted" }, " by someone whose role grants 'review'"));
+  }
+  const mine = author !== undefined && author === token.claims()?.sub;
   const reason = h("input", { class: "grow", "data-test": "reject-reason", placeholder: "Why is it rejected? (required)" });
   const rejectForm = h("div", { class: "row", hidden: true }, reason);
   const setStatus = async (status, why) => {
@@ -117,12 +126,15 @@ function reviewControls(playbookId, version, done) {
     "div",
     { class: "review", "data-test": "review" },
     h("div", { class: "row" }, h("strong", { class: "grow" }, "Waiting for review"),
-      h("button", { class: "primary", onclick: approve, "data-test": "approve" }, "Approve"), reject),
+      mine
+        ? h("span", { class: "muted", "data-test": "own-publication" }, "You published it: someone else approves it (four eyes).")
+        : h("button", { class: "primary", onclick: approve, "data-test": "approve" }, "Approve"),
+      reject),
     rejectForm,
   );
 }
 
-function resultCard(r, rerun) {
+function resultCard(r, rerun, may) {
   const confidence = Math.max(0, Math.min(1, Number(r.confidence ?? 0)));
   const warnings = r.warnings || [];
   return h(
@@ -141,7 +153,7 @@ function resultCard(r, rerun) {
     warnings.map((w) => h("div", { class: "warning", "data-test": "warning" }, text(w))),
     h("details", {}, h("summary", { "data-test": "explain" }, "Explain plan and parameters"),
       h("div", { class: "grid2" }, explainPlan(r.explain_plan || {}), h("div", {}, h("strong", {}, "Parameters"), parameterTable(r.parameters || [])))),
-    r.status === "pending_review" ? reviewControls(r.playbook_id, r.version, rerun) : null,
+    r.status === "pending_review" ? reviewControls(r.playbook_id, r.version, rerun, may) : null,
   );
 }
 
@@ -152,10 +164,12 @@ function reviewLookup() {
   const out = h("div", {});
   const show = async () => {
     try {
-      const [pv, history] = await Promise.all([
+      const [pv, history, may] = await Promise.all([
         api(RA, versionPath(id.value.trim(), version.value.trim())),
         api(RA, `${versionPath(id.value.trim(), version.value.trim())}/history`).catch(() => []),
+        permissions(RA),
       ]);
+      const author = history.find((e) => e.from_status === null)?.actor;
       const meta = pv.document?.metadata ?? {};
       out.replaceChildren(
         h("div", { class: "card", "data-test": "version" },
@@ -168,7 +182,7 @@ function reviewLookup() {
             ? h("ol", { class: "timeline small" }, history.map((e) => h("li", {}, h("span", { class: "what" }, `${e.from_status ?? "published"} → ${e.to_status}`),
                 h("span", { class: "muted" }, ` by ${e.actor} · ${when(e.at)}`), e.reason ? h("div", { class: "muted" }, e.reason) : null)))
             : null,
-          pv.status === "pending_review" ? reviewControls(pv.playbook_id, pv.version, show) : null),
+          pv.status === "pending_review" ? reviewControls(pv.playbook_id, pv.version, show, may, author) : null),
       );
     } catch (err) {
       out.replaceChildren(errorBox(err));
