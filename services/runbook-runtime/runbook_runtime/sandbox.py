@@ -12,7 +12,7 @@
 
 Output is read incrementally into a bounded buffer (head and tail kept, sha256 and size of the
 whole stream recorded), so a step's output never costs more memory than the buffer.
-``docs/security-parts/isolation.md`` says what each layer gives and what it does not.
+``docs/security.md`` (its isolation section) says what each layer gives and what it does not.
 """
 
 from __future__ import annotations
