@@ -38,7 +38,10 @@ from pydantic import (
     model_validator,
 )
 
+from .patterns import PatternError, compile_pattern
+
 API_VERSION = "runbook/v0"
+_GROUP_REF = re.compile(r"\\g<([^>]*)>|\\(\d+)")
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -88,17 +91,30 @@ class _Strict(BaseModel):
 
 
 class Redaction(_Strict):
-    pattern: str = Field(min_length=1, description="Python/RE2-style regular expression.")
-    replace: str = "<redacted>"
+    pattern: str = Field(min_length=1, description="RE2 regular expression (no backreferences or lookaround).")
+    replace: str = Field(default="<redacted>", description=r"Replacement; \1 names a group.")
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
+            compile_pattern(value)
+        except PatternError as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _groups_exist(self) -> Redaction:
+        # RE2 only finds a bad group reference when a match happens, in the middle of a run: refuse it here
+        compiled = compile_pattern(self.pattern)
+        if (len(self.replace) - len(self.replace.rstrip("\\"))) % 2:
+            raise ValueError("replace ends with a lone backslash")
+        for ref in _GROUP_REF.findall(self.replace):
+            name = ref[0] or ref[1]
+            known = name in compiled.groupindex if not name.isdigit() else int(name) <= compiled.groups
+            if not known:
+                raise ValueError(f"replace refers to group {name!r}, which the pattern does not have")
+        return self
 
 
 class EvidencePolicy(_Strict):
@@ -216,8 +232,8 @@ class Assertion(_Strict):
             )
         if self.matches is not None:
             try:
-                re.compile(self.matches)
-            except re.error as exc:
+                compile_pattern(self.matches)
+            except PatternError as exc:
                 raise ValueError(f"matches: invalid regular expression: {exc}") from None
         return self
 

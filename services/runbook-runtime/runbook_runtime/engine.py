@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from playbooks_contracts import patterns
 from playbooks_contracts.runbook import CliStep, ManualStep, Runbook
 
 from .executor import Runner, Transcript, check_name_allowed, real_runner, replay_runner
@@ -278,7 +279,7 @@ class Engine:
                 return f"{a.on} contains {a.not_contains!r}"
             if a.equals is not None and text.strip() != a.equals.strip():
                 return f"{a.on} does not equal {a.equals!r}"
-            if a.matches is not None and not re.search(a.matches, text):
+            if a.matches is not None and not patterns.search(a.matches, text):
                 return f"{a.on} does not match /{a.matches}/"
         return None
 

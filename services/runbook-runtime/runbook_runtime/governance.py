@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Mapping
 
+from playbooks_contracts.patterns import compile_pattern
 from playbooks_contracts.runbook import ANY_TEMPLATE, TEMPLATE_REF, Governance, Redaction
 
 # The child environment starts from these, never from the whole parent environment.
@@ -119,11 +120,12 @@ class Redactor:
     """Applies the runbook's redaction rules; compiled once per run."""
 
     def __init__(self, rules: list[Redaction]) -> None:
-        self._rules = [(re.compile(r.pattern), r.replace) for r in rules]
+        # RE2 (linear in the text): a runbook author's pattern cannot make redaction backtrack for hours
+        self._rules = [(compile_pattern(r.pattern), r.replace) for r in rules]
 
     def __call__(self, text: str) -> str:
         for pattern, replace in self._rules:
-            text = pattern.sub(replace, text)
+            text = str(pattern.sub(replace, text))
         return text
 
 

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from playbooks_contracts import patterns
 from playbooks_contracts.runbook import parse_duration
 
 _ANY = re.compile(r"^\{\{\s*\.any\s*\}\}$")
@@ -48,6 +49,18 @@ class ScenarioMeta(_Strict):
 class Match(_Strict):
     argv: list[str] = Field(min_length=1)
     stdin: str | None = None
+
+    @field_validator("argv")
+    @classmethod
+    def _regexes_compile(cls, argv: list[str]) -> list[str]:
+        # refused here, when the scenario is submitted, rather than while a run is replaying it
+        for item in argv:
+            if m := _REGEX.match(item):
+                try:
+                    patterns.compile_pattern(m.group(1).replace('\\"', '"'))
+                except patterns.PatternError as exc:
+                    raise ValueError(f"{item!r}: {exc}") from None
+        return argv
 
 
 class Respond(_Strict):
@@ -124,7 +137,7 @@ def _argv_matches(pattern: list[str], argv: list[str], vars_: dict[str, str]) ->
         if _ANY.match(want):
             continue
         if m := _REGEX.match(want):
-            if not re.fullmatch(m.group(1).replace('\\"', '"'), got):
+            if not patterns.fullmatch(m.group(1).replace('\\"', '"'), got):
                 return False
             continue
         if _VAR.match(want) or _VAR_ANYWHERE.search(want):
