@@ -19,6 +19,7 @@ from playbooks_contracts.runbook import CliStep, ManualStep, Runbook
 
 from .executor import Runner, Transcript, check_name_allowed, real_runner, replay_runner
 from .governance import GovernanceError, Redactor, render, resolve_command, resolve_vars, summarise
+from .limits import Limits
 from .scenario import Replayer, ReplayMismatch, Scenario
 from .state import Approval, Attachment, ErrorKind, Mode, RunState, StepEvidence, StepResult, now
 
@@ -29,7 +30,8 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 class Recorder(Protocol):
     def event(self, record: dict[str, Any]) -> None: ...
 
-    def snapshot(self, state: RunState, name: str) -> None: ...
+    def snapshot(self, state: RunState, name: str) -> str | None:
+        """Keep the state under ``name``; may return the name it was kept under instead."""
 
     def store_attachment(self, relpath: str, data: bytes) -> None: ...
 
@@ -97,6 +99,7 @@ class Engine:
         replay_evidence: dict[str, Any] | None = None,
         runner: Runner | None = None,
         sleep: Any = time.sleep,
+        limits: Limits | None = None,
     ) -> None:
         self.runbook = runbook
         self.state = state
@@ -107,12 +110,21 @@ class Engine:
         self.replay_evidence = replay_evidence or {}
         self.replayer: Replayer | None = None
         self._sleep = sleep
+        self.limits = limits
+        # a monotonic time after which continue_ starts no new step (the service sets it per advance)
+        self.deadline: float | None = None
         if runner is not None:
             self.runner = runner
         elif state.mode == "replay":
             if scenario is None:
                 raise EngineError("replay mode needs a scenario")
-            self.replayer = Replayer(scenario, base_dir=scenario_dir, vars_=state.vars)
+            self.replayer = Replayer(
+                scenario,
+                base_dir=scenario_dir,
+                vars_=state.vars,
+                output_cap=limits.scenario_output_bytes if limits else None,
+                max_delay=limits.replay_delay if limits else None,
+            )
             self.replayer.load(state.replay)
             self.runner = replay_runner(self.replayer, self.governance)
         else:
@@ -132,7 +144,7 @@ class Engine:
 
     def snapshot(self, name: str | None = None) -> str:
         name = name or f"step-{len(self.state.history):04d}.json"
-        self.recorder.snapshot(self.state, name)
+        name = self.recorder.snapshot(self.state, name) or name
         self._emit("snapshot", name=name)
         return name
 
@@ -178,6 +190,10 @@ class Engine:
             if not first and step is not None and step.id in self.state.breakpoints:
                 self._emit("breakpoint", step_id=step.id)
                 break
+            if not first and self.deadline is not None and time.monotonic() >= self.deadline:
+                # the advance used its time: the run stays here, a later continue resumes it
+                self._emit("advance_time_limit", step_id=step.id if step is not None else None)
+                break
             first = False
             result = self.next()
             if result is None:
@@ -194,6 +210,8 @@ class Engine:
     def _run_cli(self, step: CliStep) -> StepResult:
         started = now()
         timeout = step.timeout or self.governance.default_timeout
+        if self.limits is not None:  # a run stored before the ceiling was lowered still obeys it
+            timeout = min(timeout, self.limits.step_timeout)
         strategy = f"{step.retry.strategy}({step.retry.attempts}x, {step.retry.delay:g}s)"
         base: dict[str, Any] = {
             "run_id": self.state.run_id,
@@ -214,11 +232,13 @@ class Engine:
         kind: ErrorKind | None = None
         evidence: dict[str, Any] = {}
         captures: dict[str, str] = {}
-        while attempt < step.retry.attempts:
+        attempts = step.retry.attempts if self.limits is None else min(step.retry.attempts, self.limits.retry_attempts)
+        while attempt < attempts:
             attempt += 1
             if attempt > 1:
                 factor = 2 ** (attempt - 2) if step.retry.strategy == "exponential" else 1
-                self._sleep(step.retry.delay * factor)
+                delay = step.retry.delay * factor
+                self._sleep(delay if self.limits is None else min(delay, self.limits.retry_delay))
             try:
                 transcript = self.runner(argv, stdin, timeout)
             except GovernanceError as exc:
@@ -236,6 +256,8 @@ class Engine:
                 "stdout": summarise(stdout, full=full),
                 "stderr": summarise(stderr, full=full),
             }
+            if transcript.truncated:
+                evidence["truncated"] = True
             if transcript.timed_out:
                 error, kind = f"timed out after {timeout:g}s", "timeout"
                 continue

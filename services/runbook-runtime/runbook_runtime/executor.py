@@ -18,6 +18,7 @@ class Transcript:
     stdout: str
     stderr: str
     timed_out: bool = False
+    truncated: bool = False  # the output kept is the head and tail of a longer stream
 
 
 Runner = Callable[[list[str], str | None, float], Transcript]
@@ -57,7 +58,9 @@ def replay_runner(replayer: Replayer, governance: Governance) -> Runner:
     def run(argv: list[str], stdin: str | None, timeout: float) -> Transcript:
         check_name_allowed(argv[0], governance)
         reply = replayer.answer(argv, stdin)
-        return Transcript(exit_code=reply.exit_code, stdout=reply.stdout, stderr=reply.stderr)
+        return Transcript(
+            exit_code=reply.exit_code, stdout=reply.stdout, stderr=reply.stderr, truncated=reply.truncated
+        )
 
     return run
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from playbooks_contracts.topics import RUNBOOK_REQUESTS
-from playbooks_platform.service import ConsumerSpec, ServiceSpec, create_app
+from playbooks_platform.service import ConsumerSpec, Runtime, ServiceSpec, create_app
 
 from .models import SCHEMA
 from .routes import router
 from .settings import RunbookRuntimeSettings
 from .worker import requests_handler
+
+
+async def _shutdown(runtime: Runtime) -> None:
+    pool = runtime.state.pop("step_executor", None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
 
 spec = ServiceSpec(
     name="runbook-runtime",
@@ -20,6 +27,7 @@ spec = ServiceSpec(
     schema=SCHEMA,
     outbox=True,
     consumers=[ConsumerSpec(group="runbook-runtime.requests", topics=[RUNBOOK_REQUESTS], handler=requests_handler)],
+    on_shutdown=_shutdown,
 )
 
 

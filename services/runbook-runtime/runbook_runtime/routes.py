@@ -18,7 +18,7 @@ from .engine import Engine, EngineError
 from .flows import operate, start_run
 from .schemas import AdvanceResult, ApprovalIn, EvidenceIn, RunCreate, RunRead, ValidateRead, VerifyRead
 from .settings import RunbookRuntimeSettings
-from .state import RunState, StepResult
+from .state import StepResult
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 
@@ -41,19 +41,22 @@ def _settings(runtime: Runtime) -> RunbookRuntimeSettings:
 
 
 def to_read(row: dict[str, Any]) -> RunRead:
-    state = RunState.model_validate(row["state"])
-    engine = service.engine_for(row, service.DbRecorder()) if row["mode"] != "dry-run" else None
-    step = engine.current() if engine is not None else None
-    waiting = engine.missing_evidence(step) if engine is not None and step is not None and step.type == "manual" else []  # type: ignore[arg-type]
+    """A run as the API shows it, from the stored summary columns; only a run stored before those
+    columns existed (no current step while unfinished) has its runbook parsed, and only here."""
+    state = row.get("state") or {}
+    current, waiting = row["current_step"], row["waiting_for"]
+    if current is None and row["mode"] != "dry-run" and row["status"] in ("running", "waiting", "failed") and state:
+        engine = service.engine_for(row, service.DbRecorder())
+        current, waiting = service.summarise_run(engine).values()
     return RunRead(
         run_id=row["run_id"],
         mode=row["mode"],
         status=row["status"],
-        current_step=step.id if step is not None else None,
-        waiting_for=waiting if state.status == "waiting" else [],
-        vars=state.vars,
-        captures=state.captures,
-        history=state.history,
+        current_step=current,
+        waiting_for=waiting if row["status"] == "waiting" else [],
+        vars=state.get("vars", row.get("vars")) or {},
+        captures=state.get("captures", row.get("captures")) or {},
+        history=[StepResult.model_validate(r) for r in state.get("history", [])],
         plan=row["plan"],
         playbook_id=row["playbook_id"],
         playbook_version=row["playbook_version"],
@@ -118,7 +121,7 @@ async def _advance(runtime: Runtime, org_id: str, run_id: str, how: str) -> Adva
             return [result] if result is not None else []
         return engine.continue_()
 
-    results = await operate(runtime, org_id, run_id, act)
+    results = await operate(runtime, org_id, run_id, act, what=how)
     return AdvanceResult(run=await _read(runtime, org_id, run_id), results=results)
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +23,14 @@ from playbooks_contracts import Envelope, derived_id
 from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult
 from playbooks_contracts.runbook import Runbook, RunbookInvalid, parse_runbook
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
-from playbooks_platform.errors import Invalid, InvalidTransition, NotFound
+from playbooks_platform.db import Database
+from playbooks_platform.errors import Conflict, Invalid, InvalidTransition, NotFound
 from playbooks_platform.outbox import add_to_outbox
 
 from .engine import Engine, EngineError, NullRecorder, new_state, runbook_digest, verify
 from .governance import GovernanceError, which_real
+from .limits import Limits
+from .limits import check as check_limits
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
 from .scenario import Scenario
 from .state import Mode, RunState
@@ -33,19 +38,38 @@ from .state import Mode, RunState
 SOURCE = "runbook-runtime"
 
 
+LATEST_SNAPSHOT = "latest.json"
+
+
+def snapshot_of(state: RunState) -> dict[str, Any]:
+    """What a stored snapshot holds: the state without its history (that lives in step_results and the
+    trace), so a snapshot's size does not grow with the number of steps before it."""
+    return state.model_dump(mode="json", exclude={"history"}) | {"history_length": len(state.history)}
+
+
 @dataclass
 class DbRecorder:
-    """Collects what the engine records; ``persist`` writes it in the caller's transaction."""
+    """Collects what the engine records; ``persist`` writes it in the caller's transaction.
+
+    At most ``cap`` snapshots per run: once ``cap - 1`` named ones exist (``stored`` are those already
+    in the database), further snapshots update one rolling ``latest.json``.
+    """
 
     events: list[dict[str, Any]] = field(default_factory=list)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    cap: int | None = None
+    stored: set[str] = field(default_factory=set)
 
     def event(self, record: dict[str, Any]) -> None:
         self.events.append(record)
 
-    def snapshot(self, state: RunState, name: str) -> None:
-        self.snapshots[name] = state.model_dump(mode="json")
+    def snapshot(self, state: RunState, name: str) -> str:
+        named = (self.stored | self.snapshots.keys()) - {LATEST_SNAPSHOT}
+        if self.cap is not None and name not in named and len(named) >= self.cap - 1:
+            name = LATEST_SNAPSHOT
+        self.snapshots[name] = snapshot_of(state)
+        return name
 
     def store_attachment(self, relpath: str, data: bytes) -> None:
         self.files[relpath] = data
@@ -89,8 +113,11 @@ async def create_run(
     playbook_id: str | None = None,
     playbook_version: str | None = None,
     operator_commands: list[str],
+    limits: Limits | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """(run row, created). The same idempotency key returns the existing run untouched."""
+    """(run row, created). The same idempotency key returns the existing run untouched.
+
+    With ``limits``, a runbook or scenario asking for more than the operator's ceilings is refused."""
     existing = (
         (
             await session.execute(
@@ -103,7 +130,9 @@ async def create_run(
     if existing is not None:
         return dict(existing), False
     runbook = check_runbook(runbook_doc)
-    check_scenario(scenario, mode)
+    parsed_scenario = check_scenario(scenario, mode)
+    if limits is not None:
+        check_limits(runbook, parsed_scenario, limits)
     run_id = str(derived_id("runbook-run", org_id, idempotency_key))
     try:
         # the service never lends its own environment to templates: vars come from the runbook and the request
@@ -129,6 +158,7 @@ async def create_run(
             {"event": "run_started", "run_id": run_id, "mode": mode, "actor": actor, "digest": state.runbook_digest}
         )
         recorder.snapshot(state, "step-0000.json")
+    summary = summarise_run(Engine(runbook, state, NullRecorder(), runner=_nothing)) if mode != "dry-run" else {}
     row = {
         "run_id": run_id,
         "org_id": org_id,
@@ -143,6 +173,7 @@ async def create_run(
         "playbook_id": playbook_id,
         "playbook_version": playbook_version,
         "requested_by": actor,
+        **summary,
     }
     inserted = await session.execute(pg_insert(runs).values(**row).on_conflict_do_nothing().returning(runs.c.run_id))
     if inserted.first() is None:  # a concurrent request with the same key won
@@ -155,9 +186,21 @@ async def create_run(
             vars_=vars_,
             actor=actor,
             operator_commands=operator_commands,
+            limits=limits,
         )
     await _write_records(session, org_id, run_id, recorder)
     return await get_run(session=session, org_id=org_id, run_id=run_id), True
+
+
+def summarise_run(engine: Engine) -> dict[str, Any]:
+    """The columns list endpoints show (current step, what a waiting step needs), written with the state."""
+    step = engine.current()
+    waiting = (
+        engine.missing_evidence(step)  # type: ignore[arg-type]
+        if step is not None and step.type == "manual" and engine.state.status == "waiting"
+        else []
+    )
+    return {"current_step": step.id if step is not None else None, "waiting_for": waiting}
 
 
 def _canonical(doc: dict[str, Any]) -> str:
@@ -178,8 +221,33 @@ async def get_run(*, session: AsyncSession, org_id: str, run_id: str, lock: bool
     return dict(row)
 
 
+SUMMARY_COLUMNS = (
+    "run_id",
+    "mode",
+    "status",
+    "current_step",
+    "waiting_for",
+    "plan",
+    "playbook_id",
+    "playbook_version",
+    "requested_by",
+    "created_at",
+    "updated_at",
+)
+
+
 async def list_runs(*, session: AsyncSession, org_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    query = sa.select(runs).where(runs.c.org_id == org_id).order_by(runs.c.created_at.desc()).limit(limit)
+    """The latest runs' stored summaries: never the runbook, scenario or history, so nothing is parsed."""
+    query = (
+        sa.select(
+            *(runs.c[name] for name in SUMMARY_COLUMNS),
+            runs.c.state["vars"].label("vars"),
+            runs.c.state["captures"].label("captures"),
+        )
+        .where(runs.c.org_id == org_id)
+        .order_by(runs.c.created_at.desc())
+        .limit(limit)
+    )
     return [dict(r) for r in (await session.execute(query)).mappings()]
 
 
@@ -196,7 +264,13 @@ def capped(runbook: Runbook, operator_commands: list[str]) -> Runbook:
     return runbook.model_copy(update={"meta": meta})
 
 
-def engine_for(row: dict[str, Any], recorder: DbRecorder, *, operator_commands: list[str] | None = None) -> Engine:
+def engine_for(
+    row: dict[str, Any],
+    recorder: DbRecorder,
+    *,
+    operator_commands: list[str] | None = None,
+    limits: Limits | None = None,
+) -> Engine:
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
     runbook = parse_runbook(row["runbook"])
     state = RunState.model_validate(row["state"])
@@ -205,100 +279,208 @@ def engine_for(row: dict[str, Any], recorder: DbRecorder, *, operator_commands: 
         return Engine(runbook, state, recorder, runner=_nothing)
     if row["mode"] == "real":
         runbook = capped(runbook, operator_commands)
-    return Engine(runbook, state, recorder, scenario=scenario, replay_evidence=row["replay_evidence"] or {})
+    return Engine(
+        runbook, state, recorder, scenario=scenario, replay_evidence=row["replay_evidence"] or {}, limits=limits
+    )
+
+
+async def claim(
+    *, session: AsyncSession, org_id: str, run_id: str, owner: str, seconds: float, what: str
+) -> dict[str, Any]:
+    """Mark the run as being advanced by ``owner`` for at most ``seconds``; 409 while another claim holds.
+
+    One atomic UPDATE: no row lock outlives this (short) transaction, and a claim left by a crashed
+    process lapses at its expiry instead of blocking the run for ever.
+    """
+    query = (
+        sa.update(runs)
+        .where(
+            runs.c.org_id == org_id,
+            runs.c.run_id == run_id,
+            runs.c.mode != "dry-run",
+            sa.or_(runs.c.claim_owner.is_(None), runs.c.claim_until < sa.func.now()),
+        )
+        .values(
+            claim_owner=owner,
+            claim_until=sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds),
+            claim_action=what,
+        )
+        .returning(*runs.c)
+    )
+    row = (await session.execute(query)).mappings().first()
+    if row is not None:
+        return dict(row)
+    current = await get_run(session=session, org_id=org_id, run_id=run_id)
+    if current["mode"] == "dry-run":
+        raise InvalidTransition("a dry-run run only holds its plan; create a real or replay run to execute")
+    raise Conflict(
+        f"run {run_id} is busy: {current['claim_action'] or 'an advance'} holds it until "
+        f"{current['claim_until']:%Y-%m-%d %H:%M:%S} UTC; try again when it finishes"
+    )
+
+
+async def _release(database: Database, org_id: str, run_id: str, owner: str) -> None:
+    async with database.tenant_transaction(org_id) as session:
+        await session.execute(
+            sa.update(runs)
+            .where(runs.c.org_id == org_id, runs.c.run_id == run_id, runs.c.claim_owner == owner)
+            .values(claim_owner=None, claim_until=None, claim_action=None)
+        )
 
 
 async def operate(
     *,
-    session: AsyncSession,
+    database: Database,
     org_id: str,
     run_id: str,
     action: Any,
     operator_commands: list[str],
-    blocking: bool = False,
+    limits: Limits | None = None,
+    executor: Executor | None = None,
+    what: str = "an advance",
+    blocking: bool = False,  # kept for callers: every action now runs off the event loop
 ) -> Any:
-    """Apply ``action(engine)`` to a locked run and persist everything it recorded."""
-    row = await get_run(session=session, org_id=org_id, run_id=run_id, lock=True)
-    if row["mode"] == "dry-run":
-        raise InvalidTransition("a dry-run run only holds its plan; create a real or replay run to execute")
-    recorder = DbRecorder()
-    engine = engine_for(row, recorder, operator_commands=operator_commands)
-    before = len(engine.state.history)
-    was_finished = engine.state.status in ("passed", "failed")
-    try:
-        # real commands block: keep them off the event loop
-        outcome = await asyncio.to_thread(action, engine) if blocking or row["mode"] == "real" else action(engine)
-    except (EngineError, GovernanceError) as exc:
-        raise Invalid(str(exc)) from None
-    state = engine.state
-    await session.execute(
-        sa.update(runs)
-        .where(runs.c.run_id == run_id, runs.c.org_id == org_id)
-        .values(state=state.model_dump(mode="json"), status=state.status, updated_at=sa.func.now())
-    )
-    new_results = state.history[before:]
-    if new_results:
-        await session.execute(
-            sa.insert(step_results),
-            [
-                {
-                    "run_id": run_id,
-                    "seq": before + i,
-                    "org_id": org_id,
-                    "step_id": r.step_id,
-                    "status": r.status,
-                    "result": r.model_dump(mode="json"),
-                }
-                for i, r in enumerate(new_results)
-            ],
+    """Apply ``action(engine)`` to the run and persist everything it recorded.
+
+    Three steps, none holding a connection or a lock while the action runs: a short transaction claims
+    the run (409 if another claim holds it), the action runs in ``executor`` (a worker thread; never the
+    event loop, since replay delays, retry waits and real commands all block), and a second short
+    transaction writes state, step results, trace, snapshots and messages if the claim still holds.
+    """
+    limits = limits or Limits()
+    owner = uuid.uuid4().hex
+    async with database.tenant_transaction(org_id) as session:
+        row = await claim(
+            session=session, org_id=org_id, run_id=run_id, owner=owner, seconds=limits.lease_seconds(), what=what
         )
-    await _write_records(session, org_id, run_id, recorder)
-    messages = [
-        (
-            RUNBOOK_STEP_RESULTS,
-            Envelope(
-                id=derived_id("runbook-step-result", run_id, before + i),
-                type="runbook.step_result",
-                org_id=org_id,
-                source=SOURCE,
-                data=RunbookStepResult(
-                    run_id=run_id,
-                    step_id=r.step_id,
-                    status=r.status,
-                    actor=r.actor,
-                    started_at=r.started_at,
-                    ended_at=r.ended_at,
-                    attempts=r.attempts,
-                    error=r.error,
-                ).model_dump(mode="json"),
-            ),
-        )
-        for i, r in enumerate(new_results)
-    ]
-    finished = state.status in ("passed", "failed")
-    if finished and not was_finished and state.mode == "real":
-        # replay runs are tests of the runbook, not executions: they do not count towards success rates
-        meta = engine.runbook.meta
-        messages.append(
+        stored = set(
             (
-                PLAYBOOK_EXECUTIONS,
+                await session.execute(
+                    sa.select(snapshots.c.name).where(snapshots.c.org_id == org_id, snapshots.c.run_id == run_id)
+                )
+            ).scalars()
+        )
+    # shielded: a client that goes away must not leave the claim taken or the results of a command unwritten
+    return await asyncio.shield(
+        _execute_and_write(database, row, owner, stored, action, operator_commands, limits, executor)
+    )
+
+
+async def _execute_and_write(
+    database: Database,
+    row: dict[str, Any],
+    owner: str,
+    stored: set[str],
+    action: Any,
+    operator_commands: list[str],
+    limits: Limits,
+    executor: Executor | None,
+) -> Any:
+    org_id, run_id = row["org_id"], row["run_id"]
+    recorder = DbRecorder(cap=limits.snapshots, stored=stored)
+
+    def work() -> tuple[Engine, int, bool, Any, dict[str, Any]]:
+        # parsing the runbook is CPU work on user data too: it happens here, off the loop
+        engine = engine_for(row, recorder, operator_commands=operator_commands, limits=limits)
+        engine.deadline = time.monotonic() + limits.advance_seconds
+        before, was_finished = len(engine.state.history), engine.state.status in ("passed", "failed")
+        outcome = action(engine)
+        return engine, before, was_finished, outcome, summarise_run(engine)
+
+    try:
+        engine, before, was_finished, outcome, summary = await asyncio.get_running_loop().run_in_executor(
+            executor, work
+        )
+    except (EngineError, GovernanceError) as exc:
+        await _release(database, org_id, run_id, owner)
+        raise Invalid(str(exc)) from None
+    except BaseException:
+        await _release(database, org_id, run_id, owner)
+        raise
+    state = engine.state
+    async with database.tenant_transaction(org_id) as session:
+        held = await session.execute(
+            sa.update(runs)
+            .where(runs.c.run_id == run_id, runs.c.org_id == org_id, runs.c.claim_owner == owner)
+            .values(
+                state=state.model_dump(mode="json"),
+                status=state.status,
+                updated_at=sa.func.now(),
+                claim_owner=None,
+                claim_until=None,
+                claim_action=None,
+                **summary,
+            )
+            .returning(runs.c.run_id)
+        )
+        if held.first() is None:
+            raise Conflict(
+                f"run {run_id}: the claim lapsed before this advance finished ({limits.lease_seconds():g}s); "
+                "what it did was not recorded"
+            )
+        new_results = state.history[before:]
+        if new_results:
+            await session.execute(
+                sa.insert(step_results),
+                [
+                    {
+                        "run_id": run_id,
+                        "seq": before + i,
+                        "org_id": org_id,
+                        "step_id": r.step_id,
+                        "status": r.status,
+                        "result": r.model_dump(mode="json"),
+                    }
+                    for i, r in enumerate(new_results)
+                ],
+            )
+        await _write_records(session, org_id, run_id, recorder)
+        messages = [
+            (
+                RUNBOOK_STEP_RESULTS,
                 Envelope(
-                    id=derived_id("playbook-executed", run_id),
-                    type="playbook.executed",
+                    id=derived_id("runbook-step-result", run_id, before + i),
+                    type="runbook.step_result",
                     org_id=org_id,
                     source=SOURCE,
-                    data=PlaybookExecuted(
-                        playbook_id=row["playbook_id"] or meta.name,
-                        version=row["playbook_version"] or meta.version or state.runbook_digest[7:19],
+                    data=RunbookStepResult(
                         run_id=run_id,
-                        success=state.status == "passed",
-                        duration_ms=int((state.history[-1].ended_at - state.started_at).total_seconds() * 1000),
-                        error=next((r.error for r in reversed(state.history) if r.status == "failed"), None),
+                        step_id=r.step_id,
+                        status=r.status,
+                        actor=r.actor,
+                        started_at=r.started_at,
+                        ended_at=r.ended_at,
+                        attempts=r.attempts,
+                        error=r.error,
                     ).model_dump(mode="json"),
                 ),
             )
-        )
-    await add_to_outbox(session, SCHEMA, messages)
+            for i, r in enumerate(new_results)
+        ]
+        finished = state.status in ("passed", "failed")
+        if finished and not was_finished and state.mode == "real":
+            # replay runs are tests of the runbook, not executions: they do not count towards success rates
+            meta = engine.runbook.meta
+            messages.append(
+                (
+                    PLAYBOOK_EXECUTIONS,
+                    Envelope(
+                        id=derived_id("playbook-executed", run_id),
+                        type="playbook.executed",
+                        org_id=org_id,
+                        source=SOURCE,
+                        data=PlaybookExecuted(
+                            playbook_id=row["playbook_id"] or meta.name,
+                            version=row["playbook_version"] or meta.version or state.runbook_digest[7:19],
+                            run_id=run_id,
+                            success=state.status == "passed",
+                            duration_ms=int((state.history[-1].ended_at - state.started_at).total_seconds() * 1000),
+                            error=next((r.error for r in reversed(state.history) if r.status == "failed"), None),
+                        ).model_dump(mode="json"),
+                    ),
+                )
+            )
+        await add_to_outbox(session, SCHEMA, messages)
     return outcome
 
 
