@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -76,8 +77,8 @@ async def start_run(
     # a repeated key never re-executes: only a new run is started here; completed steps stay done
     if created and start and mode != "dry-run":
         await operate(runtime, org_id, row["run_id"], lambda e: e.continue_(), what="continue")
-        async with runtime.database.tenant_transaction(org_id) as session:
-            row = await service.get_run(session=session, org_id=org_id, run_id=row["run_id"])
+    async with runtime.database.tenant_transaction(org_id) as session:
+        row = await service.get_run(session=session, org_id=org_id, run_id=row["run_id"], history=True)
     return row, created
 
 
@@ -89,6 +90,10 @@ def step_executor(runtime: Runtime) -> ThreadPoolExecutor:
     """The threads that run engine actions: a pool of its own, so waiting steps never starve other work."""
     pool = runtime.state.get("step_executor")
     if pool is None:
+        # Steps are Python work in threads; with the default 5 ms switch interval, every time the event
+        # loop gives up the GIL (each select) it may wait 5 ms to get it back, and one /healthz needs
+        # several: 1 ms keeps the loop's latency low while steps run, at a small cost in thread switches.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         pool = ThreadPoolExecutor(max_workers=_settings(runtime).step_workers, thread_name_prefix="runbook-step")
         runtime.state["step_executor"] = pool
     return pool  # type: ignore[no-any-return]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import Annotated, Any
@@ -56,7 +57,7 @@ def to_read(row: dict[str, Any]) -> RunRead:
         waiting_for=waiting if row["status"] == "waiting" else [],
         vars=state.get("vars", row.get("vars")) or {},
         captures=state.get("captures", row.get("captures")) or {},
-        history=[StepResult.model_validate(r) for r in state.get("history", [])],
+        history=[StepResult.model_validate_json(r) for r in row.get("history") or []],
         plan=row["plan"],
         playbook_id=row["playbook_id"],
         playbook_version=row["playbook_version"],
@@ -68,7 +69,8 @@ def to_read(row: dict[str, Any]) -> RunRead:
 
 async def _read(runtime: Runtime, org_id: str, run_id: str) -> RunRead:
     async with runtime.database.tenant_transaction(org_id) as session:
-        return to_read(await service.get_run(session=session, org_id=org_id, run_id=run_id))
+        row = await service.get_run(session=session, org_id=org_id, run_id=run_id, history=True)
+    return await asyncio.to_thread(to_read, row)  # history of up to max_steps results: decoded off the loop
 
 
 @router.post("/runs", status_code=status.HTTP_201_CREATED, responses=_RESPONSES, summary="Create a run")
@@ -97,7 +99,7 @@ async def create_run(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return to_read(row)
+    return await asyncio.to_thread(to_read, row)
 
 
 @router.get("/runs", responses=_RESPONSES, summary="The caller's org's latest runs")
@@ -189,7 +191,7 @@ async def take_snapshot(run_id: str, principal: CurrentPrincipal, runtime: Runti
     return {"name": name}
 
 
-@router.get("/runs/{run_id}/snapshots/{name}", responses=_RESPONSES, summary="One snapshot (a full RunState)")
+@router.get("/runs/{run_id}/snapshots/{name}", responses=_RESPONSES, summary="One snapshot (the run state without its history)")
 async def get_snapshot(run_id: str, name: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return await service.get_snapshot(session=session, org_id=principal.org_id, run_id=run_id, name=name)
@@ -198,8 +200,8 @@ async def get_snapshot(run_id: str, name: str, principal: CurrentPrincipal, runt
 @router.get("/runs/{run_id}/verify", responses=_RESPONSES, summary="What keeps the run from being complete")
 async def verify_run(run_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> VerifyRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
-        row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id)
-    problems = service.verify_row(row)
+        row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id, history=True)
+    problems = await asyncio.to_thread(service.verify_row, row)
     return VerifyRead(ok=not problems, problems=problems)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from .limits import Limits
 from .limits import check as check_limits
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
 from .scenario import Scenario
-from .state import Mode, RunState
+from .state import Mode, RunState, StepResult
 
 SOURCE = "runbook-runtime"
 
@@ -42,9 +43,19 @@ LATEST_SNAPSHOT = "latest.json"
 
 
 def snapshot_of(state: RunState) -> dict[str, Any]:
-    """What a stored snapshot holds: the state without its history (that lives in step_results and the
-    trace), so a snapshot's size does not grow with the number of steps before it."""
+    """What a stored state (a snapshot, a run's ``state`` column) holds: the state without its history.
+
+    The history lives in ``step_results`` (and the trace), one row per result, written once; a stored
+    state's size does not grow with the number of steps before it.
+    """
     return state.model_dump(mode="json", exclude={"history"}) | {"history_length": len(state.history)}
+
+
+def run_state(row: dict[str, Any]) -> RunState:
+    """The run's state with its history, from a row read with ``get_run(..., history=True)``."""
+    state = RunState.model_validate(row["state"] | {"history": []})
+    state.history = [StepResult.model_validate_json(text) for text in row.get("history") or []]
+    return state
 
 
 @dataclass
@@ -60,6 +71,7 @@ class DbRecorder:
     files: dict[str, bytes] = field(default_factory=dict)
     cap: int | None = None
     stored: set[str] = field(default_factory=set)
+    after_snapshot: Callable[[DbRecorder], None] | None = None
 
     def event(self, record: dict[str, Any]) -> None:
         self.events.append(record)
@@ -69,6 +81,8 @@ class DbRecorder:
         if self.cap is not None and name not in named and len(named) >= self.cap - 1:
             name = LATEST_SNAPSHOT
         self.snapshots[name] = snapshot_of(state)
+        if self.after_snapshot is not None:
+            self.after_snapshot(self)
         return name
 
     def store_attachment(self, relpath: str, data: bytes) -> None:
@@ -129,8 +143,9 @@ async def create_run(
     )
     if existing is not None:
         return dict(existing), False
-    runbook = check_runbook(runbook_doc)
-    parsed_scenario = check_scenario(scenario, mode)
+    # validating user documents is CPU work that grows with their size: off the event loop
+    runbook = await asyncio.to_thread(check_runbook, runbook_doc)
+    parsed_scenario = await asyncio.to_thread(check_scenario, scenario, mode)
     if limits is not None:
         check_limits(runbook, parsed_scenario, limits)
     run_id = str(derived_id("runbook-run", org_id, idempotency_key))
@@ -152,7 +167,9 @@ async def create_run(
     recorder = DbRecorder()
     if mode == "dry-run":
         state.status = "planned"
-        plan = Engine(capped(runbook, operator_commands), state, NullRecorder(), runner=_nothing).plan()
+        plan = await asyncio.to_thread(
+            Engine(capped(runbook, operator_commands), state, NullRecorder(), runner=_nothing).plan
+        )
     else:
         recorder.event(
             {"event": "run_started", "run_id": run_id, "mode": mode, "actor": actor, "digest": state.runbook_digest}
@@ -168,7 +185,7 @@ async def create_run(
         "runbook": runbook_doc,
         "scenario": scenario,
         "replay_evidence": replay_evidence,
-        "state": state.model_dump(mode="json"),
+        "state": snapshot_of(state),
         "plan": plan,
         "playbook_id": playbook_id,
         "playbook_version": playbook_version,
@@ -211,14 +228,25 @@ def _nothing(argv: list[str], stdin: str | None, timeout: float) -> Any:
     raise EngineError("dry-run executes nothing")
 
 
-async def get_run(*, session: AsyncSession, org_id: str, run_id: str, lock: bool = False) -> dict[str, Any]:
+async def get_run(
+    *, session: AsyncSession, org_id: str, run_id: str, lock: bool = False, history: bool = False
+) -> dict[str, Any]:
+    """The run's row; with ``history``, its step results too (as JSON text: decoded by ``run_state``)."""
     query = sa.select(runs).where(runs.c.org_id == org_id, runs.c.run_id == run_id)
     if lock:
         query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()
     if row is None:
         raise NotFound(f"no run {run_id} in this org")
-    return dict(row)
+    out = dict(row)
+    if history:
+        query = (
+            sa.select(sa.cast(step_results.c.result, sa.Text))
+            .where(step_results.c.org_id == org_id, step_results.c.run_id == run_id)
+            .order_by(step_results.c.seq)
+        )
+        out["history"] = list((await session.execute(query)).scalars())
+    return out
 
 
 SUMMARY_COLUMNS = (
@@ -273,7 +301,7 @@ def engine_for(
 ) -> Engine:
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
     runbook = parse_runbook(row["runbook"])
-    state = RunState.model_validate(row["state"])
+    state = run_state(row)
     scenario = Scenario.model_validate(row["scenario"]) if row["scenario"] else None
     if operator_commands is None:
         return Engine(runbook, state, recorder, runner=_nothing)
@@ -353,6 +381,7 @@ async def operate(
         row = await claim(
             session=session, org_id=org_id, run_id=run_id, owner=owner, seconds=limits.lease_seconds(), what=what
         )
+        row["history"] = (await get_run(session=session, org_id=org_id, run_id=run_id, history=True))["history"]
         stored = set(
             (
                 await session.execute(
@@ -366,80 +395,79 @@ async def operate(
     )
 
 
-async def _execute_and_write(
-    database: Database,
-    row: dict[str, Any],
-    owner: str,
-    stored: set[str],
-    action: Any,
-    operator_commands: list[str],
-    limits: Limits,
-    executor: Executor | None,
-) -> Any:
-    org_id, run_id = row["org_id"], row["run_id"]
-    recorder = DbRecorder(cap=limits.snapshots, stored=stored)
+FLUSH_EVERY_STEPS = 20
 
-    def work() -> tuple[Engine, int, bool, Any, dict[str, Any]]:
-        # parsing the runbook is CPU work on user data too: it happens here, off the loop
-        engine = engine_for(row, recorder, operator_commands=operator_commands, limits=limits)
-        engine.deadline = time.monotonic() + limits.advance_seconds
-        before, was_finished = len(engine.state.history), engine.state.status in ("passed", "failed")
-        outcome = action(engine)
-        return engine, before, was_finished, outcome, summarise_run(engine)
 
-    try:
-        engine, before, was_finished, outcome, summary = await asyncio.get_running_loop().run_in_executor(
-            executor, work
-        )
-    except (EngineError, GovernanceError) as exc:
-        await _release(database, org_id, run_id, owner)
-        raise Invalid(str(exc)) from None
-    except BaseException:
-        await _release(database, org_id, run_id, owner)
-        raise
-    state = engine.state
-    async with database.tenant_transaction(org_id) as session:
-        held = await session.execute(
-            sa.update(runs)
-            .where(runs.c.run_id == run_id, runs.c.org_id == org_id, runs.c.claim_owner == owner)
-            .values(
-                state=state.model_dump(mode="json"),
-                status=state.status,
-                updated_at=sa.func.now(),
-                claim_owner=None,
-                claim_until=None,
-                claim_action=None,
-                **summary,
-            )
-            .returning(runs.c.run_id)
-        )
-        if held.first() is None:
-            raise Conflict(
-                f"run {run_id}: the claim lapsed before this advance finished ({limits.lease_seconds():g}s); "
-                "what it did was not recorded"
-            )
-        new_results = state.history[before:]
-        if new_results:
-            await session.execute(
-                sa.insert(step_results),
-                [
-                    {
-                        "run_id": run_id,
-                        "seq": before + i,
-                        "org_id": org_id,
-                        "step_id": r.step_id,
-                        "status": r.status,
-                        "result": r.model_dump(mode="json"),
-                    }
-                    for i, r in enumerate(new_results)
-                ],
-            )
-        await _write_records(session, org_id, run_id, recorder)
+@dataclass
+class _Batch:
+    """One transaction's worth of an advance, prepared off the loop so the loop only sends it."""
+
+    values: dict[str, Any]
+    results: list[dict[str, Any]]
+    recorder: DbRecorder
+    messages: list[tuple[Any, Envelope]]
+    final: bool
+
+
+class _Progress:
+    """Writes an advance's progress every ``FLUSH_EVERY_STEPS`` steps and at its end.
+
+    Rows are built in the worker thread; each batch is written by the event loop in one short
+    transaction that first checks the claim. The loop's share per batch stays small however many
+    steps an advance runs, and a long continue leaves its finished steps recorded as it goes.
+    """
+
+    def __init__(
+        self, database: Database, row: dict[str, Any], owner: str, limits: Limits, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.database, self.row, self.owner, self.limits, self.loop = database, row, owner, limits, loop
+        self.engine: Engine | None = None
+        self.written = 0
+        self.was_finished = False
+
+    def start(self, engine: Engine) -> None:
+        self.engine = engine
+        self.written = len(engine.state.history)
+        self.was_finished = engine.state.status in ("passed", "failed")
+
+    def after_snapshot(self, recorder: DbRecorder) -> None:
+        """Called in the worker after each snapshot: flush once enough steps are waiting."""
+        if self.engine is not None and len(self.engine.state.history) - self.written >= FLUSH_EVERY_STEPS:
+            asyncio.run_coroutine_threadsafe(self.write(self.batch(recorder, final=False)), self.loop).result()
+
+    def batch(self, recorder: DbRecorder, *, final: bool) -> _Batch:
+        assert self.engine is not None
+        org_id, run_id, state = self.row["org_id"], self.row["run_id"], self.engine.state
+        new = state.history[self.written :]
+        first = self.written
+        self.written = len(state.history)
+        taken = DbRecorder(events=recorder.events, snapshots=recorder.snapshots, files=recorder.files)
+        recorder.stored |= recorder.snapshots.keys()
+        recorder.events, recorder.snapshots, recorder.files = [], {}, {}
+        values: dict[str, Any] = {
+            "state": snapshot_of(state),
+            "status": state.status,
+            "updated_at": sa.func.now(),
+            **summarise_run(self.engine),
+        }
+        if final:
+            values |= {"claim_owner": None, "claim_until": None, "claim_action": None}
+        results = [
+            {
+                "run_id": run_id,
+                "seq": first + i,
+                "org_id": org_id,
+                "step_id": r.step_id,
+                "status": r.status,
+                "result": r.model_dump(mode="json"),
+            }
+            for i, r in enumerate(new)
+        ]
         messages = [
             (
                 RUNBOOK_STEP_RESULTS,
                 Envelope(
-                    id=derived_id("runbook-step-result", run_id, before + i),
+                    id=derived_id("runbook-step-result", run_id, first + i),
                     type="runbook.step_result",
                     org_id=org_id,
                     source=SOURCE,
@@ -455,12 +483,12 @@ async def _execute_and_write(
                     ).model_dump(mode="json"),
                 ),
             )
-            for i, r in enumerate(new_results)
+            for i, r in enumerate(new)
         ]
         finished = state.status in ("passed", "failed")
-        if finished and not was_finished and state.mode == "real":
+        if final and finished and not self.was_finished and state.mode == "real":
             # replay runs are tests of the runbook, not executions: they do not count towards success rates
-            meta = engine.runbook.meta
+            meta = self.engine.runbook.meta
             messages.append(
                 (
                     PLAYBOOK_EXECUTIONS,
@@ -470,8 +498,8 @@ async def _execute_and_write(
                         org_id=org_id,
                         source=SOURCE,
                         data=PlaybookExecuted(
-                            playbook_id=row["playbook_id"] or meta.name,
-                            version=row["playbook_version"] or meta.version or state.runbook_digest[7:19],
+                            playbook_id=self.row["playbook_id"] or meta.name,
+                            version=self.row["playbook_version"] or meta.version or state.runbook_digest[7:19],
                             run_id=run_id,
                             success=state.status == "passed",
                             duration_ms=int((state.history[-1].ended_at - state.started_at).total_seconds() * 1000),
@@ -480,7 +508,59 @@ async def _execute_and_write(
                     ),
                 )
             )
-        await add_to_outbox(session, SCHEMA, messages)
+        return _Batch(values=values, results=results, recorder=taken, messages=messages, final=final)
+
+    async def write(self, batch: _Batch) -> None:
+        org_id, run_id = self.row["org_id"], self.row["run_id"]
+        async with self.database.tenant_transaction(org_id) as session:
+            held = await session.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.org_id == org_id, runs.c.claim_owner == self.owner)
+                .values(**batch.values)
+                .returning(runs.c.run_id)
+            )
+            if held.first() is None:
+                raise Conflict(
+                    f"run {run_id}: the claim lapsed before this advance finished "
+                    f"({self.limits.lease_seconds():g}s); what it did since its last write was not recorded"
+                )
+            if batch.results:
+                await session.execute(sa.insert(step_results), batch.results)
+            await _write_records(session, org_id, run_id, batch.recorder)
+            await add_to_outbox(session, SCHEMA, batch.messages)
+
+
+async def _execute_and_write(
+    database: Database,
+    row: dict[str, Any],
+    owner: str,
+    stored: set[str],
+    action: Any,
+    operator_commands: list[str],
+    limits: Limits,
+    executor: Executor | None,
+) -> Any:
+    org_id, run_id = row["org_id"], row["run_id"]
+    progress = _Progress(database, row, owner, limits, asyncio.get_running_loop())
+    recorder = DbRecorder(cap=limits.snapshots, stored=stored, after_snapshot=progress.after_snapshot)
+
+    def work() -> tuple[Any, _Batch]:
+        # parsing the runbook is CPU work on user data too: it happens here, off the loop
+        engine = engine_for(row, recorder, operator_commands=operator_commands, limits=limits)
+        engine.deadline = time.monotonic() + limits.advance_seconds
+        progress.start(engine)
+        outcome = action(engine)
+        return outcome, progress.batch(recorder, final=True)
+
+    try:
+        outcome, last = await asyncio.get_running_loop().run_in_executor(executor, work)
+    except (EngineError, GovernanceError) as exc:
+        await _release(database, org_id, run_id, owner)
+        raise Invalid(str(exc)) from None
+    except BaseException:
+        await _release(database, org_id, run_id, owner)
+        raise
+    await progress.write(last)
     return outcome
 
 
@@ -526,7 +606,7 @@ async def get_snapshot(*, session: AsyncSession, org_id: str, run_id: str, name:
 
 
 def verify_row(row: dict[str, Any]) -> list[str]:
-    return verify(parse_runbook(row["runbook"]), RunState.model_validate(row["state"]))
+    return verify(parse_runbook(row["runbook"]), run_state(row))
 
 
 def new_idempotency_key() -> str:
