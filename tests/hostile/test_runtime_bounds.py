@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -139,6 +140,31 @@ async def test_catastrophic_patterns_run_in_linear_time_off_the_loop(rt, infra: 
     assert run["history"][1]["error"] == "stdout does not match /^(a|a)+$/"
     # the matching ran in a step thread; what /healthz still sees is the GIL shared with that thread's work
     # on 30 KB strings (printed above, not asserted: on a shared 2-core machine it follows the machine's load)
+
+
+async def test_unclosed_templates_are_scanned_in_linear_time(rt, infra: Infra, org: str) -> None:
+    client, _ = rt
+    opened = "{{" * 100_000  # no template ever closes: a backtracking scan restarts at every "{{"
+    doc = runbook([cli("a", ["echo", opened])])
+    t0 = time.perf_counter()
+    assert validate_runbook(doc) == []
+    replay = scenario({"match": {"argv": ["echo", "{{ .any }}"]}, "respond": {"stdout": "ok"}})
+    r = await asyncio.wait_for(
+        create(client, infra, org, {"runbook": doc, "mode": "replay", "scenario": replay, "start": True}), timeout=60
+    )
+    print(f"\n{len(opened)} characters of unclosed templates, validated and replayed: {time.perf_counter() - t0:.2f}s")
+    assert r.status_code == 201 and r.json()["status"] == "passed", r.text[:300]
+
+
+def test_a_scenario_file_is_read_as_head_and_tail(tmp_path) -> None:
+    from runbook_runtime.scenario import Replayer, Scenario
+
+    data = b"H" * 300_000 + b"T" * 300_000
+    (tmp_path / "out.txt").write_bytes(data)
+    replay = Scenario.model_validate(scenario({"match": {"argv": ["echo"]}, "respond": {"stdout_file": "out.txt"}}))
+    reply = Replayer(replay, base_dir=tmp_path, output_cap=OUTPUT_CAP).answer(["echo"])
+    assert reply.truncated and reply.stdout.startswith("HHH") and reply.stdout.endswith("TTT")
+    assert len(reply.stdout) < OUTPUT_CAP + 200 and hashlib.sha256(data).hexdigest() in reply.stdout
 
 
 async def test_a_scenario_regex_re2_cannot_run_is_refused_at_creation(rt, infra: Infra, org: str) -> None:

@@ -47,7 +47,8 @@ IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # ``{{ .name }}``: the only template form a runbook may use (no functions, no pipelines).
 TEMPLATE_REF = re.compile(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-ANY_TEMPLATE = re.compile(r"\{\{.*?\}\}")
+# RE2: with Python's re, 20,000 characters of "{{" took 12.8 s here (each start scans to the end)
+ANY_TEMPLATE = compile_pattern(r"\{\{.*?\}\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 

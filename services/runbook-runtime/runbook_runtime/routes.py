@@ -191,7 +191,7 @@ async def take_snapshot(run_id: str, principal: CurrentPrincipal, runtime: Runti
     return {"name": name}
 
 
-@router.get("/runs/{run_id}/snapshots/{name}", responses=_RESPONSES, summary="One snapshot (the run state without its history)")
+@router.get("/runs/{run_id}/snapshots/{name}", responses=_RESPONSES, summary="One snapshot (state, no history)")
 async def get_snapshot(run_id: str, name: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return await service.get_snapshot(session=session, org_id=principal.org_id, run_id=run_id, name=name)

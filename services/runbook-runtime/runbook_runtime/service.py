@@ -433,7 +433,9 @@ class _Progress:
     def after_snapshot(self, recorder: DbRecorder) -> None:
         """Called in the worker after each snapshot: flush once enough steps are waiting."""
         if self.engine is not None and len(self.engine.state.history) - self.written >= FLUSH_EVERY_STEPS:
-            asyncio.run_coroutine_threadsafe(self.write(self.batch(recorder, final=False)), self.loop).result()
+            # bounded: a loop that is shutting down must not leave this thread (and interpreter exit) waiting
+            future = asyncio.run_coroutine_threadsafe(self.write(self.batch(recorder, final=False)), self.loop)
+            future.result(timeout=120)
 
     def batch(self, recorder: DbRecorder, *, final: bool) -> _Batch:
         assert self.engine is not None
