@@ -3,23 +3,32 @@
 Overhead per step = (engine time - bare subprocess time for the same argv) / steps, measured in the
 same run, with the run folder recording (trace.jsonl + a snapshot after every step) and without.
 Replay: a 100-step cli-replay scenario answered offline. Aims (issue 6): under 2 ms per step, under 1 s.
+
+Isolation (issue 18), printed apart: the same steps through the service's sandbox in this process
+(another user when root, rlimits, process group; without and with bubblewrap) and through the
+runner over loopback (``python -m runbook_runtime.runner``), against the local CLI's sandbox.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 # this script shares its name with the package: keep bench/ off the import path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from playbooks_contracts.runbook import parse_runbook  # noqa: E402
+from runbook_runtime import sandbox  # noqa: E402
 from runbook_runtime.engine import Engine, NullRecorder, new_state  # noqa: E402
+from runbook_runtime.runner import RunnerClient  # noqa: E402
 from runbook_runtime.scenario import Scenario  # noqa: E402
 from runbook_runtime.store import RunFolder  # noqa: E402
 
@@ -53,6 +62,75 @@ def engine_for(doc: dict, recorder, mode: str = "real", scenario: Scenario | Non
     rb = parse_runbook(doc)
     state = new_state(rb, run_id="bench", runbook_path="bench", digest="d", mode=mode, actor="bench", env={})  # type: ignore[arg-type]
     return Engine(rb, state, recorder, scenario=scenario)
+
+
+@contextlib.contextmanager
+def runner_process() -> Iterator[RunnerClient]:
+    """A runner on loopback with a token, as runbook-runtime would reach it."""
+    import httpx
+
+    from playbooks_platform.embedded import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        token = Path(tmp) / "token"
+        token.write_text(uuid.uuid4().hex * 2)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
+        env |= {"PLAYBOOKS_RUNNER_TOKEN_FILE": str(token), "PLAYBOOKS_ENV": "test"}
+        cmd = [sys.executable, "-m", "runbook_runtime.runner", "--port", str(port)]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                time.sleep(0.1)
+            client = RunnerClient(f"http://127.0.0.1:{port}", token)
+            yield client
+            client.close()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def steps_through(executor: sandbox.Executor | None, steps: int) -> float:
+    sandbox.configure(executor)
+    try:
+        t0 = time.perf_counter()
+        engine = engine_for(runbook(steps, "echo"), NullRecorder())
+        engine.continue_()
+        assert engine.state.status == "passed", engine.state.history[-1].error
+        return time.perf_counter() - t0
+    finally:
+        sandbox.configure(None)
+
+
+def isolation(steps: int) -> None:
+    """Per-step cost of each isolation layer set, next to the local CLI's sandbox (group, limits, bounds)."""
+    from runbook_runtime.settings import SandboxSettings
+
+    local = sandbox.Sandbox.from_settings(SandboxSettings(), local=True)
+    plain = sandbox.Sandbox.from_settings(SandboxSettings(sandbox_bwrap="off"))
+    full = sandbox.Sandbox.from_settings(SandboxSettings(sandbox_bwrap="auto"))
+    with runner_process() as client:
+        cases = [
+            ("local CLI sandbox (reference)", local.run),
+            (f"service sandbox: {plain.layers.describe()}", plain.run),
+        ]
+        if full.layers.bwrap:
+            cases.append((f"service sandbox: {full.layers.describe()}", full.run))
+        cases.append((f"runner over loopback: {full.layers.describe()}", client))
+        best = {label: float("inf") for label, _ in cases}
+        for _ in range(REPEATS):
+            for label, executor in cases:
+                best[label] = min(best[label], steps_through(executor, steps))
+    per = 1000 / steps
+    ref = best[cases[0][0]]
+    out(f"isolation, engine without recording, {steps} steps, best of {REPEATS}:")
+    for label, _ in cases:
+        out(f"  {label:<92} {best[label] * per:7.3f} ms/step  cost {(best[label] - ref) * per:6.3f} ms")
+    for note in full.layers.notes:
+        out(f"  note: {note}")
 
 
 def main() -> None:
@@ -107,6 +185,7 @@ def main() -> None:
     for label, total in (("engine, no recording", no_record), ("engine, trace + snapshot every step", recorded)):
         out(f"  {label:<35} {total * per:7.3f} ms/step  overhead {(total - bare) * per:6.3f} ms")
     out(f"replay of a {REPLAY_STEPS}-step scenario (trace + snapshots): {replay * 1000:.1f} ms total (aim < 1000 ms)")
+    isolation(int(os.environ.get("BENCH_ISOLATION_STEPS", "100")))
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ class RunbookStepResult(WireModel):
     ended_at: UtcDatetime
     attempts: int = 1
     error: str | None = None
+    replay: bool = Field(default=False, description="From a replay run: answered from a recording, nothing executed.")
 
 
 class PlaybookExecuted(WireModel):

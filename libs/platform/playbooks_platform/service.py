@@ -27,6 +27,7 @@ from .auth import CurrentPrincipal, TokenVerifier
 from .bus import ConsumerRunner, Publisher
 from .bus.consumer import Handler
 from .db import Database
+from .hardening import set_not_dumpable
 from .logging import setup_logging
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, MetricsMiddleware
@@ -136,6 +137,9 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # before anything runs: a command the service starts must not read its environment through /proc
+        if not set_not_dumpable():
+            log.warning("could not make the process non-dumpable: its /proc entries stay readable to its user")
         runtime = Runtime(
             spec=spec,
             settings=settings,

@@ -10,7 +10,7 @@ import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import typer
 import yaml
@@ -107,10 +107,11 @@ def exec_(
     except (RunbookInvalid, EngineError, GovernanceError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     if mode == "dry-run":
+        plan = engine.redact.tree(engine.plan())  # rendered argv would show secret vars
         if as_json:
-            typer.echo(json.dumps(engine.plan(), indent=2))
+            typer.echo(json.dumps(plan, indent=2))
         else:
-            _print_plan(engine)
+            _print_plan(engine, plan)
         return
     if resumed:
         console.print(f"resuming run {engine.state.run_id} at step {engine.state.current_step_index + 1}")
@@ -122,9 +123,9 @@ def exec_(
     raise typer.Exit(_report(engine, folder))
 
 
-def _print_plan(engine: Engine) -> None:
+def _print_plan(engine: Engine, plan: list[dict[str, Any]]) -> None:
     table = Table("step", "type", "argv / pauses for", "governance", title=f"dry-run of {engine.runbook.meta.name}")
-    for p in engine.plan():
+    for p in plan:
         detail = " ".join(p["argv"]) if "argv" in p else "; ".join(p.get("pauses_for", []))
         table.add_row(p["step_id"], p["type"], detail, p["verdict"])
     console.print(table)

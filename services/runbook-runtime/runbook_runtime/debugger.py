@@ -22,7 +22,7 @@ HELP = """commands:
   evidence set NAME VALUE      text evidence, or tick a checklist item
   evidence check               what the current manual step still needs
   evidence attach NAME PATH    copy a file into the run folder as evidence
-  approve --as NAME [--role R] approve the current manual step
+  approve --as NAME [--role R] approve the current manual step (recorded as unverified)
   snapshot                     write a snapshot now
   verify                       what keeps the run from being complete
   help | quit"""
@@ -95,9 +95,9 @@ class Debugger:
                 raise EngineError(f"no step {args[0]!r}")
             self.out(f"breakpoints: {', '.join(bps) or 'none'}")
         elif cmd == "dump":
-            self.out(e.state.model_dump_json(indent=2))
+            self.out(e.redact.model(e.state).model_dump_json(indent=2))
         elif cmd == "print" and args in (["vars"], ["captures"]):
-            self.out(json.dumps(getattr(e.state, args[0]), indent=2, ensure_ascii=False))
+            self.out(json.dumps(e.redact.tree(getattr(e.state, args[0])), indent=2, ensure_ascii=False))
         elif cmd == "history":
             for r in e.state.history:
                 self._show(r)
@@ -116,8 +116,9 @@ class Debugger:
             self.out(f"attached {att.path} sha256={att.sha256} size={att.size}")
         elif cmd == "approve" and len(args) >= 2 and args[0] == "--as":
             role = args[args.index("--role") + 1] if "--role" in args else _default_role(e)
-            e.approve(args[1], role)
-            self.out(f"approved by {args[1]} as {role}")
+            # a name typed at a local prompt proves nothing: the approval is kept as unverified
+            e.approve(args[1], role, via="unverified")
+            self.out(f"approved by {args[1]} as {role} (unverified)")
         elif cmd == "snapshot":
             self.snapshots += 1
             name = f"step-{len(e.state.history):04d}-manual-{self.snapshots}.json"

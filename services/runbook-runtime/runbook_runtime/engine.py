@@ -11,17 +11,21 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from playbooks_contracts import patterns
+from playbooks_contracts.policy import ApprovalFloor
 from playbooks_contracts.runbook import CliStep, ManualStep, Runbook
 
 from .executor import Runner, Transcript, check_name_allowed, real_runner, replay_runner
-from .governance import GovernanceError, Redactor, render, resolve_command, resolve_vars, summarise
+from .governance import GovernanceError, render, resolve_command, resolve_vars, summarise
 from .limits import Limits
+from .redaction import Redactor
 from .scenario import Replayer, ReplayMismatch, Scenario
-from .state import Approval, Attachment, ErrorKind, Mode, RunState, StepEvidence, StepResult, now
+from .state import CLOSED, Approval, ApprovedVia, Attachment, ErrorKind, Mode, RunState, StepEvidence, StepResult, now
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -31,7 +35,11 @@ class Recorder(Protocol):
     def event(self, record: dict[str, Any]) -> None: ...
 
     def snapshot(self, state: RunState, name: str) -> str | None:
-        """Keep the state under ``name``; may return the name it was kept under instead."""
+        """Keep the state under ``name``; may return the name it was kept under instead.
+
+        A recorder whose ``history_in_snapshots`` is False is given the state without its history
+        (it keeps the history elsewhere), so a snapshot costs the same at step 1,500 as at step 1.
+        """
 
     def store_attachment(self, relpath: str, data: bytes) -> None: ...
 
@@ -55,6 +63,34 @@ def _no_runner(argv: list[str], stdin: str | None, timeout: float) -> Transcript
 
 class EngineError(Exception):
     """A request the run cannot honour in its current state (bad evidence name, finished run, ...)."""
+
+
+class EngineConflict(EngineError):
+    """The request collides with what the run already holds (a second upload, an ended run): 409."""
+
+
+class EngineRefused(EngineError):
+    """The caller may not do this to this run (approving her own run): 403."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The approvals a manual step needs: ``min`` distinct people, each holding one of ``floor_roles``
+    (the org's) and one of ``step_roles`` (the runbook's); an empty list accepts any role."""
+
+    min: int
+    floor_roles: tuple[str, ...] = ()
+    step_roles: tuple[str, ...] = ()
+
+    def accepts(self, roles: Iterable[str]) -> bool:
+        held = set(roles)
+        return (not self.floor_roles or bool(held & set(self.floor_roles))) and (
+            not self.step_roles or bool(held & set(self.step_roles))
+        )
+
+    def describe(self) -> str:
+        parts = ["/".join(r) for r in (self.floor_roles, self.step_roles) if r]
+        return " and ".join(parts) or "any role"
 
 
 def runbook_digest(raw: str | bytes) -> str:
@@ -100,12 +136,16 @@ class Engine:
         runner: Runner | None = None,
         sleep: Any = time.sleep,
         limits: Limits | None = None,
+        approval_floor: ApprovalFloor | None = None,
     ) -> None:
         self.runbook = runbook
         self.state = state
         self.recorder = recorder
         self.governance = runbook.meta.governance
-        self.redact = Redactor(self.governance.redact)
+        # one redaction for every sink: trace events, snapshots, step results (and what is built from them)
+        self.redact = Redactor.for_run(runbook, state.vars)
+        # the org's floor (None: the local CLI, where only the runbook's own approvals apply)
+        self.approval_floor = approval_floor
         self.steps = runbook.leaf_steps()
         self.replay_evidence = replay_evidence or {}
         self.replayer: Replayer | None = None
@@ -140,11 +180,15 @@ class Engine:
         return None if self.done else self.steps[self.state.current_step_index]
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        self.recorder.event({"event": kind, "run_id": self.state.run_id, "at": now().isoformat(), **fields})
+        record = {"event": kind, "run_id": self.state.run_id, "mode": self.state.mode, "at": now().isoformat()}
+        self.recorder.event(self.redact.tree(record | fields))
 
     def snapshot(self, name: str | None = None) -> str:
         name = name or f"step-{len(self.state.history):04d}.json"
-        name = self.recorder.snapshot(self.state, name) or name
+        state = self.state
+        if not getattr(self.recorder, "history_in_snapshots", True):
+            state = state.model_copy(update={"history": []})
+        name = self.recorder.snapshot(self.redact.model(state), name) or name
         self._emit("snapshot", name=name)
         return name
 
@@ -152,6 +196,7 @@ class Engine:
 
     def next(self) -> StepResult | None:
         """Run (cli) or try to complete (manual) the current step; None while a manual step waits."""
+        self.ensure_open()
         step = self.current()
         if step is None:
             raise EngineError("the run has no step left")
@@ -167,6 +212,7 @@ class Engine:
                     self.state.status = "waiting"
                     self._emit("waiting", step_id=step.id, missing=self.missing_evidence(step))
                 return None
+        result = self.redact.model(result.model_copy(update={"replay": self.state.mode == "replay"}))
         self.state.history.append(result)
         if self.replayer is not None:
             self.state.replay = self.replayer.dump()
@@ -185,7 +231,7 @@ class Engine:
         """Advance until a manual step waits, a step fails, the next breakpoint, or the end."""
         results: list[StepResult] = []
         first = True
-        while not self.done and self.state.status != "failed":
+        while not self.done and self.state.status not in ("failed", *CLOSED):
             step = self.current()
             if not first and step is not None and step.id in self.state.breakpoints:
                 self._emit("breakpoint", step_id=step.id)
@@ -255,6 +301,9 @@ class Engine:
                 "exit_code": transcript.exit_code,
                 "stdout": summarise(stdout, full=full),
                 "stderr": summarise(stderr, full=full),
+                # sizes, truncation and layers; the raw streams' hashes could confirm a guessed secret that
+                # redaction hides, so they are kept only for runbooks without redaction rules
+                **transcript.evidence(hashes=not self.governance.redact),
             }
             if transcript.truncated:
                 evidence["truncated"] = True
@@ -307,7 +356,12 @@ class Engine:
 
     # -- manual steps, evidence, approvals ---------------------------------------------------
 
+    def ensure_open(self) -> None:
+        if self.state.status in CLOSED:
+            raise EngineConflict(f"run {self.state.run_id} has ended ({self.state.status}): it accepts nothing more")
+
     def _manual(self, step_id: str | None) -> ManualStep:
+        self.ensure_open()
         step = self.current() if step_id is None else next((s for s in self.steps if s.id == step_id), None)
         if not isinstance(step, ManualStep):
             raise EngineError(f"{step_id or 'the current step'} is not a manual step")
@@ -317,10 +371,12 @@ class Engine:
         ev = self.state.evidence.get(step.id)
         if ev is None:
             ev = StepEvidence()
+            # recorded evidence counts only inside a replay run, and its approvals stay marked as replayed
             saved = self.replay_evidence.get(step.id) if self.state.mode == "replay" else None
             if saved and step.replay_mode == "reuse_evidence":
                 ev = StepEvidence.model_validate(saved)
-                self._emit("evidence_reused", step_id=step.id)
+                ev.approvals = [a.model_copy(update={"via": "replay"}) for a in ev.approvals]
+                self._emit("evidence_reused", step_id=step.id, replay=True)
             self.state.evidence[step.id] = ev
         return ev
 
@@ -356,6 +412,8 @@ class Engine:
             raise EngineError(f"step {step.id} has no attachment evidence named {name!r}")
         if len(data) > MAX_ATTACHMENT_BYTES:
             raise EngineError(f"attachment is {len(data)} bytes, over the limit of {MAX_ATTACHMENT_BYTES}")
+        if name in self._evidence(step).attachments:
+            raise EngineConflict(f"step {step.id} already has an attachment {name!r}; an upload is never replaced")
         relpath = f"attachments/{step.id}-{name}-{safe_filename(filename)}"
         self.recorder.store_attachment(relpath, data)
         att = Attachment(
@@ -365,17 +423,80 @@ class Engine:
         self._emit("attachment", step_id=step.id, name=name, by=actor, **att.model_dump())
         return att
 
-    def approve(self, name: str, role: str, *, step_id: str | None = None) -> None:
+    def gate(self, step: ManualStep) -> Gate | None:
+        """The approvals ``step`` needs, or None. The org's floor applies to steps that declare
+        approvals and to every manual step of a real run; a runbook may raise ``min`` and narrow
+        the roles (an approver must hold one of each list), never lower or widen them."""
+        floor, own = self.approval_floor, step.approvals
+        if floor is None:
+            return Gate(own.min, (), tuple(own.roles)) if own is not None and own.min > 0 else None
+        if own is None and self.state.mode != "real":
+            return None
+        need = max(floor.min, own.min if own is not None else 0)
+        if need <= 0:
+            return None
+        return Gate(need, tuple(floor.roles), tuple(own.roles) if own is not None else ())
+
+    def approve(
+        self,
+        name: str,
+        roles: str | Iterable[str],
+        *,
+        step_id: str | None = None,
+        via: ApprovedVia = "unverified",
+    ) -> Approval:
+        """Record ``name``'s approval; ``via="token"`` when name and roles come from a verified token."""
+        held = [roles] if isinstance(roles, str) else sorted(set(roles))
         step = self._manual(step_id)
-        if step.approvals is None:
+        gate = self.gate(step)
+        if gate is None:
             raise EngineError(f"step {step.id} needs no approval")
-        if step.approvals.roles and role not in step.approvals.roles:
-            raise EngineError(f"role {role!r} cannot approve step {step.id} (roles: {', '.join(step.approvals.roles)})")
+        if name == self.state.actor:
+            raise EngineRefused(f"{name} requested run {self.state.run_id} and cannot approve it (four eyes)")
+        if not gate.accepts(held):
+            raise EngineRefused(
+                f"step {step.id} needs an approver holding {gate.describe()}; {name} holds {', '.join(held) or 'none'}"
+            )
         ev = self._evidence(step)
         if any(a.name == name for a in ev.approvals):
-            raise EngineError(f"{name} already approved step {step.id}")
-        ev.approvals.append(Approval(name=name, role=role))
-        self._emit("approval", step_id=step.id, name=name, role=role)
+            raise EngineConflict(f"{name} already approved step {step.id}; one person counts once")
+        counting = [r for r in held if r in gate.step_roles or r in gate.floor_roles] or held
+        role = next((r for r in counting if r in gate.step_roles), counting[0])
+        approval = Approval(name=name, role=role, roles=counting, via=via)
+        ev.approvals.append(approval)
+        self._emit("approval", step_id=step.id, name=name, role=role, roles=counting, via=via)
+        return approval
+
+    def counted_approvals(self, step: ManualStep, gate: Gate) -> list[Approval]:
+        """The approvals that count: one per person, never the requester, each holding the gate's roles."""
+        seen: set[str] = set()
+        out = []
+        for a in self._evidence(step).approvals:
+            if a.name in seen or a.name == self.state.actor or not gate.accepts(a.roles or [a.role]):
+                continue
+            seen.add(a.name)
+            out.append(a)
+        return out
+
+    def reject(self, by: str, reason: str, *, step_id: str | None = None) -> None:
+        """An approver refuses the gate the run waits at: the run ends ``rejected``."""
+        self.ensure_open()
+        step = self.current()
+        if not isinstance(step, ManualStep) or step_id not in (None, step.id) or self.gate(step) is None:
+            where = f"step {step_id}" if step_id else "its current step"
+            raise EngineConflict(f"run {self.state.run_id} is not waiting for an approval of {where}")
+        self._end("rejected", by, reason, step_id=step.id)
+
+    def cancel(self, by: str, reason: str | None = None) -> None:
+        self.ensure_open()
+        self._end("cancelled", by, reason)
+
+    def _end(self, status: str, by: str, reason: str | None, **fields: Any) -> None:
+        self.state.status = status  # type: ignore[assignment]
+        self.state.ended_by, self.state.end_reason = by, reason
+        self._emit(f"run_{status}", by=by, reason=reason, **fields)
+        self._emit("run_finished", status=status)
+        self.snapshot(f"step-{len(self.state.history):04d}-{status}.json")
 
     def missing_evidence(self, step: ManualStep) -> list[str]:
         """What a manual step still needs: evidence names, unchecked items and approvals."""
@@ -391,9 +512,11 @@ class Engine:
                 elif item.kind == "checklist":
                     unchecked = [i for i in item.items if i not in ev.checklist.get(item.name, [])]
                     missing += [f"{item.name}: {i}" for i in unchecked]
-        if step.approvals is not None and len(ev.approvals) < step.approvals.min:
-            roles = "/".join(step.approvals.roles) or "any role"
-            missing.append(f"approval {len(ev.approvals)}/{step.approvals.min} ({roles})")
+        gate = self.gate(step)
+        if gate is not None:
+            have = len(self.counted_approvals(step, gate))
+            if have < gate.min:
+                missing.append(f"approval {have}/{gate.min} ({gate.describe()})")
         return missing
 
     def _try_manual(self, step: ManualStep) -> StepResult | None:
@@ -435,11 +558,8 @@ class Engine:
                 known |= set(step.capture)
             else:
                 needs = [f"{e.kind} {e.name}" for e in step.required_evidence if not e.optional]
-                entry["pauses_for"] = needs + (
-                    [f"{step.approvals.min} approval(s) by {'/'.join(step.approvals.roles) or 'any role'}"]
-                    if step.approvals and step.approvals.min
-                    else []
-                )
+                gate = self.gate(step)
+                entry["pauses_for"] = needs + ([f"{gate.min} approval(s) by {gate.describe()}"] if gate else [])
                 entry["verdict"] = "waits for a human"
             out.append(entry)
         return out

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from playbooks_contracts.runbook import Governance
 
@@ -18,36 +18,42 @@ class Transcript:
     stdout: str
     stderr: str
     timed_out: bool = False
-    truncated: bool = False  # the output kept is the head and tail of a longer stream
+    # what the program really wrote: stdout/stderr above may be only its head and tail
+    stdout_bytes: int | None = None
+    stdout_sha256: str | None = None
+    stderr_bytes: int | None = None
+    stderr_sha256: str | None = None
+    truncated: bool = False
+    isolation: str | None = None
+
+    def evidence(self, *, hashes: bool) -> dict[str, Any]:
+        """The stream facts a step's evidence records (the raw hashes only when ``hashes``)."""
+        if self.stdout_bytes is None:
+            return {}
+        return {
+            "stdout_bytes": self.stdout_bytes,
+            "stderr_bytes": self.stderr_bytes,
+            "stdout_sha256": self.stdout_sha256 if hashes else None,
+            "stderr_sha256": self.stderr_sha256 if hashes else None,
+            "truncated": self.truncated,
+            "isolation": self.isolation,
+        }
 
 
 Runner = Callable[[list[str], str | None, float], Transcript]
 
 
 def real_runner(governance: Governance, *, cwd: str | None = None) -> Runner:
-    """Executes argv after the allow-list check on the resolved program; never through a shell."""
+    """Executes argv after the allow-list check on the resolved program; never through a shell, always sandboxed."""
     env = child_env(governance)
     policy = CommandPolicy(governance)
 
     def run(argv: list[str], stdin: str | None, timeout: float) -> Transcript:
         program = policy.resolve(argv[0], path=env.get("PATH"))
-        try:
-            done = subprocess.run(
-                [program, *argv[1:]],
-                input=stdin,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                env=env,
-                cwd=cwd,
-                timeout=timeout,
-                shell=False,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-            return Transcript(exit_code=-1, stdout=out, stderr=f"timed out after {timeout:g}s", timed_out=True)
-        return Transcript(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
+        from .sandbox import current  # the sandbox module imports Transcript from here
+
+        # argv[0] as written, the resolved program as what is executed; in a sandbox or the runner
+        return current()(argv, executable=program, stdin=stdin, timeout=timeout, env=env, cwd=cwd)
 
     return run
 

@@ -1,4 +1,4 @@
-"""Governance of CLI steps: allow-list on the resolved executable, templates, environment, redaction."""
+"""Governance of CLI steps: allow-list on the resolved executable, templates, environment (redaction: redaction.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import re
 import shutil
 from collections.abc import Mapping
 
-from playbooks_contracts.patterns import compile_pattern
-from playbooks_contracts.runbook import ANY_TEMPLATE, TEMPLATE_REF, Governance, Redaction
+from playbooks_contracts.runbook import ANY_TEMPLATE, TEMPLATE_REF, Governance
 
 # The child environment starts from these, never from the whole parent environment.
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TERM", "USER", "TMPDIR")
@@ -114,19 +113,6 @@ def child_env(governance: Governance, env: Mapping[str, str] | None = None) -> d
     """A scrubbed environment: a few safe variables, minus anything the deny patterns name."""
     env = os.environ if env is None else env
     return {k: env[k] for k in SAFE_ENV if k in env and not governance.env_denied(k)}
-
-
-class Redactor:
-    """Applies the runbook's redaction rules; compiled once per run."""
-
-    def __init__(self, rules: list[Redaction]) -> None:
-        # RE2 (linear in the text): a runbook author's pattern cannot make redaction backtrack for hours
-        self._rules = [(compile_pattern(r.pattern), r.replace) for r in rules]
-
-    def __call__(self, text: str) -> str:
-        for pattern, replace in self._rules:
-            text = str(pattern.sub(replace, text))
-        return text
 
 
 def digest(text: str) -> str:

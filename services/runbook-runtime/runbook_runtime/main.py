@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from playbooks_contracts.topics import RUNBOOK_REQUESTS
 from playbooks_platform.service import ConsumerSpec, Runtime, ServiceSpec, create_app
 
+from . import sandbox
 from .models import SCHEMA
 from .routes import router
+from .runner import RunnerClient
 from .settings import RunbookRuntimeSettings
 from .worker import requests_handler
 
+log = logging.getLogger(__name__)
 
-async def _shutdown(runtime: Runtime) -> None:
+
+async def start_executor(runtime: Runtime) -> None:
+    """Real steps go to the runner when one is configured, else to a sandbox in this process."""
+    settings: RunbookRuntimeSettings = runtime.settings  # type: ignore[assignment]
+    if settings.runner_url:
+        executor: sandbox.Executor = RunnerClient(settings.runner_url, settings.runner_token_file)
+    else:
+        # detecting the layers starts a probe sandbox: not on the event loop
+        box = await asyncio.to_thread(sandbox.Sandbox.from_settings, settings)
+        if box.layers.user is None and box.layers.bwrap is None:
+            log.warning(
+                "real steps run in this process as its own user without namespaces: they can read this "
+                "service's files (not its /proc); set PLAYBOOKS_RUNNER_URL to run them in the runbook runner"
+            )
+        executor = box.run
+    runtime.state["executor"] = executor
+    sandbox.configure(executor)
+
+
+async def stop_executor(runtime: Runtime) -> None:
+    """Running steps are cancelled with the service: their process groups are killed."""
     pool = runtime.state.pop("step_executor", None)
-    if pool is not None:
+    if pool is not None:  # the threads engine actions run in (flows.step_executor)
         pool.shutdown(wait=False, cancel_futures=True)
+    executor = runtime.state.pop("executor", None)
+    sandbox.configure(None)
+    owner = getattr(executor, "__self__", executor)
+    if isinstance(owner, sandbox.Sandbox):
+        owner.kill_all()
+    elif isinstance(owner, RunnerClient):
+        owner.close()
 
 
 spec = ServiceSpec(
@@ -27,7 +60,8 @@ spec = ServiceSpec(
     schema=SCHEMA,
     outbox=True,
     consumers=[ConsumerSpec(group="runbook-runtime.requests", topics=[RUNBOOK_REQUESTS], handler=requests_handler)],
-    on_shutdown=_shutdown,
+    on_startup=start_executor,
+    on_shutdown=stop_executor,
 )
 
 

@@ -39,6 +39,7 @@ runs = Table(
     # summaries written at create and on every change: list endpoints read these, never the runbook
     Column("current_step", Text),
     Column("waiting_for", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("summary", JSONB),  # vars, captures, ended_by/end_reason, redacted when written
     # an advance's claim while its step executes (no row lock is held meanwhile)
     Column("claim_owner", Text),
     Column("claim_until", DateTime(timezone=True)),

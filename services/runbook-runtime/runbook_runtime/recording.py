@@ -9,7 +9,7 @@ import yaml
 
 from .engine import Engine
 from .executor import Runner, Transcript
-from .governance import Redactor
+from .redaction import Redactor
 from .session import evidence_path
 
 
@@ -25,7 +25,8 @@ class Recording:
         t = self.inner(argv, stdin, timeout)
         # an argument the redaction rules touch is a secret: match it with {{ .any }}, never store it
         match: dict[str, Any] = {"argv": [a if self.redact(a) == a else "{{ .any }}" for a in argv]}
-        if stdin is not None:
+        # stdin holding a secret is not matched at all (no stdin matcher accepts any): never stored
+        if stdin is not None and not self.redact.changes(stdin):
             match["stdin"] = stdin
         respond: dict[str, Any] = {"exit": t.exit_code, "stdout": self.redact(t.stdout)}
         if t.stderr:
@@ -47,7 +48,7 @@ def write_scenario(engine: Engine, rec: Recording, out: Path) -> Path:
         "meta": {
             "name": meta.name,
             "description": f"recorded from run {engine.state.run_id}",
-            "vars": dict(engine.state.vars),
+            "vars": engine.redact.tree(dict(engine.state.vars)),
             "security": {
                 "allowed_commands": list(meta.governance.allowed_commands),
                 "deny_env_vars": list(meta.governance.deny_env_vars),
@@ -56,7 +57,9 @@ def write_scenario(engine: Engine, rec: Recording, out: Path) -> Path:
         "steps": rec.calls,
     }
     out.write_text(yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True))
-    evidence = {step_id: ev.model_dump(mode="json") for step_id, ev in engine.state.evidence.items()}
+    evidence = {
+        step_id: engine.redact.tree(ev.model_dump(mode="json")) for step_id, ev in engine.state.evidence.items()
+    }
     path = evidence_path(out)
     path.write_text(yaml.safe_dump(evidence, sort_keys=False, allow_unicode=True))
     return path

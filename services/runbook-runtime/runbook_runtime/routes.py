@@ -1,4 +1,9 @@
-"""HTTP API of runbook-runtime: runs, advancing, evidence, approvals, trace and snapshots."""
+"""HTTP API of runbook-runtime: runs, advancing, evidence, approvals, trace and snapshots.
+
+Every route declares its permission: reading needs ``read``; dry-run and replay runs, advancing,
+evidence and snapshots need ``operate``; a real run (starting or advancing it) also needs ``run``;
+approving or rejecting a gate needs ``approve``. Every body leaves through the run's redaction.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
+from playbooks_contracts.policy import ApprovalFloor
 from playbooks_contracts.runbook import validate_runbook
-from playbooks_platform.auth import CurrentPrincipal
-from playbooks_platform.errors import Forbidden, Invalid, PayloadTooLarge
+from playbooks_platform.auth import Principal
+from playbooks_platform.errors import Invalid, PayloadTooLarge
+from playbooks_platform.permissions import Approver, Operator, Permission, Reader, check
 from playbooks_platform.service import Runtime, RuntimeDep
 
-from . import service
+from . import org_policy, service
 from .engine import Engine, EngineError
 from .flows import operate, start_run
-from .schemas import AdvanceResult, ApprovalIn, EvidenceIn, RunCreate, RunRead, ValidateRead, VerifyRead
+from .schemas import (
+    AdvanceResult,
+    ApprovalIn,
+    CancelIn,
+    EvidenceIn,
+    RejectIn,
+    RunCreate,
+    RunRead,
+    ValidateRead,
+    VerifyRead,
+)
 from .settings import RunbookRuntimeSettings
 from .state import StepResult
 
@@ -31,6 +48,7 @@ IdempotencyKey = Annotated[
 ]
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The token lacks the permission named in the problem, or four eyes forbid it"},
     404: {"description": "No such run in the caller's org"},
     409: {"description": "The run cannot do that in its current state"},
     422: {"description": "Invalid runbook, evidence or request; the problem says which"},
@@ -41,46 +59,78 @@ def _settings(runtime: Runtime) -> RunbookRuntimeSettings:
     return runtime.settings  # type: ignore[return-value]
 
 
-def to_read(row: dict[str, Any]) -> RunRead:
-    """A run as the API shows it, from the stored summary columns; only a run stored before those
-    columns existed (no current step while unfinished) has its runbook parsed, and only here."""
-    state = row.get("state") or {}
-    current, waiting = row["current_step"], row["waiting_for"]
-    if current is None and row["mode"] != "dry-run" and row["status"] in ("running", "waiting", "failed") and state:
-        engine = service.engine_for(row, service.DbRecorder())
-        current, waiting = service.summarise_run(engine).values()
-    return RunRead(
+def to_read(row: dict[str, Any], floor: ApprovalFloor | None = None) -> RunRead:
+    """The run as a body: every string in it through the run's redaction (secret vars, rules).
+
+    A row read whole (``get_run``) is shown from its state; a listed row carries no runbook and no
+    state, only the stored summary, which was redacted when it was written.
+    """
+    if "runbook" not in row:
+        summary = row["summary"] or {}
+        return RunRead(
+            run_id=row["run_id"],
+            mode=row["mode"],
+            status=row["status"],
+            current_step=row["current_step"],
+            waiting_for=row["waiting_for"] if row["status"] == "waiting" else [],
+            vars=summary.get("vars", {}),
+            captures=summary.get("captures", {}),
+            history=[],
+            plan=row["plan"],
+            playbook_id=row["playbook_id"],
+            playbook_version=row["playbook_version"],
+            requested_by=row["requested_by"],
+            replay=row["mode"] == "replay",
+            ended_by=summary.get("ended_by"),
+            end_reason=summary.get("end_reason"),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+    state = service.run_state(row)
+    engine = service.engine_for(row, service.DbRecorder(), approval_floor=floor) if row["mode"] != "dry-run" else None
+    step = engine.current() if engine is not None else None
+    waiting = engine.missing_evidence(step) if engine is not None and step is not None and step.type == "manual" else []  # type: ignore[arg-type]
+    read = RunRead(
         run_id=row["run_id"],
         mode=row["mode"],
         status=row["status"],
-        current_step=current,
-        waiting_for=waiting if row["status"] == "waiting" else [],
-        vars=state.get("vars", row.get("vars")) or {},
-        captures=state.get("captures", row.get("captures")) or {},
-        history=[StepResult.model_validate_json(r) for r in row.get("history") or []],
+        current_step=step.id if step is not None else None,
+        waiting_for=waiting if state.status == "waiting" else [],
+        vars=state.vars,
+        captures=state.captures,
+        history=state.history,
         plan=row["plan"],
         playbook_id=row["playbook_id"],
         playbook_version=row["playbook_version"],
         requested_by=row["requested_by"],
+        replay=row["mode"] == "replay",
+        ended_by=state.ended_by,
+        end_reason=state.end_reason,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+    return service.redactor_for(row).model(read)
 
 
 async def _read(runtime: Runtime, org_id: str, run_id: str) -> RunRead:
     async with runtime.database.tenant_transaction(org_id) as session:
+        floor = (await org_policy.get_policy(session=session, org_id=org_id)).approvals
         row = await service.get_run(session=session, org_id=org_id, run_id=run_id, history=True)
-    return await asyncio.to_thread(to_read, row)  # history of up to max_steps results: decoded off the loop
+    # parsing the runbook and decoding up to max_steps results: off the loop
+    return await asyncio.to_thread(to_read, row, floor)
 
 
 @router.post("/runs", status_code=status.HTTP_201_CREATED, responses=_RESPONSES, summary="Create a run")
 async def create_run(
     body: RunCreate,
-    principal: CurrentPrincipal,
+    principal: Operator,
     runtime: RuntimeDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RunRead:
+    """Dry-run and replay runs need ``operate``; a real run executes commands and also needs ``run``."""
+    if body.mode == "real":
+        check(principal, Permission.RUN, doing="start a real run")
     row, created = await start_run(
         runtime,
         _settings(runtime),
@@ -99,23 +149,33 @@ async def create_run(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return await asyncio.to_thread(to_read, row)
+    return await _read(runtime, principal.org_id, row["run_id"])
 
 
 @router.get("/runs", responses=_RESPONSES, summary="The caller's org's latest runs")
-async def list_runs(principal: CurrentPrincipal, runtime: RuntimeDep, limit: int = 50) -> list[RunRead]:
+async def list_runs(principal: Reader, runtime: RuntimeDep, limit: int = 50) -> list[RunRead]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
+        floor = (await org_policy.get_policy(session=session, org_id=principal.org_id)).approvals
         rows = await service.list_runs(session=session, org_id=principal.org_id, limit=max(1, min(limit, 200)))
-    return [to_read(r) for r in rows]
+    return [to_read(r, floor) for r in rows]
 
 
 @router.get("/runs/{run_id}", responses=_RESPONSES, summary="Get a run")
-async def get_run(run_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> RunRead:
+async def get_run(run_id: str, principal: Reader, runtime: RuntimeDep) -> RunRead:
     return await _read(runtime, principal.org_id, run_id)
 
 
-async def _advance(runtime: Runtime, org_id: str, run_id: str, how: str) -> AdvanceResult:
+def _may_drive(principal: Principal, engine: Engine) -> None:
+    """Advancing a real run executes its commands: that takes ``run``, as starting one does."""
+    if engine.state.mode == "real":
+        check(principal, Permission.RUN, doing="advance a real run")
+
+
+async def _advance(runtime: Runtime, principal: Principal, run_id: str, how: str) -> AdvanceResult:
+    org_id = principal.org_id
+
     def act(engine: Engine) -> list[StepResult]:
+        _may_drive(principal, engine)
         if engine.done:
             raise EngineError(f"run {run_id} is finished ({engine.state.status})")
         if how == "next":
@@ -128,17 +188,17 @@ async def _advance(runtime: Runtime, org_id: str, run_id: str, how: str) -> Adva
 
 
 @router.post("/runs/{run_id}/next", responses=_RESPONSES, summary="Run or complete the current step")
-async def next_step(run_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> AdvanceResult:
-    return await _advance(runtime, principal.org_id, run_id, "next")
+async def next_step(run_id: str, principal: Operator, runtime: RuntimeDep) -> AdvanceResult:
+    return await _advance(runtime, principal, run_id, "next")
 
 
 @router.post("/runs/{run_id}/continue", responses=_RESPONSES, summary="Advance until a pause, failure or the end")
-async def continue_run(run_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> AdvanceResult:
-    return await _advance(runtime, principal.org_id, run_id, "continue")
+async def continue_run(run_id: str, principal: Operator, runtime: RuntimeDep) -> AdvanceResult:
+    return await _advance(runtime, principal, run_id, "continue")
 
 
 @router.post("/runs/{run_id}/evidence", responses=_RESPONSES | {413: {"description": "Attachment too large"}})
-async def submit_evidence(run_id: str, body: EvidenceIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> RunRead:
+async def submit_evidence(run_id: str, body: EvidenceIn, principal: Operator, runtime: RuntimeDep) -> RunRead:
     """Submit text, checklist items or an attachment (base64) for a manual step."""
     data: bytes | None = None
     if body.content_base64 is not None:
@@ -160,31 +220,57 @@ async def submit_evidence(run_id: str, body: EvidenceIn, principal: CurrentPrinc
     return await _read(runtime, principal.org_id, run_id)
 
 
-@router.post("/runs/{run_id}/approvals", responses=_RESPONSES | {403: {"description": "Role not held"}})
-async def approve(run_id: str, body: ApprovalIn, principal: CurrentPrincipal, runtime: RuntimeDep) -> RunRead:
-    """Approve a manual step as the caller, with one of the caller's roles."""
-    if body.role not in principal.roles:
-        raise Forbidden(f"you do not hold the role {body.role!r} (your roles: {sorted(principal.roles)})")
+@router.post("/runs/{run_id}/approvals", responses=_RESPONSES)
+async def approve(run_id: str, body: ApprovalIn, principal: Approver, runtime: RuntimeDep) -> RunRead:
+    """Approve the gate as the caller: who and with which roles come from the token, never the body.
+
+    The run's requester cannot approve it, one person counts once, and the approver must hold a role
+    of the org's floor and one of the step's roles (when the step names any)."""
     await operate(
-        runtime, principal.org_id, run_id, lambda e: e.approve(principal.user_id, body.role, step_id=body.step_id)
+        runtime,
+        principal.org_id,
+        run_id,
+        lambda e: e.approve(principal.user_id, principal.roles, step_id=body.step_id, via="token"),
     )
     return await _read(runtime, principal.org_id, run_id)
 
 
+@router.post("/runs/{run_id}/reject", responses=_RESPONSES, summary="Refuse the gate the run waits at")
+async def reject(run_id: str, body: RejectIn, principal: Approver, runtime: RuntimeDep) -> RunRead:
+    """The run ends ``rejected``; the reason and the caller are kept in the run and its trace."""
+    await operate(
+        runtime, principal.org_id, run_id, lambda e: e.reject(principal.user_id, body.reason, step_id=body.step_id)
+    )
+    return await _read(runtime, principal.org_id, run_id)
+
+
+@router.post("/runs/{run_id}/cancel", responses=_RESPONSES, summary="Stop a run for good")
+async def cancel(run_id: str, principal: Operator, runtime: RuntimeDep, body: CancelIn | None = None) -> RunRead:
+    """The run ends ``cancelled``. Its requester may cancel it, and so may anyone holding ``run``."""
+
+    def act(engine: Engine) -> None:
+        if principal.user_id != engine.state.actor:
+            check(principal, Permission.RUN, doing="cancel a run someone else requested")
+        engine.cancel(principal.user_id, body.reason if body is not None else None)
+
+    await operate(runtime, principal.org_id, run_id, act)
+    return await _read(runtime, principal.org_id, run_id)
+
+
 @router.get("/runs/{run_id}/trace", responses=_RESPONSES, summary="The run's trace events, in order")
-async def get_trace(run_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[dict[str, Any]]:
+async def get_trace(run_id: str, principal: Reader, runtime: RuntimeDep) -> list[dict[str, Any]]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return await service.trace(session=session, org_id=principal.org_id, run_id=run_id)
 
 
 @router.get("/runs/{run_id}/snapshots", responses=_RESPONSES, summary="Names of the run's snapshots")
-async def list_snapshots(run_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> list[str]:
+async def list_snapshots(run_id: str, principal: Reader, runtime: RuntimeDep) -> list[str]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return await service.list_snapshots(session=session, org_id=principal.org_id, run_id=run_id)
 
 
 @router.post("/runs/{run_id}/snapshots", responses=_RESPONSES, summary="Take a snapshot now")
-async def take_snapshot(run_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> dict[str, str]:
+async def take_snapshot(run_id: str, principal: Operator, runtime: RuntimeDep) -> dict[str, str]:
     name = await operate(
         runtime, principal.org_id, run_id, lambda e: e.snapshot(f"step-{len(e.state.history):04d}-ondemand.json")
     )
@@ -192,17 +278,17 @@ async def take_snapshot(run_id: str, principal: CurrentPrincipal, runtime: Runti
 
 
 @router.get("/runs/{run_id}/snapshots/{name}", responses=_RESPONSES, summary="One snapshot (state, no history)")
-async def get_snapshot(run_id: str, name: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_snapshot(run_id: str, name: str, principal: Reader, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return await service.get_snapshot(session=session, org_id=principal.org_id, run_id=run_id, name=name)
 
 
 @router.get("/runs/{run_id}/verify", responses=_RESPONSES, summary="What keeps the run from being complete")
-async def verify_run(run_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> VerifyRead:
+async def verify_run(run_id: str, principal: Reader, runtime: RuntimeDep) -> VerifyRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id, history=True)
     problems = await asyncio.to_thread(service.verify_row, row)
-    return VerifyRead(ok=not problems, problems=problems)
+    return VerifyRead(ok=not problems, problems=service.redactor_for(row).tree(problems))
 
 
 @router.post(
@@ -211,6 +297,6 @@ async def verify_run(run_id: str, principal: CurrentPrincipal, runtime: RuntimeD
     responses=_RESPONSES,
     summary="Every problem of a runbook document, located",
 )
-async def validate(document: dict[str, Any], principal: CurrentPrincipal) -> ValidateRead:
+async def validate(document: dict[str, Any], principal: Reader) -> ValidateRead:
     problems = validate_runbook(document)
     return ValidateRead(valid=not problems, problems=[p.model_dump() for p in problems])

@@ -49,6 +49,9 @@ class RunRead(BaseModel):
     playbook_id: str | None = None
     playbook_version: str | None = None
     requested_by: str
+    replay: bool = Field(default=False, description="A replay run: answered from a recording, never an execution.")
+    ended_by: str | None = None
+    end_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -73,8 +76,32 @@ class EvidenceIn(_In):
 
 
 class ApprovalIn(_In):
-    step_id: str | None = None
-    role: str = Field(description="One of the caller's roles, and one the step accepts.")
+    """The approver is the token's user with the token's roles; a body cannot name anyone."""
+
+    step_id: str | None = Field(default=None, description="Defaults to the current step.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_claims(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            claims = sorted(
+                k for k in ("name", "role", "roles", "by", "approver", "as", "user", "user_id") if k in data
+            )
+            if claims:
+                raise ValueError(
+                    f"{', '.join(claims)}: an approval is made by the caller, with the roles in the caller's token; "
+                    "a request body cannot name the approver or a role"
+                )
+        return data
+
+
+class RejectIn(_In):
+    step_id: str | None = Field(default=None, description="Defaults to the current step.")
+    reason: str = Field(min_length=1, max_length=2000, description="Why the gate is refused; kept in the trace.")
+
+
+class CancelIn(_In):
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class VerifyRead(BaseModel):

@@ -22,21 +22,72 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import Envelope, derived_id
 from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult
+from playbooks_contracts.policy import ApprovalFloor
 from playbooks_contracts.runbook import Runbook, RunbookInvalid, parse_runbook
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
 from playbooks_platform.db import Database
-from playbooks_platform.errors import Conflict, Invalid, InvalidTransition, NotFound
+from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from playbooks_platform.outbox import add_to_outbox
 
-from .engine import Engine, EngineError, NullRecorder, new_state, runbook_digest, verify
+from . import org_policy
+from .engine import Engine, EngineConflict, EngineError, EngineRefused, NullRecorder, new_state, runbook_digest, verify
 from .governance import GovernanceError, which_real
 from .limits import Limits
 from .limits import check as check_limits
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
+from .redaction import Redactor
 from .scenario import Scenario
-from .state import Mode, RunState, StepResult
+from .state import Mode, RunState, StepEvidence, StepResult
 
 SOURCE = "runbook-runtime"
+# A run in one of these accepts nothing more: no evidence, approval, step or snapshot (409).
+ENDED = frozenset({"passed", "failed", "rejected", "cancelled"})
+
+
+def ensure_open(row: dict[str, Any]) -> None:
+    if row["status"] in ENDED:
+        raise Conflict(f"run {row['run_id']} has ended ({row['status']}): it accepts nothing more")
+
+
+def redactor_for(row: dict[str, Any]) -> Redactor:
+    """The run's redaction (its rules and the values of its secret vars), for the sinks outside the engine."""
+    return Redactor.for_run(parse_runbook(row["runbook"]), RunState.model_validate(row["state"]).vars)
+
+
+async def check_replay_evidence(
+    session: AsyncSession, org_id: str, mode: str, evidence: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """(evidence to keep, what was refused). Recorded evidence only means something in a replay run,
+    and a recorded attachment only counts when this org stores a blob with its sha256."""
+    if not evidence:
+        return None, []
+    if mode != "replay":
+        raise Invalid("replay_evidence is only for replay runs: a real run takes evidence from people, as it happens")
+    parsed: dict[str, StepEvidence] = {}
+    for step_id, saved in evidence.items():
+        try:
+            parsed[step_id] = StepEvidence.model_validate(saved)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise Invalid(f"replay_evidence.{step_id}.{where}: {first['msg']}") from None
+    claimed = {a.sha256.lower() for ev in parsed.values() for a in ev.attachments.values()}
+    stored: dict[str, int] = {}
+    if claimed:
+        digest = sa.func.encode(sa.func.sha256(attachments.c.content), "hex")
+        query = sa.select(digest, sa.func.length(attachments.c.content)).where(
+            attachments.c.org_id == org_id, digest.in_(sorted(claimed))
+        )
+        stored = {d: n for d, n in (await session.execute(query)).all()}
+    refused = []
+    for step_id, ev in parsed.items():
+        for name, att in list(ev.attachments.items()):
+            if att.sha256.lower() not in stored:
+                refused.append(f"{step_id}.{name}: no stored attachment has sha256 {att.sha256[:16]}…")
+                del ev.attachments[name]
+            else:
+                att.size = stored[att.sha256.lower()]
+    return {k: v.model_dump(mode="json") for k, v in parsed.items()}, refused
 
 
 LATEST_SNAPSHOT = "latest.json"
@@ -48,7 +99,7 @@ def snapshot_of(state: RunState) -> dict[str, Any]:
     The history lives in ``step_results`` (and the trace), one row per result, written once; a stored
     state's size does not grow with the number of steps before it.
     """
-    return state.model_dump(mode="json", exclude={"history"}) | {"history_length": len(state.history)}
+    return state.model_dump(mode="json", exclude={"history"})
 
 
 def run_state(row: dict[str, Any]) -> RunState:
@@ -71,6 +122,7 @@ class DbRecorder:
     files: dict[str, bytes] = field(default_factory=dict)
     cap: int | None = None
     stored: set[str] = field(default_factory=set)
+    history_in_snapshots = False  # the history is in step_results: the engine leaves it out
     after_snapshot: Callable[[DbRecorder], None] | None = None
 
     def event(self, record: dict[str, Any]) -> None:
@@ -128,6 +180,7 @@ async def create_run(
     playbook_version: str | None = None,
     operator_commands: list[str],
     limits: Limits | None = None,
+    approval_floor: ApprovalFloor | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """(run row, created). The same idempotency key returns the existing run untouched.
 
@@ -148,6 +201,8 @@ async def create_run(
     parsed_scenario = await asyncio.to_thread(check_scenario, scenario, mode)
     if limits is not None:
         check_limits(runbook, parsed_scenario, limits)
+    replay_evidence, refused = await check_replay_evidence(session, org_id, mode, replay_evidence)
+    floor = approval_floor or (await org_policy.get_policy(session=session, org_id=org_id)).approvals
     run_id = str(derived_id("runbook-run", org_id, idempotency_key))
     try:
         # the service never lends its own environment to templates: vars come from the runbook and the request
@@ -161,21 +216,29 @@ async def create_run(
             vars_=vars_,
             env={},
         )
+        redact = Redactor.for_run(runbook, state.vars)
     except GovernanceError as exc:
         raise Invalid(str(exc)) from None
     plan = None
     recorder = DbRecorder()
     if mode == "dry-run":
         state.status = "planned"
-        plan = await asyncio.to_thread(
-            Engine(capped(runbook, operator_commands), state, NullRecorder(), runner=_nothing).plan
+        engine = Engine(
+            capped(runbook, operator_commands), state, NullRecorder(), runner=_nothing, approval_floor=floor
         )
+        plan = redact.tree(await asyncio.to_thread(engine.plan))
     else:
         recorder.event(
             {"event": "run_started", "run_id": run_id, "mode": mode, "actor": actor, "digest": state.runbook_digest}
         )
-        recorder.snapshot(state, "step-0000.json")
-    summary = summarise_run(Engine(runbook, state, NullRecorder(), runner=_nothing)) if mode != "dry-run" else {}
+        if refused:
+            recorder.event({"event": "replay_evidence_refused", "run_id": run_id, "mode": mode, "refused": refused})
+        recorder.snapshot(redact.model(state), "step-0000.json")
+    summary = (
+        summarise_run(Engine(runbook, state, NullRecorder(), runner=_nothing, approval_floor=floor))
+        if mode != "dry-run"
+        else {"summary": _summary(state, redact)}
+    )
     row = {
         "run_id": run_id,
         "org_id": org_id,
@@ -204,20 +267,32 @@ async def create_run(
             actor=actor,
             operator_commands=operator_commands,
             limits=limits,
+            approval_floor=floor,
         )
     await _write_records(session, org_id, run_id, recorder)
     return await get_run(session=session, org_id=org_id, run_id=run_id), True
 
 
 def summarise_run(engine: Engine) -> dict[str, Any]:
-    """The columns list endpoints show (current step, what a waiting step needs), written with the state."""
+    """The columns list endpoints show, written with the state and already through the run's redaction
+    (the list has no runbook to build it from): current step, what a waiting step needs, vars, captures."""
     step = engine.current()
     waiting = (
         engine.missing_evidence(step)  # type: ignore[arg-type]
         if step is not None and step.type == "manual" and engine.state.status == "waiting"
         else []
     )
-    return {"current_step": step.id if step is not None else None, "waiting_for": waiting}
+    return {
+        "current_step": step.id if step is not None else None,
+        "waiting_for": engine.redact.tree(waiting),
+        "summary": _summary(engine.state, engine.redact),
+    }
+
+
+def _summary(state: RunState, redact: Redactor) -> dict[str, Any]:
+    return redact.tree(
+        {"vars": state.vars, "captures": state.captures, "ended_by": state.ended_by, "end_reason": state.end_reason}
+    )
 
 
 def _canonical(doc: dict[str, Any]) -> str:
@@ -261,17 +336,14 @@ SUMMARY_COLUMNS = (
     "requested_by",
     "created_at",
     "updated_at",
+    "summary",
 )
 
 
 async def list_runs(*, session: AsyncSession, org_id: str, limit: int = 50) -> list[dict[str, Any]]:
     """The latest runs' stored summaries: never the runbook, scenario or history, so nothing is parsed."""
     query = (
-        sa.select(
-            *(runs.c[name] for name in SUMMARY_COLUMNS),
-            runs.c.state["vars"].label("vars"),
-            runs.c.state["captures"].label("captures"),
-        )
+        sa.select(*(runs.c[name] for name in SUMMARY_COLUMNS))
         .where(runs.c.org_id == org_id)
         .order_by(runs.c.created_at.desc())
         .limit(limit)
@@ -298,17 +370,25 @@ def engine_for(
     *,
     operator_commands: list[str] | None = None,
     limits: Limits | None = None,
+    approval_floor: ApprovalFloor | None = None,
 ) -> Engine:
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
     runbook = parse_runbook(row["runbook"])
     state = run_state(row)
     scenario = Scenario.model_validate(row["scenario"]) if row["scenario"] else None
+    floor = approval_floor or ApprovalFloor()
     if operator_commands is None:
-        return Engine(runbook, state, recorder, runner=_nothing)
+        return Engine(runbook, state, recorder, runner=_nothing, approval_floor=floor)
     if row["mode"] == "real":
         runbook = capped(runbook, operator_commands)
     return Engine(
-        runbook, state, recorder, scenario=scenario, replay_evidence=row["replay_evidence"] or {}, limits=limits
+        runbook,
+        state,
+        recorder,
+        scenario=scenario,
+        replay_evidence=row["replay_evidence"] or {},
+        approval_floor=floor,
+        limits=limits,
     )
 
 
@@ -326,6 +406,7 @@ async def claim(
             runs.c.org_id == org_id,
             runs.c.run_id == run_id,
             runs.c.mode != "dry-run",
+            runs.c.status.notin_(ENDED),
             sa.or_(runs.c.claim_owner.is_(None), runs.c.claim_until < sa.func.now()),
         )
         .values(
@@ -341,6 +422,7 @@ async def claim(
     current = await get_run(session=session, org_id=org_id, run_id=run_id)
     if current["mode"] == "dry-run":
         raise InvalidTransition("a dry-run run only holds its plan; create a real or replay run to execute")
+    ensure_open(current)
     raise Conflict(
         f"run {run_id} is busy: {current['claim_action'] or 'an advance'} holds it until "
         f"{current['claim_until']:%Y-%m-%d %H:%M:%S} UTC; try again when it finishes"
@@ -381,6 +463,7 @@ async def operate(
         row = await claim(
             session=session, org_id=org_id, run_id=run_id, owner=owner, seconds=limits.lease_seconds(), what=what
         )
+        floor = (await org_policy.get_policy(session=session, org_id=org_id)).approvals
         row["history"] = (await get_run(session=session, org_id=org_id, run_id=run_id, history=True))["history"]
         stored = set(
             (
@@ -391,7 +474,7 @@ async def operate(
         )
     # shielded: a client that goes away must not leave the claim taken or the results of a command unwritten
     return await asyncio.shield(
-        _execute_and_write(database, row, owner, stored, action, operator_commands, limits, executor)
+        _execute_and_write(database, row, owner, stored, action, operator_commands, limits, executor, floor)
     )
 
 
@@ -482,14 +565,16 @@ class _Progress:
                         ended_at=r.ended_at,
                         attempts=r.attempts,
                         error=r.error,
+                        replay=r.replay,
                     ).model_dump(mode="json"),
                 ),
             )
             for i, r in enumerate(new)
         ]
         finished = state.status in ("passed", "failed")
-        if final and finished and not self.was_finished and state.mode == "real":
-            # replay runs are tests of the runbook, not executions: they do not count towards success rates
+        if final and finished and not self.was_finished and state.mode == "real" and self.row["mode"] == "real":
+            # replay runs are tests of the runbook, not executions: they never count towards success rates.
+            # Rejected and cancelled runs did not execute to an outcome either.
             meta = self.engine.runbook.meta
             messages.append(
                 (
@@ -541,6 +626,7 @@ async def _execute_and_write(
     operator_commands: list[str],
     limits: Limits,
     executor: Executor | None,
+    floor: ApprovalFloor,
 ) -> Any:
     org_id, run_id = row["org_id"], row["run_id"]
     progress = _Progress(database, row, owner, limits, asyncio.get_running_loop())
@@ -548,7 +634,7 @@ async def _execute_and_write(
 
     def work() -> tuple[Any, _Batch]:
         # parsing the runbook is CPU work on user data too: it happens here, off the loop
-        engine = engine_for(row, recorder, operator_commands=operator_commands, limits=limits)
+        engine = engine_for(row, recorder, operator_commands=operator_commands, limits=limits, approval_floor=floor)
         engine.deadline = time.monotonic() + limits.advance_seconds
         progress.start(engine)
         outcome = action(engine)
@@ -556,9 +642,14 @@ async def _execute_and_write(
 
     try:
         outcome, last = await asyncio.get_running_loop().run_in_executor(executor, work)
-    except (EngineError, GovernanceError) as exc:
+    except (EngineConflict, EngineRefused, EngineError, GovernanceError) as exc:
         await _release(database, org_id, run_id, owner)
-        raise Invalid(str(exc)) from None
+        message = progress.engine.redact(str(exc)) if progress.engine is not None else redactor_for(row)(str(exc))
+        if isinstance(exc, EngineConflict):
+            raise Conflict(message) from None
+        if isinstance(exc, EngineRefused):
+            raise Forbidden(message) from None
+        raise Invalid(message) from None
     except BaseException:
         await _release(database, org_id, run_id, owner)
         raise

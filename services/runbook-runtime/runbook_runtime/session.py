@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import yaml
 from playbooks_contracts.runbook import Runbook, parse_runbook
 
 from .engine import Engine, EngineError, NullRecorder, new_state, runbook_digest
+from .redaction import SECRET_MASK
 from .scenario import Scenario
 from .state import Mode, RunState
 from .store import RunFolder, run_id_for
@@ -87,6 +89,7 @@ def resume_run(run_id: str, *, root: Path) -> tuple[Engine, RunFolder]:
 def _engine_for(state: RunState, runbook: Runbook, raw: str, folder: RunFolder) -> Engine:
     if runbook_digest(raw) != state.runbook_digest:
         raise EngineError(f"the runbook changed since run {state.run_id} started ({state.runbook_path})")
+    _restore_secrets(state, runbook)
     scenario: Scenario | None = None
     evidence: dict[str, Any] = {}
     if state.mode == "replay":
@@ -101,6 +104,18 @@ def _engine_for(state: RunState, runbook: Runbook, raw: str, folder: RunFolder) 
         scenario_dir=Path(state.scenario_path).parent if state.scenario_path else None,
         replay_evidence=evidence,
     )
+
+
+def _restore_secrets(state: RunState, runbook: Runbook) -> None:
+    """Snapshots never hold a secret var's value: a resumed run takes it from the environment again."""
+    for name in sorted(runbook.meta.secret_vars()):
+        if state.vars.get(name) != SECRET_MASK:
+            continue
+        if name not in os.environ:
+            raise EngineError(
+                f"var {name!r} is secret and snapshots do not keep it: set it in the environment as {name} to resume"
+            )
+        state.vars[name] = os.environ[name]
 
 
 def _dry(argv: list[str], stdin: str | None, timeout: float) -> Any:

@@ -3,13 +3,53 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from playbooks_platform.settings import PlatformSettings
 
 
-class RunbookRuntimeSettings(PlatformSettings):
+class SandboxSettings(BaseSettings):
+    """Where and how a real CLI step runs; shared by the service and the separate runner process."""
+
+    model_config = SettingsConfigDict(env_prefix="PLAYBOOKS_", extra="ignore", env_file=None)
+
+    runner_url: str | None = Field(
+        default=None,
+        description="The runbook-runner that executes real steps (e.g. http://runbook-runner:8010). Unset: steps run "
+        "in a sandbox inside this process.",
+    )
+    runner_token_file: Path | None = Field(
+        default=None, description="File holding the bearer token shared by runbook-runtime and the runner."
+    )
+    runner_max_timeout_s: float = Field(default=3600, gt=0, description="Longest step the runner accepts.")
+    runner_uid: int = Field(default=65534, ge=1, description="User a step runs as when the process is root.")
+    runner_gid: int = Field(default=65534, ge=1, description="Group a step runs as when the process is root.")
+    sandbox_bwrap: Literal["auto", "off", "require"] = Field(
+        default="auto",
+        description="Namespaces through bubblewrap: auto (when bwrap works here), off, or require (refuse to run "
+        "steps without it).",
+    )
+    sandbox_network: bool = Field(
+        default=True, description="Steps keep the network (kubectl, curl): off gives them an empty network namespace."
+    )
+    sandbox_ro_binds: list[str] = Field(
+        default_factory=list,
+        description="Extra host paths a step may read under bubblewrap (e.g. a kubeconfig folder for the runner).",
+    )
+    sandbox_memory_bytes: int = Field(default=4 << 30, ge=64 << 20, description="RLIMIT_AS of a step's processes.")
+    sandbox_open_files: int = Field(default=256, ge=16, description="RLIMIT_NOFILE of a step's processes.")
+    sandbox_processes: int = Field(
+        default=128, ge=8, description="RLIMIT_NPROC for the step's user (only when it runs as a user of its own)."
+    )
+    sandbox_file_bytes: int = Field(default=64 << 20, ge=0, description="RLIMIT_FSIZE: the largest file a step writes.")
+    output_head_bytes: int = Field(default=64 * 1024, ge=0, description="First bytes kept of each output stream.")
+    output_tail_bytes: int = Field(default=64 * 1024, ge=0, description="Last bytes kept of each output stream.")
+
+
+class RunbookRuntimeSettings(PlatformSettings, SandboxSettings):
     service_name: str = "runbook-runtime"
     runbooks_dir: Path | None = Field(
         default=None, description="Folder of runbook files that requests may name with runbook_ref."

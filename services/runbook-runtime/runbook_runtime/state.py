@@ -9,7 +9,10 @@ from pydantic import BaseModel, Field
 
 Mode = Literal["real", "replay", "dry-run"]
 ErrorKind = Literal["governance", "assertion", "timeout", "exec", "replay", "evidence"]
-RunStatus = Literal["running", "waiting", "passed", "failed", "planned"]
+RunStatus = Literal["running", "waiting", "passed", "failed", "planned", "rejected", "cancelled"]
+# A run in one of these accepts nothing more (the service also counts ``failed`` as ended).
+CLOSED: frozenset[str] = frozenset({"passed", "rejected", "cancelled"})
+ApprovedVia = Literal["token", "unverified", "replay"]
 
 
 def now() -> datetime:
@@ -18,7 +21,13 @@ def now() -> datetime:
 
 class Approval(BaseModel):
     name: str
-    role: str
+    role: str = Field(description="The role the approval counts with.")
+    roles: list[str] = Field(default_factory=list, description="The approver's roles that the gate accepts.")
+    via: ApprovedVia = Field(
+        default="unverified",
+        description="token: identity and roles from a verified token; unverified: a name typed at the local CLI; "
+        "replay: recorded evidence reused by a replay run (counts only there).",
+    )
     at: datetime = Field(default_factory=now)
 
 
@@ -52,6 +61,7 @@ class StepResult(BaseModel):
     attempts: int = 1
     retryable: bool = False
     retry_strategy: str | None = None
+    replay: bool = Field(default=False, description="Produced by a replay run: nothing was executed for real.")
 
 
 class RunState(BaseModel):
@@ -70,3 +80,5 @@ class RunState(BaseModel):
     evidence: dict[str, StepEvidence] = Field(default_factory=dict, description="Pending/submitted, per step id.")
     breakpoints: list[str] = Field(default_factory=list)
     replay: dict[str, Any] = Field(default_factory=dict, description="Position in the replay scenario.")
+    ended_by: str | None = Field(default=None, description="Who rejected or cancelled the run.")
+    end_reason: str | None = Field(default=None, description="Why the run was rejected or cancelled.")

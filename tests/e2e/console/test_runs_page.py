@@ -25,12 +25,14 @@ RUNBOOK: dict[str, Any] = {
 
 
 def test_manual_step_evidence_approval_and_trace(page, console, infra: Infra, org: str, screenshot) -> None:
-    token = infra.token(org, user_id="alice", roles=["admin", "DRI"])
+    # rita requests the run; alice, another person, approves it and drives it on (four eyes)
+    requester = infra.token(org, user_id="rita", roles=["runner"])
+    token = infra.token(org, user_id="alice", roles=["runner", "approver", "DRI"])
     with httpx.Client(base_url=console.backend("runbook-runtime"), timeout=30) as client:
         r = client.post(
             "/v1/runs",
             json={"runbook": RUNBOOK, "mode": "real", "start": True},
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {requester}"},
         )
         assert r.status_code == 201, r.text
     run_id = r.json()["run_id"]
@@ -43,7 +45,7 @@ def test_manual_step_evidence_approval_and_trace(page, console, infra: Infra, or
     current = page.find("[data-test=steps] li.current")
     assert current.get_attribute("data-step") == "confirm" and "waiting" in current.text
     assert "passed" in page.find("[data-step=check]").text
-    assert "approval 0/1 (DRI)" in page.text("main")
+    assert "approval 0/1 (approver/admin and DRI)" in page.text("main")
     page.find("[data-test=evidence-link]").send_keys("https://dash.example/db")
     page.find("[data-test=submit-link]").click()
     page.wait(lambda b: not page.all("[data-test=evidence-link]"))  # the run no longer waits for it

@@ -119,7 +119,8 @@ async def test_manual_step_with_evidence_and_approval_over_http(rt, infra: Infra
     assert r.status_code == 201, r.text
     run = r.json()
     assert run["status"] == "waiting" and run["current_step"] == "confirm"
-    assert run["waiting_for"] == ["link", "shot", "approval 0/1 (DRI)"]
+    # the org's floor (approver or admin) and the step's own roles (DRI) both apply
+    assert run["waiting_for"] == ["link", "shot", "approval 0/1 (approver/admin and DRI)"]
     again = await client.post("/v1/runs", json={"runbook": runbook(), "mode": "real", "start": True}, headers=headers)
     assert again.status_code == 200 and again.json()["run_id"] == run["run_id"] and len(again.json()["history"]) == 3
 
@@ -131,24 +132,32 @@ async def test_manual_step_with_evidence_and_approval_over_http(rt, infra: Infra
     assert (await client.post(f"/v1/runs/{rid}/evidence", json=shot, headers=auth)).status_code == 200
     wrong = await client.post(f"/v1/runs/{rid}/evidence", json={"name": "nope", "value": "x"}, headers=auth)
     assert wrong.status_code == 422 and "no evidence named 'nope'" in wrong.json()["detail"]
-    # approving needs the role in the token, and one the step accepts
-    denied = await client.post(f"/v1/runs/{rid}/approvals", json={"role": "DRI"}, headers=auth)
-    assert denied.status_code == 403
-    dri = infra.auth(org, user_id="alice", roles=["DRI"])
-    assert (await client.post(f"/v1/runs/{rid}/approvals", json={"role": "DRI"}, headers=dri)).status_code == 200
+    # the requester cannot approve her own run, a body cannot claim a role, and roles come from the token
+    denied = await client.post(f"/v1/runs/{rid}/approvals", json={}, headers=auth)
+    assert denied.status_code == 403 and "cannot approve" in denied.json()["detail"]
+    dri = infra.auth(org, user_id="alice", roles=["approver", "DRI"])
+    claimed = await client.post(f"/v1/runs/{rid}/approvals", json={"role": "DRI"}, headers=dri)
+    assert claimed.status_code == 422 and "cannot name the approver or a role" in claimed.text
+    assert (await client.post(f"/v1/runs/{rid}/approvals", json={}, headers=dri)).status_code == 200
     r = await client.post(f"/v1/runs/{rid}/next", headers=auth)
     body = r.json()
     assert body["run"]["status"] == "passed" and body["results"][0]["actor"] == "human"
     evidence = body["results"][0]["evidence"]
     assert evidence["attachments"]["shot"]["path"] == "attachments/confirm-shot-shot.png"
-    assert evidence["approvals"][0]["name"] == "alice"
+    assert evidence["approvals"][0] | {"at": None} == {
+        "name": "alice",
+        "role": "DRI",
+        "roles": ["DRI", "approver"],
+        "via": "token",
+        "at": None,
+    }
     assert (await client.get(f"/v1/runs/{rid}/verify", headers=auth)).json() == {"ok": True, "problems": []}
     names = (await client.get(f"/v1/runs/{rid}/snapshots", headers=auth)).json()
     assert names[0] == "step-0000.json" and "step-0004.json" in names
     snap = (await client.get(f"/v1/runs/{rid}/snapshots/step-0004.json", headers=auth)).json()
     assert snap["status"] == "passed" and snap["current_step_index"] == 4
     finished = await client.post(f"/v1/runs/{rid}/next", headers=auth)
-    assert finished.status_code == 422 and "finished" in finished.json()["detail"]
+    assert finished.status_code == 409 and "has ended (passed)" in finished.json()["detail"]
 
 
 async def test_failed_assertion_and_verify_over_http(rt, infra: Infra, org: str) -> None:

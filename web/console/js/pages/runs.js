@@ -83,16 +83,19 @@ function evidenceForm(run, reload) {
   });
   const needsApproval = run.waiting_for.find((w) => w.startsWith("approval"));
   if (needsApproval) {
-    // "approval 0/1 (DRI, SRE)": offer the caller's roles the step accepts first.
-    const accepted = (needsApproval.match(/\(([^)]*)\)/)?.[1] || "").split(/[,|]/).map((r) => r.trim()).filter(Boolean);
-    const mine = token.claims()?.roles || [];
-    const roles = [...mine.filter((r) => accepted.includes(r)), ...mine.filter((r) => !accepted.includes(r))];
-    const role = h("select", { "data-test": "role" }, roles.map((r) => h("option", { value: r }, r)));
+    // The approver is the signed-in user with the token's roles: nothing to choose, nobody to name.
     const approve = action(async () => {
-      await api(RT, `/v1/runs/${encodeURIComponent(run.run_id)}/approvals`, { method: "POST", body: { role: role.value } });
+      await api(RT, `/v1/runs/${encodeURIComponent(run.run_id)}/approvals`, { method: "POST", body: {} });
       await reload();
     });
-    forms.push(h("div", { class: "card row" }, h("strong", {}, needsApproval), h("span", { class: "grow" }), "as role", role, h("button", { class: "primary", onclick: approve, "data-test": "approve" }, "Approve")));
+    const reason = h("input", { "data-test": "reject-reason", placeholder: "why not (required to reject)" });
+    const reject = action(async () => {
+      await api(RT, `/v1/runs/${encodeURIComponent(run.run_id)}/reject`, { method: "POST", body: { reason: reason.value } });
+      await reload();
+    });
+    forms.push(h("div", { class: "card row" }, h("strong", {}, needsApproval), h("span", { class: "grow" }),
+      h("button", { class: "primary", onclick: approve, "data-test": "approve" }, "Approve"),
+      reason, h("button", { onclick: reject, "data-test": "reject" }, "Reject")));
   }
   return forms;
 }
@@ -133,11 +136,11 @@ async function runDetail(view, runId) {
         await api(RT, `${path}/${how}`, { method: "POST" });
         await reload();
       });
-    const open = !["passed", "failed", "planned", "cancelled"].includes(run.status);
+    const open = !["passed", "failed", "planned", "cancelled", "rejected"].includes(run.status);
     view.replaceChildren(
       h("p", {}, h("a", { href: "#/runs" }, "← all runs")),
       h("h1", {}, "Run ", h("code", {}, run.run_id), " ", badge(run.status)),
-      h("p", { class: "muted" }, `${run.mode} · requested by ${run.requested_by} · ${when(run.created_at)}`,
+      h("p", { class: "muted" }, `${run.replay ? "replay (not an execution)" : run.mode} · requested by ${run.requested_by} · ${when(run.created_at)}`,
         run.playbook_id ? ` · playbook ${run.playbook_id} v${run.playbook_version ?? "?"}` : ""),
       h("div", { class: "grid2" },
         h("div", {},
@@ -153,7 +156,9 @@ async function runDetail(view, runId) {
           run.waiting_for.length ? [h("h2", {}, "Waiting for"), evidenceForm(run, reload)] : null,
           open ? h("p", { class: "row" },
             h("button", { onclick: advance("next"), "data-test": "next" }, "Next step"),
-            h("button", { class: "primary", onclick: advance("continue"), "data-test": "continue" }, "Continue")) : null,
+            h("button", { class: "primary", onclick: advance("continue"), "data-test": "continue" }, "Continue"),
+            h("button", { onclick: advance("cancel"), "data-test": "cancel" }, "Cancel run")) : null,
+          run.end_reason ? h("p", { class: "muted", "data-test": "end-reason" }, `${run.status} by ${run.ended_by}: ${run.end_reason}`) : null,
         ),
         h("div", {}, h("h2", {}, "Trace"), trace instanceof Error ? errorBox(trace) : traceTimeline(trace)),
       ),

@@ -1,7 +1,8 @@
 """Run summaries for list endpoints, and the claim an advance holds while its step executes.
 
-``current_step`` and ``waiting_for`` are written whenever a run is created or changes, so listing
-runs never parses a stored runbook. ``claim_owner``/``claim_until`` mark a run whose step is being
+``current_step``, ``waiting_for`` and ``summary`` (vars, captures, who ended the run and why; through
+the run's redaction) are written whenever a run is created or changes, so listing runs never parses a
+stored runbook. ``claim_owner``/``claim_until`` mark a run whose step is being
 executed: a second advance is refused (409) while the claim holds, and no row lock or connection is
 kept while the command runs. Rows from before this revision get their summary at their next change.
 
@@ -26,11 +27,12 @@ def upgrade() -> None:
     op.add_column(
         "runs", sa.Column("waiting_for", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")), schema=SCHEMA
     )
+    op.add_column("runs", sa.Column("summary", JSONB), schema=SCHEMA)
     op.add_column("runs", sa.Column("claim_owner", sa.Text), schema=SCHEMA)
     op.add_column("runs", sa.Column("claim_until", sa.DateTime(timezone=True)), schema=SCHEMA)
     op.add_column("runs", sa.Column("claim_action", sa.Text), schema=SCHEMA)
 
 
 def downgrade() -> None:
-    for column in ("claim_action", "claim_until", "claim_owner", "waiting_for", "current_step"):
+    for column in ("claim_action", "claim_until", "claim_owner", "summary", "waiting_for", "current_step"):
         op.drop_column("runs", column, schema=SCHEMA)
