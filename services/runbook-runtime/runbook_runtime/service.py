@@ -7,6 +7,8 @@ trace and the messages announcing them commit together.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import json
 import time
 import uuid
@@ -505,6 +507,8 @@ class _Progress:
     ) -> None:
         self.database, self.row, self.owner, self.limits, self.loop = database, row, owner, limits, loop
         self.engine: Engine | None = None
+        # the request's context (its trace), for the writes started from the worker thread
+        self.context = contextvars.copy_context()
         self.written = 0
         self.was_finished = False
 
@@ -516,9 +520,24 @@ class _Progress:
     def after_snapshot(self, recorder: DbRecorder) -> None:
         """Called in the worker after each snapshot: flush once enough steps are waiting."""
         if self.engine is not None and len(self.engine.state.history) - self.written >= FLUSH_EVERY_STEPS:
+            batch = self.batch(recorder, final=False)
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def start() -> None:
+                task = self.loop.create_task(self.write(batch), context=self.context.copy())
+                task.add_done_callback(finish)
+
+            def finish(task: asyncio.Task[None]) -> None:
+                if task.cancelled():
+                    done.set_exception(Conflict("the service stopped while this advance was being written"))
+                elif task.exception() is not None:
+                    done.set_exception(task.exception())  # type: ignore[arg-type]
+                else:
+                    done.set_result(None)
+
+            self.loop.call_soon_threadsafe(start)
             # bounded: a loop that is shutting down must not leave this thread (and interpreter exit) waiting
-            future = asyncio.run_coroutine_threadsafe(self.write(self.batch(recorder, final=False)), self.loop)
-            future.result(timeout=120)
+            done.result(timeout=120)
 
     def batch(self, recorder: DbRecorder, *, final: bool) -> _Batch:
         assert self.engine is not None
@@ -641,7 +660,7 @@ async def _execute_and_write(
         return outcome, progress.batch(recorder, final=True)
 
     try:
-        outcome, last = await asyncio.get_running_loop().run_in_executor(executor, work)
+        outcome, last = await asyncio.get_running_loop().run_in_executor(executor, contextvars.copy_context().run, work)
     except (EngineConflict, EngineRefused, EngineError, GovernanceError) as exc:
         await _release(database, org_id, run_id, owner)
         message = progress.engine.redact(str(exc)) if progress.engine is not None else redactor_for(row)(str(exc))
