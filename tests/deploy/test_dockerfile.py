@@ -184,3 +184,13 @@ def _healthcheck(monkeypatch: pytest.MonkeyPatch, port: int) -> int:
 def test_healthcheck_asks_the_service_port_for_healthz(monkeypatch: pytest.MonkeyPatch, healthz_server: int) -> None:
     assert _healthcheck(monkeypatch, healthz_server) == 0
     assert _healthcheck(monkeypatch, free_port()) == 1  # nothing listening: unhealthy
+
+
+def test_the_image_holds_no_secret(dockerfile: list[list[tuple[str, str]]]) -> None:
+    secret = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|DATABASE_URL|CREDENTIAL", re.IGNORECASE)
+    for stage in dockerfile:
+        for op, rest in stage:
+            if op in ("ENV", "ARG"):
+                names = re.findall(r"(\w+)=", rest) or rest.split()[:1]
+                assert not [n for n in names if secret.search(n)], f"{op} {rest}: secrets are files at run time"
+    assert not dockerignore_includes("deploy/compose/secrets/jwt_secret"), "generated secrets stay out of the context"

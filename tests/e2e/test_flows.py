@@ -19,7 +19,16 @@ from typing import Any
 import httpx
 import pytest
 
-from playbooks_contracts.topics import EXCEPTION_EVENTS, PLAYBOOK_EXECUTIONS, UPSTREAM_ACTIVITY_EVENTS
+from playbooks_contracts import Envelope
+from playbooks_contracts.policy import OrgPolicy
+from playbooks_contracts.topics import (
+    EXCEPTION_EVENTS,
+    PLAYBOOK_EXECUTIONS,
+    RUNBOOKS_COMPILED,
+    UPSTREAM_ACTIVITY_EVENTS,
+)
+from playbooks_platform.db import Database
+from playbooks_platform.errors import NotFound
 from playbooks_platform.service import installed_services
 from playbooks_platform.testing import Infra, ServiceProcess, collect, eventually, produce
 
@@ -180,6 +189,41 @@ def echo_runbook() -> dict[str, Any]:
     }
 
 
+async def publish_for_automation(infra: Infra, org: str, runbook: dict[str, Any]) -> tuple[str, str]:
+    """Publish the runbook as the compiler does, and let automation start real runs in the org.
+
+    Automation starts only runbooks the org published, by id and version, and real runs only where
+    the org's policy allows it (decision 0008). Returns the runbook's id and version.
+    """
+    from runbook_runtime.org_policy import put_policy  # the runtime is installed: the stack fixture checked
+    from runbook_runtime.published import get_published
+
+    runbook_id, version = runbook["meta"]["name"], runbook["meta"]["version"]
+    data = {"playbook_id": runbook_id, "version": version, "name": runbook_id, "runbook": runbook}
+    compiled = Envelope(type="runbook.compiled", org_id=org, source="e2e", data=data)
+    await produce(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, [compiled.model_dump(mode="json")], key=org)
+    db = Database(infra.database_url, pool_size=1)
+    try:
+        async with db.tenant_transaction(org) as session:
+            await put_policy(
+                session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True), actor="test-admin"
+            )
+
+        async def stored() -> bool:
+            async with db.tenant_transaction(org) as session:
+                try:
+                    return bool(
+                        await get_published(session=session, org_id=org, runbook_id=runbook_id, version=version)
+                    )
+                except NotFound:
+                    return False
+
+        await eventually(stored, timeout=30, interval=0.3)
+    finally:
+        await db.dispose()
+    return runbook_id, version
+
+
 async def rds_result(agent: httpx.AsyncClient, infra: Infra, org: str) -> dict[str, Any] | None:
     r = await agent.post("/api/playbook/search", json={"query": RDS_QUERY, "limit": 5}, headers=infra.auth(org))
     assert r.status_code == 200, r.text
@@ -194,6 +238,7 @@ async def test_flow1_upstream_event_to_runbook_execution_and_stats(stack: Stack,
             before = await rds_result(agent, infra, org)
             assert before is not None and before["stats"]["success_count"] == 0
 
+    runbook_id, runbook_version = await publish_for_automation(infra, org, echo_runbook())
     async with stack.client("condition-engine") as ce:
         action = {
             "type": "enqueue_task",
@@ -202,7 +247,9 @@ async def test_flow1_upstream_event_to_runbook_execution_and_stats(stack: Stack,
                 # Real mode under the operator's cap (echo only): the runtime counts only real runs as
                 # executions of a playbook; dry-run plans and replays are tests and publish no outcome.
                 "mode": "real",
-                "runbook": echo_runbook(),
+                # The runbook the org published; the event fills its declared var, nothing else.
+                "runbook_id": runbook_id,
+                "runbook_version": runbook_version,
                 "vars": {"target": "{{ activity.metadata.target }}"},
                 "playbook_id": LIBRARY_PLAYBOOK,
                 "playbook_version": LIBRARY_VERSION,

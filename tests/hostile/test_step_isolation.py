@@ -1,5 +1,6 @@
 """A runbook allowed to read files cannot reach the platform's secrets, flood memory, outlive its
-timeout or inherit the service's descriptors; the runner refuses callers without its token.
+timeout or inherit the service's descriptors; the runner refuses callers without its token, and holds
+only that token's digest, so a step that reads every file the runner can read finds nothing to call it with.
 
 The service runs in-process (this test process is the service: the canary lives in its
 environment), with real PostgreSQL and broker, in three ways: the sandbox without namespaces,
@@ -30,7 +31,7 @@ from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
 from playbooks_platform.embedded import free_port
 from playbooks_platform.hardening import PR_GET_DUMPABLE
 from playbooks_platform.testing import Infra, collect, running_service
-from runbook_runtime.runner import create_runner_app
+from runbook_runtime.runner import create_runner_app, token_sha256
 from runbook_runtime.sandbox import Sandbox, detect_layers
 from runbook_runtime.settings import SandboxSettings
 
@@ -61,12 +62,24 @@ def token_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def start_runner(token_file: Path | None, host: str = "127.0.0.1", **env: str) -> tuple[subprocess.Popen[bytes], str]:
-    """The runner in a process of its own, with an environment that holds no platform setting."""
+@pytest.fixture(scope="module")
+def runner_secrets(token_file: Path) -> Iterator[Path]:
+    """The runner's secrets folder as compose mounts it: only the token's digest, 0644 like every bind-mounted file."""
+    folder = Path(tempfile.mkdtemp(prefix="runner-secrets-", dir="/tmp"))
+    folder.chmod(0o755)
+    digest = folder / "runner_token_sha256"
+    digest.write_text(hashlib.sha256(token_file.read_text().strip().encode()).hexdigest() + "\n")
+    digest.chmod(0o644)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def start_runner(digest_file: Path | None, host: str = "127.0.0.1", **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The runner in a process of its own, with an environment that holds no platform setting and no token."""
     port = free_port()
     child_env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "PLAYBOOKS_ENV": "test"}
-    if token_file is not None:
-        child_env["PLAYBOOKS_RUNNER_TOKEN_FILE"] = str(token_file)
+    if digest_file is not None:
+        child_env["PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE"] = str(digest_file)
     cmd = [sys.executable, "-m", "runbook_runtime.runner", "--host", host, "--port", str(port)]
     proc = subprocess.Popen(cmd, env=child_env | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}"
@@ -85,8 +98,8 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def runner(token_file: Path) -> Iterator[str]:
-    proc, url = start_runner(token_file)
+def runner(runner_secrets: Path) -> Iterator[str]:
+    proc, url = start_runner(runner_secrets / "runner_token_sha256")
     try:
         wait_ready(proc, url)
         yield url
@@ -314,10 +327,18 @@ def sleepers(tag: str) -> list[int]:
     return found
 
 
-async def test_the_runner_refuses_callers_without_its_token_and_holds_no_secret(runner: str, token_file: Path) -> None:
+async def test_the_runner_refuses_callers_without_its_token_and_holds_no_secret(
+    runner: str, token_file: Path, runner_secrets: Path
+) -> None:
     body = {"argv": ["id"], "executable": shutil.which("id"), "timeout": 5, "env": {}}
+    digest = (runner_secrets / "runner_token_sha256").read_text().strip()
     async with httpx.AsyncClient(base_url=runner, timeout=10) as c:
-        for headers in ({}, {"Authorization": "Bearer " + "0" * 64}, {"Authorization": token_file.read_text()}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer " + "0" * 64},
+            {"Authorization": token_file.read_text()},
+            {"Authorization": f"Bearer {digest}"},
+        ):
             r = await c.post("/v1/exec", json=body, headers=headers)
             assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
         auth = {"Authorization": f"Bearer {token_file.read_text()}"}
@@ -342,11 +363,58 @@ async def test_the_runner_refuses_callers_without_its_token_and_holds_no_secret(
 def test_the_runner_does_not_start_without_a_token_off_loopback() -> None:
     proc, _ = start_runner(None, host="0.0.0.0")
     out, _ = proc.communicate(timeout=30)
-    assert proc.returncode != 0 and b"PLAYBOOKS_RUNNER_TOKEN_FILE" in out
+    assert proc.returncode != 0 and b"PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE" in out
+
+
+def test_the_runner_does_not_start_with_a_malformed_digest_file(tmp_path: Path) -> None:
+    """Not a digest (a token mounted in its place): refused at start, saying what the file must hold."""
+    bad = tmp_path / "runner_token_sha256"
+    bad.write_text(f"runner-token-{uuid.uuid4()}\n")
+    proc, _ = start_runner(bad, host="0.0.0.0")
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and b"64 hex digits" in out and str(bad).encode() in out
+    assert bad.read_text().strip().encode() not in out
+
+
+async def test_a_step_run_through_the_runner_finds_nothing_to_call_the_runner_with(
+    infra: Infra, org: str, token_file: Path, runner_secrets: Path
+) -> None:
+    """The deployments' case: steps run as the runner's own user, without namespaces, and read all it can read."""
+    # as root the step runs as 65534 and still reads the 0644 digest, as the runner's own user would in compose
+    proc, url = start_runner(runner_secrets / "runner_token_sha256", PLAYBOOKS_SANDBOX_BWRAP="off")
+    try:
+        wait_ready(proc, url)
+        settings = {"real_mode_commands": ["cat", "ls"], "runner_url": url, "runner_token_file": token_file}
+        async with running_service("runbook-runtime", infra, **settings) as (client, _runtime, _app):
+            files = sorted(str(p) for p in runner_secrets.iterdir())
+            doc = runbook(
+                cli("list", "ls", "-A", str(runner_secrets), assertions=[{"exit_code": 0}]),
+                cli("read", "cat", *files, assertions=[{"exit_code": 0}]),
+                allowed=["cat", "ls"],
+            )
+            done = await run(client, infra, org, doc)
+        listed, read = (step["evidence"]["stdout"] for step in done["history"])
+        token = token_file.read_text().strip()
+        # the step read every file the runner holds: the digest, and nothing else is there
+        assert listed.split() == ["runner_token_sha256"]
+        assert read.strip() == hashlib.sha256(token.encode()).hexdigest() and token not in read
+        body = {"argv": ["id"], "executable": shutil.which("id"), "timeout": 5, "env": {}}
+        async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+            for found in {read.strip(), read.strip().upper(), *read.split()}:
+                r = await c.post("/v1/exec", json=body, headers={"Authorization": f"Bearer {found}"})
+                assert r.status_code == 401, found
+            r = await c.post("/v1/exec", json=body, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and r.json()["exit_code"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 async def test_the_runner_app_takes_only_bounded_well_formed_requests(token_file: Path) -> None:
-    app = create_runner_app(SandboxSettings(sandbox_bwrap="off"), token_file.read_text().strip())
+    app = create_runner_app(SandboxSettings(sandbox_bwrap="off"), token_sha256(token_file.read_text().strip()))
     auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://runner") as c:

@@ -7,10 +7,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .base import StrictModel, WireModel
+from .documents import MAX_DOCUMENT_CHARS, MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_NODES
 
 
 class CompileRequest(StrictModel):
-    markdown: str = Field(min_length=1, max_length=512_000, description="The Markdown TSG.")
+    markdown: str = Field(min_length=1, max_length=MAX_DOCUMENT_CHARS, description="The Markdown TSG.")
     name: str | None = Field(default=None, max_length=200, description="Runbook name (default: the first heading).")
     source_name: str = Field(default="", max_length=300, description="File name of the TSG, for the mapping.")
     engine: Literal["auto", "rules"] = Field(
@@ -47,11 +48,21 @@ class CompileResponse(WireModel):
     published: Published | None = None
 
 
+_LIMITS = (
+    f" At most {MAX_DOCUMENT_DEPTH} levels of nesting and {MAX_DOCUMENT_NODES} nodes (YAML aliases expanded);"
+    " over a limit, or over the processing deadline, the answer is 422 naming it."
+)
+
+
 class ValidateRequest(StrictModel):
-    runbook: dict[str, Any] | None = Field(default=None, description="The runbook as JSON.")
-    runbook_yaml: str | None = Field(default=None, max_length=512_000, description="Or the runbook as YAML text.")
+    runbook: dict[str, Any] | None = Field(default=None, description=f"The runbook as JSON.{_LIMITS}")
+    runbook_yaml: str | None = Field(
+        default=None, max_length=MAX_DOCUMENT_CHARS, description=f"Or the runbook as YAML text.{_LIMITS}"
+    )
     source_markdown: str | None = Field(
-        default=None, max_length=512_000, description="The TSG it came from: also checks that no command is invented."
+        default=None,
+        max_length=MAX_DOCUMENT_CHARS,
+        description="The TSG it came from: also checks that no command is invented.",
     )
 
 

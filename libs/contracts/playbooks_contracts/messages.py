@@ -64,12 +64,19 @@ RunbookMode = Literal["real", "replay", "dry-run"]
 
 
 class RunbookRequested(WireModel):
-    """Ask the runtime to execute a runbook (inline, or a reference it can resolve)."""
+    """Ask the runtime to execute a runbook it can resolve: one the org published (by id and version)
+    or a file the operator installed. Automation fills the runbook's declared vars, nothing else."""
 
-    request_id: str = Field(description="Idempotency key of the run.")
+    request_id: str = Field(description="Idempotency key of the run (per org).")
     mode: RunbookMode = "dry-run"
-    runbook: dict[str, Any] | None = None
-    runbook_ref: str | None = None
+    runbook: dict[str, Any] | None = Field(
+        default=None, description="Inline runbooks are refused on this topic (events fill slots, not programs)."
+    )
+    runbook_ref: str | None = Field(default=None, description="A runbook file in the runtime's runbooks_dir.")
+    runbook_id: str | None = Field(
+        default=None, description="A runbook the org published on runbooks.compiled.v1 (its playbook_id)."
+    )
+    runbook_version: str | None = Field(default=None, description="The published version of runbook_id.")
     scenario: dict[str, Any] | None = None
     vars: dict[str, str] = Field(default_factory=dict)
     playbook_id: str | None = None

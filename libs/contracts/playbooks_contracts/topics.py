@@ -102,7 +102,7 @@ NOTIFICATIONS = Topic(
 )
 RUNBOOK_REQUESTS = Topic(
     "runbook-requests.v1",
-    "Requests to execute a runbook (from tasks and tools).",
+    "Requests to execute a published or installed runbook (from tasks and tools), filling its declared vars.",
     producers=("condition-engine", "exception-playbook"),
     consumers=("runbook-runtime",),
     data_models={"runbook.requested": m.RunbookRequested},
@@ -122,9 +122,10 @@ PLAYBOOK_EXECUTIONS = Topic(
 )
 RUNBOOKS_COMPILED = Topic(
     "runbooks.compiled.v1",
-    "Runbooks compiled from prose guides, to be reviewed as pending_review playbooks.",
+    "Runbooks compiled from prose guides, to be reviewed as pending_review playbooks; runbook-runtime keeps "
+    "each org's versions so automation can start them by id and version.",
     producers=("compiler",),
-    consumers=("recommendation-agent",),
+    consumers=("recommendation-agent", "runbook-runtime"),
     data_models={"runbook.compiled": m.RunbookCompiled},
 )
 

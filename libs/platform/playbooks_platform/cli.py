@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from .settings import SERVICE_PORTS, PlatformSettings
+from .settings import SERVICE_PORTS, BusSettings, PlatformSettings
 
 app = typer.Typer(help="The governed playbook platform.", no_args_is_help=True)
 
@@ -54,7 +54,7 @@ def topics(
     """Create every topic of the registry (and its dead-letter topic) on the configured broker."""
     from .bus import create_topics
 
-    created = asyncio.run(create_topics(PlatformSettings().kafka_bootstrap, replication=replication))
+    created = asyncio.run(create_topics(BusSettings().kafka_bootstrap, replication=replication))
     typer.echo(f"created {len(created)} topics")
 
 
@@ -84,7 +84,9 @@ def contracts(
 def serve(
     service: Annotated[str, typer.Argument(help="Service name, e.g. trigger-ingest.")],
     port: Annotated[int | None, typer.Option(help="HTTP port (default: the service's dev port).")] = None,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default: PLAYBOOKS_LISTEN_HOST or 127.0.0.1).")
+    ] = None,
     role: Annotated[str | None, typer.Option(help="all | api | worker (default: PLAYBOOKS_ROLE or all).")] = None,
 ) -> None:
     """Run one service (its HTTP API and, unless --role api, its consumers)."""
@@ -93,11 +95,17 @@ def serve(
     from .service import create_app, load_spec
 
     spec = load_spec(service)
-    overrides = {"service_name": spec.name} | ({"role": role} if role else {})
-    settings = spec.settings_cls(**overrides)
+    # The bound interface is a setting, so the settings refuse the public dev secrets off loopback.
+    overrides: dict[str, Any] = {"service_name": spec.name} | ({"role": role} if role else {})
+    overrides |= {"listen_host": host} if host else {}
+    try:
+        settings = spec.settings_cls(**overrides)
+    except ValueError as exc:
+        typer.echo(f"{spec.name}: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         create_app(spec, settings),
-        host=host,
+        host=settings.listen_host,
         port=port or SERVICE_PORTS.get(service, 8080),
         log_config=None,
         access_log=False,

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from playbooks_platform.errors import Invalid
+
 from .pipeline import CompileResult, compile_document
 
 console = Console(highlight=False, soft_wrap=True)
@@ -20,7 +22,11 @@ def _compile(path: Path, *, name: str | None, llm: bool) -> CompileResult:
     from .settings import CompilerSettings
 
     config = CompilerSettings().llm() if llm else None
-    return asyncio.run(compile_document(path.read_text(), name=name, source_name=path.name, llm=config))
+    try:
+        return asyncio.run(compile_document(path.read_text(), name=name, source_name=path.name, llm=config))
+    except Invalid as exc:  # the API's limits (a guide over the size limit)
+        err.print(f"error: {path}: {exc.detail}", markup=False)
+        raise typer.Exit(2) from None
 
 
 def _write(result: CompileResult, out: Path, mapping: Path | None) -> None:

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from playbooks_platform.service import ServiceSpec, create_app
+from playbooks_platform.service import Runtime, ServiceSpec, create_app
 
-from .routes import router
+from .routes import WORKERS, router
 from .settings import CompilerSettings
+from .workers import WorkerPool
+
+
+async def _start_workers(runtime: Runtime) -> None:
+    s: CompilerSettings = runtime.settings  # type: ignore[assignment]
+    pool = runtime.state[WORKERS] = WorkerPool(
+        workers=s.worker_processes,
+        deadline_s=s.worker_deadline_s,
+        queue_wait_s=s.worker_queue_wait_s,
+        memory_mb=s.worker_memory_mb,
+    )
+    await pool.start()
+
+
+async def _stop_workers(runtime: Runtime) -> None:
+    pool = runtime.state.pop(WORKERS, None)
+    if pool is not None:
+        pool.close()
+
 
 spec = ServiceSpec(
     name="compiler",
@@ -15,6 +34,8 @@ spec = ServiceSpec(
     settings_cls=CompilerSettings,
     routers=[router],
     schema=None,
+    on_startup=_start_workers,
+    on_shutdown=_stop_workers,
 )
 
 

@@ -2,28 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import yaml
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.compiler import CompileResponse, Diagnostic, Published, ValidateResponse
+from playbooks_contracts.documents import DocumentTooLarge, check_text, check_tree, load_yaml
 from playbooks_contracts.envelope import derived_id
 from playbooks_contracts.messages import RunbookCompiled
 from playbooks_contracts.topics import RUNBOOKS_COMPILED
 from playbooks_platform.bus import Publisher
+from playbooks_platform.bus.codec import encode
 from playbooks_platform.errors import Invalid
 
 from .llm import LlmConfig
-from .pipeline import CompileResult, compile_document, dump_yaml
+from .pipeline import CompileResult, compile_document, compile_rules, dump_yaml
 from .validate import check, errors
 
 MESSAGE_TYPE = "runbook.compiled"
 
 
-async def compile_tsg(*, markdown: str, name: str | None, source_name: str, llm: LlmConfig | None) -> CompileResult:
-    """Compile one TSG (rules, or the LLM falling back to the rules)."""
-    return await compile_document(markdown, name=name, source_name=source_name, llm=llm)
+@dataclass(frozen=True)
+class CompileJob:
+    """What a worker hands back: bytes only (an object graph of a large runbook took the event
+    loop 200-300 ms to unpickle, and as long again to serialise)."""
+
+    response: bytes  # the CompileResponse JSON
+    envelope: bytes | None  # the runbook.compiled message to publish, when asked
+
+
+@dataclass(frozen=True)
+class PublishAs:
+    """Who publishes the compiled runbook, and under which id and version."""
+
+    org_id: str
+    source: str
+    playbook_id: str | None
+    version: str
+
+
+def compile_job(
+    *, markdown: str, name: str | None, source_name: str, llm: LlmConfig | None, publish: PublishAs | None
+) -> CompileJob:
+    """Compile one TSG (rules, or the LLM falling back to the rules), and when asked, the message
+    that publishes it: run in a worker process, the LLM call included."""
+    if llm is not None and llm.enabled:
+        result = asyncio.run(compile_document(markdown, name=name, source_name=source_name, llm=llm))
+    else:
+        result = compile_rules(markdown, name=name, source_name=source_name)
+    envelope, published = compiled_envelope(result, publish) if publish is not None else (None, None)
+    response = to_response(result, published)
+    return CompileJob(response.__pydantic_serializer__.to_json(response), encode(envelope) if envelope else None)
 
 
 def to_response(result: CompileResult, published: Published | None = None) -> CompileResponse:
@@ -40,18 +73,17 @@ def to_response(result: CompileResult, published: Published | None = None) -> Co
     )
 
 
-async def publish_compiled(
-    *, publisher: Publisher, org_id: str, result: CompileResult, playbook_id: str | None, version: str, source: str
-) -> Published:
-    """Publish a valid compiled runbook to runbooks.compiled.v1 (it becomes a pending_review playbook)."""
+def compiled_envelope(result: CompileResult, to: PublishAs) -> tuple[Envelope, Published]:
+    """The runbooks.compiled.v1 message of a valid compiled runbook (it becomes a pending_review
+    playbook), and what the response says about it."""
     if not result.valid:
         first = "; ".join(str(p) for p in errors(result.problems)[:3])
         raise Invalid(f"the compiled runbook is not valid, so it was not published: {first}")
     name = result.runbook["meta"]["name"]
-    pid = playbook_id or f"compiled-{derived_id(org_id, 'compiled-runbook', name).hex[:16]}"
+    pid = to.playbook_id or f"compiled-{derived_id(to.org_id, 'compiled-runbook', name).hex[:16]}"
     data = RunbookCompiled(
         playbook_id=pid,
-        version=version,
+        version=to.version,
         name=name,
         description=result.runbook["meta"].get("description", ""),
         runbook=result.runbook,
@@ -59,14 +91,22 @@ async def publish_compiled(
         source_name=result.mapping.source_name,
     )
     envelope = Envelope(
-        id=derived_id(org_id, pid, version, "runbook.compiled"),
+        id=derived_id(to.org_id, pid, to.version, "runbook.compiled"),
         type=MESSAGE_TYPE,
-        org_id=org_id,
-        source=source,
+        org_id=to.org_id,
+        source=to.source,
         data=data.model_dump(mode="json"),
     )
-    await publisher.publish(RUNBOOKS_COMPILED, envelope, key=org_id)
-    return Published(topic=RUNBOOKS_COMPILED.name, message_id=str(envelope.id), playbook_id=pid, version=version)
+    published = Published(
+        topic=RUNBOOKS_COMPILED.name, message_id=str(envelope.id), playbook_id=pid, version=to.version
+    )
+    return envelope, published
+
+
+async def publish_compiled(*, publisher: Publisher, org_id: str, job: CompileJob) -> None:
+    """Publish the message a compile job prepared to runbooks.compiled.v1."""
+    if job.envelope is not None:
+        await publisher.publish(RUNBOOKS_COMPILED, job.envelope, key=org_id)
 
 
 def validate_document(
@@ -76,11 +116,17 @@ def validate_document(
     if (runbook is None) == (runbook_yaml is None):
         raise Invalid("give exactly one of runbook (JSON) or runbook_yaml (text)")
     data: Any = runbook
-    if runbook_yaml is not None:
-        try:
-            data = yaml.safe_load(runbook_yaml)
-        except yaml.YAMLError as exc:
-            raise Invalid(f"runbook_yaml is not YAML: {exc}") from None
+    try:
+        if runbook_yaml is not None:
+            data = load_yaml(runbook_yaml, what="runbook_yaml")
+        else:
+            check_tree(data, what="runbook")
+        if source is not None:
+            check_text(source, what="source_markdown")
+    except DocumentTooLarge as exc:
+        raise Invalid(str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise Invalid(f"runbook_yaml is not YAML: {exc}") from None
     problems = check(data, source=source)
     return ValidateResponse(
         valid=not errors(problems),
@@ -88,4 +134,23 @@ def validate_document(
     )
 
 
-__all__ = ["MESSAGE_TYPE", "compile_tsg", "dump_yaml", "publish_compiled", "to_response", "validate_document"]
+def validate_job(*, runbook_json: bytes | None, runbook_yaml: str | None, source: str | None) -> bytes:
+    """:func:`validate_document`'s answer as JSON, in a worker process. Both ways travel as bytes:
+    pickling a parsed document costs the event loop more, and recurses once per level."""
+    runbook = orjson.loads(runbook_json) if runbook_json is not None else None
+    response = validate_document(runbook=runbook, runbook_yaml=runbook_yaml, source=source)
+    return response.__pydantic_serializer__.to_json(response)  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "MESSAGE_TYPE",
+    "CompileJob",
+    "PublishAs",
+    "compile_job",
+    "compiled_envelope",
+    "dump_yaml",
+    "publish_compiled",
+    "to_response",
+    "validate_document",
+    "validate_job",
+]

@@ -17,6 +17,16 @@ class CompilerSettings(PlatformSettings):
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(default=30.0, gt=0)
+    worker_processes: int = Field(
+        default=2, ge=1, le=64, description="Processes that parse, compile and validate (the most jobs at once)."
+    )
+    worker_deadline_s: float = Field(
+        default=20.0, gt=0, description="A job running longer is killed; the request gets 422 naming this limit."
+    )
+    worker_queue_wait_s: float = Field(
+        default=2.0, ge=0, description="How long a request waits for a free worker before 503 with Retry-After."
+    )
+    worker_memory_mb: int = Field(default=1024, ge=256, description="Address-space limit of each worker process.")
 
     def llm(self) -> LlmConfig:
         key = self.llm_api_key.get_secret_value() if self.llm_api_key else None

@@ -8,9 +8,13 @@ of its effects, so a failed run never leaves half of its actions behind.
 A string parameter that is exactly ``"{{ dotted.path }}"`` is replaced by that value of the
 event (data only: no expressions). A path the event lacks is an action error.
 
-An ``enqueue_task`` on the ``runbook`` queue also asks the runbook runtime to execute the
-runbook its params name (``runbook_ref`` or an inline ``runbook``), in ``dry-run`` mode unless
-the params say otherwise; a ``replay`` carries its recorded ``scenario``.
+An ``enqueue_task`` on the ``runbook`` queue also asks the runbook runtime to execute a runbook
+the org published, by ``runbook_id`` and ``runbook_version`` (or a ``runbook_ref``, a file the
+operator installed), in ``dry-run`` mode unless the params say otherwise; a ``replay`` carries its
+recorded ``scenario``. Events fill slots, not programs (docs/decisions/0008-events-fill-slots.md):
+only the values of ``vars`` may come from the event, each one a single value; the runbook, its
+version, the mode and the scenario are the playbook author's, and an inline runbook is refused.
+The runtime then accepts only vars the runbook declares, within their ``allowed`` values.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import orjson
 
 from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope
 from playbooks_contracts.messages import RunbookRequested
+from playbooks_contracts.runbook import IDENT
 from playbooks_contracts.topics import ACTIVITY_LOGGED, RUNBOOK_REQUESTS, TASKS_ENQUEUED, Topic
 from playbooks_platform.ids import new_id
 
@@ -37,6 +42,21 @@ MAX_ACTIONS = 20
 MAX_PARAMS_BYTES = 16 * 1024
 MAX_NAME = 128
 _REF = re.compile(r"^\{\{\s*(.*?)\s*\}\}$")
+_VAR_NAME = re.compile(IDENT)
+# What a runbook task may say; anything else (an inline ``runbook`` above all) is refused.
+RUNBOOK_PARAMS = frozenset(
+    {
+        "queue",
+        "runbook_id",
+        "runbook_version",
+        "runbook_ref",
+        "mode",
+        "vars",
+        "scenario",
+        "playbook_id",
+        "playbook_version",
+    }
+)
 
 
 class ActionError(ValueError):
@@ -116,25 +136,58 @@ def parse_action(index: int, raw: Any) -> Action:
             raise ActionError(index, "params.metadata", "must be an object")
     else:
         queue = _name(index, "params.queue", params.get("queue"))
+        if _REF.match(queue):  # a queue the event chose could turn any task into a runbook request
+            raise ActionError(index, "params.queue", "the queue is the playbook's; it cannot come from the event")
         if queue == RUNBOOK_QUEUE:
             _check_runbook_params(index, params)
     return Action(kind, params, templated=_check_refs(index, params, "params"))
 
 
 def _check_runbook_params(index: int, params: dict[str, Any]) -> None:
-    has_ref, has_doc = "runbook_ref" in params, "runbook" in params
-    if has_ref == has_doc:
-        raise ActionError(index, "params", "a runbook task needs exactly one of runbook_ref or runbook")
+    if "runbook" in params:
+        raise ActionError(
+            index,
+            "params.runbook",
+            "inline runbooks are refused: the runbook automation starts is one the org published, never one an "
+            "action carries; publish it (POST /api/compile with publish) and name it with runbook_id and "
+            "runbook_version",
+        )
+    unknown = sorted(set(params) - RUNBOOK_PARAMS)
+    if unknown:
+        raise ActionError(
+            index, f"params.{unknown[0]}", f"unknown key; a runbook task takes {', '.join(sorted(RUNBOOK_PARAMS))}"
+        )
+    for key, value in params.items():
+        # Only vars are slots: the event never chooses the runbook, its version, the mode or the scenario.
+        if key != "vars" and _check_refs(index, value, f"params.{key}"):
+            raise ActionError(index, f"params.{key}", "only the values of vars may come from the event")
+    has_ref, has_id = "runbook_ref" in params, "runbook_id" in params
+    if has_ref == has_id:
+        raise ActionError(
+            index,
+            "params",
+            "a runbook task needs exactly one of runbook_ref (a file the operator installed) or runbook_id with "
+            "runbook_version (a runbook the org published)",
+        )
     if has_ref:
         _name(index, "params.runbook_ref", params["runbook_ref"])
-    elif not isinstance(params["runbook"], dict):
-        raise ActionError(index, "params.runbook", "must be a runbook object")
+        if "runbook_version" in params:
+            raise ActionError(index, "params.runbook_version", "goes with runbook_id, not runbook_ref")
+    else:
+        _name(index, "params.runbook_id", params["runbook_id"])
+        _name(index, "params.runbook_version", params.get("runbook_version"))
     mode = params.get("mode", "dry-run")
     if mode not in RUNBOOK_MODES:
         raise ActionError(index, "params.mode", f"{mode!r} is not one of {', '.join(RUNBOOK_MODES)}")
     variables = params.get("vars", {})
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         raise ActionError(index, "params.vars", "must be an object of strings")
+    for name in variables:
+        if not _VAR_NAME.match(name):
+            raise ActionError(index, f"params.vars.{name}", "not a runbook var name (letters, digits, _)")
+    for key in ("playbook_id", "playbook_version"):
+        if key in params:
+            _name(index, f"params.{key}", params[key])
     scenario = params.get("scenario")
     if mode == "replay" and not isinstance(scenario, dict):
         raise ActionError(index, "params.scenario", "a replay needs the recorded scenario to answer from")
@@ -220,6 +273,20 @@ def _render(index: int, value: Any, event: dict[str, Any]) -> Any:
     return value
 
 
+def _slot_values(index: int, variables: dict[str, Any]) -> dict[str, str]:
+    """Rendered vars as text; a var takes one value, never an object or a list from the event."""
+    out = {}
+    for name, value in variables.items():
+        if isinstance(value, str):
+            out[name] = value
+        elif isinstance(value, bool | int | float):
+            out[name] = orjson.dumps(value).decode()
+        else:
+            kind = "nothing" if value is None else type(value).__name__
+            raise ActionError(index, f"params.vars.{name}", f"the event gave {kind}; a var takes a single value")
+    return out
+
+
 _SOURCE_PREFIX = "condition-engine:playbook:"
 
 
@@ -285,10 +352,11 @@ def plan_actions(
             request = RunbookRequested(
                 request_id=f"condition-engine:{ident}",
                 mode=task_params.get("mode", "dry-run"),
-                runbook=task_params.get("runbook"),
+                runbook_id=task_params.get("runbook_id"),
+                runbook_version=task_params.get("runbook_version"),
                 runbook_ref=task_params.get("runbook_ref"),
                 scenario=task_params.get("scenario"),
-                vars={str(k): str(v) for k, v in (task_params.get("vars") or {}).items()},
+                vars=_slot_values(i, task_params.get("vars") or {}),
                 playbook_id=task_params.get("playbook_id"),
                 playbook_version=task_params.get("playbook_version"),
                 requested_by=f"playbook:{playbook_id}",

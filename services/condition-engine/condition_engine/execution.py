@@ -2,7 +2,7 @@
 
 For a batch of events the worker evaluates every active playbook of each event's org whose
 trigger matches, plans the actions of those whose conditions all pass, and commits, in the
-caller's one transaction: the run rows (``ON CONFLICT DO NOTHING`` on (playbook, event), so a
+caller's one transaction: the run rows (``ON CONFLICT DO NOTHING`` on (org, playbook, event), so a
 redelivered event never makes a second run), and only for runs that were new, their activity
 and task rows and their messages in the outbox (one packed row for the batch). Nothing here
 raises for a playbook or an event: a bad one becomes a ``failed`` run and the batch goes on.
@@ -194,7 +194,8 @@ def evaluate(
 
 def evaluate_events(events: Sequence[Envelope], playbooks: dict[str, ByTrigger], now: datetime) -> list[Run]:
     """Every (playbook, event) outcome of a batch; the same pair twice (a redelivery) once."""
-    runs: dict[tuple[uuid.UUID, uuid.UUID], Run] = {}
+    # Keyed by org too: producers choose event ids, so two orgs' events may share one.
+    runs: dict[tuple[str, uuid.UUID, uuid.UUID], Run] = {}
     occurred_at = timestamp(now)
     for event in events:
         candidates = playbooks.get(event.org_id, {}).get(event.type)
@@ -203,8 +204,8 @@ def evaluate_events(events: Sequence[Envelope], playbooks: dict[str, ByTrigger],
         event_json = orjson.dumps(event.data).decode()
         context = run_context(event.type, event.data)
         for playbook in candidates:
-            if (playbook.id, event.id) not in runs:
-                runs[playbook.id, event.id] = evaluate(playbook, event, event_json, context, occurred_at)
+            if (event.org_id, playbook.id, event.id) not in runs:
+                runs[event.org_id, playbook.id, event.id] = evaluate(playbook, event, event_json, context, occurred_at)
     return list(runs.values())
 
 
@@ -217,7 +218,7 @@ _INSERT_RUNS = text(
     "CAST(:ids AS uuid[]), CAST(:pbs AS uuid[]), CAST(:orgs AS text[]), CAST(:evs AS uuid[]), "
     "CAST(:tes AS text[]), CAST(:sts AS text[]), CAST(:ers AS text[]), CAST(:mes AS text[])"
     ") AS r(id, pb, org, ev, te, st, er, me) "
-    "ON CONFLICT (playbook_id, event_id) DO NOTHING RETURNING id"
+    "ON CONFLICT (org_id, playbook_id, event_id) DO NOTHING RETURNING id"
 )
 _INSERT_ACTIVITIES = text(
     f"INSERT INTO {SCHEMA}.activities (id, org_id, type, metadata, playbook_id, run_id, causation_id, depth, "
@@ -271,11 +272,11 @@ async def commit_runs(
     session: AsyncSession,
     runs: Sequence[Run],
     now: datetime,
-    trace_headers: Mapping[uuid.UUID, dict[str, str]] | None = None,
+    trace_headers: Mapping[tuple[str, uuid.UUID], dict[str, str]] | None = None,
 ) -> list[Run]:
     """Write the runs; for those not recorded before, their effects and messages. Returns the new ones.
 
-    ``trace_headers`` (by event id) let each message continue the trace of the event that
+    ``trace_headers`` (by org and event id) let each message continue the trace of the event that
     caused it when a batch mixes many; without them the current trace is used.
     """
     if not runs:
@@ -311,7 +312,7 @@ async def commit_runs(
         outbox.append((topic.name, env["org_id"], headers, env))
 
     for run in new:
-        headers = by_event.get(run.event.id, current)
+        headers = by_event.get((run.event.org_id, run.event.id), current)
         publish(PLAYBOOK_RUNS, run_record(run, occurred_at), headers)
         if run.plan is None:
             continue

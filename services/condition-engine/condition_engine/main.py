@@ -24,7 +24,7 @@ spec = ServiceSpec(
             group="condition-engine.triggers",
             topics=[TRIGGERS],
             handler=triggers_handler,
-            # Runs are unique per (playbook, event) in the database; the compiled-playbook cache
+            # Runs are unique per (org, playbook, event) in the database; the compiled-playbook cache
             # is only ever replaced whole, so batches of different partitions can overlap.
             concurrent_partitions=True,
         )

@@ -53,7 +53,8 @@ playbook_runs = Table(
     Column("metrics", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("completed_at", DateTime(timezone=True)),
-    UniqueConstraint("playbook_id", "event_id", name="uq_playbook_runs_playbook_event"),
+    # Per org: event ids are chosen by producers, so two orgs may send the same one (migration 0003).
+    UniqueConstraint("org_id", "playbook_id", "event_id", name="uq_playbook_runs_org_playbook_event"),
 )
 
 # What log_activity actions wrote: this service's own activity log.

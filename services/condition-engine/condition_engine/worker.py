@@ -31,7 +31,9 @@ def triggers_handler(runtime: Runtime) -> Handler:
         events = runnable([d.message for d in deliveries if isinstance(d.message, Envelope)])
         if not events:
             return
-        headers = {d.message.id: d.trace_headers() for d in deliveries if isinstance(d.message, Envelope)}
+        headers = {
+            (d.message.org_id, d.message.id): d.trace_headers() for d in deliveries if isinstance(d.message, Envelope)
+        }
         # One transaction for the batch: run rows, their effects and the outbox commit together,
         # and the offsets are committed only after it, so a crash means redelivery, never loss.
         async with runtime.database.transaction() as session:

@@ -95,12 +95,13 @@ packs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Trigger events already applied: the consumer is idempotent on the envelope id.
+# Trigger events already applied: the consumer is idempotent on (tenant, envelope id). Producers
+# choose event ids, so keyed by id alone one tenant's event could suppress another's (migration 0003).
 processed_events = Table(
     "processed_events",
     metadata,
+    Column("tenant_id", Text, primary_key=True),
     Column("event_id", UUID(as_uuid=True), primary_key=True),
-    Column("tenant_id", Text, nullable=False),
     Column("exception_id", UUID(as_uuid=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -1,7 +1,7 @@
 """The trigger consumer: exception events on ``triggers.v1`` create or update exceptions.
 
-Other trigger types are not ours and are passed over. Each event is applied once: its envelope
-id goes into ``processed_events`` in the same transaction as its effects, so a redelivery
+Other trigger types are not ours and are passed over. Each event is applied once: its tenant and
+envelope id go into ``processed_events`` in the same transaction as its effects, so a redelivery
 changes nothing. An event older than the newest one applied to its exception is recorded and
 otherwise ignored, so a late duplicate cannot roll an exception back.
 """
@@ -122,5 +122,7 @@ async def apply_exception_event(*, session: AsyncSession, envelope: Envelope, ca
 
 async def _remember(session: AsyncSession, envelope: Envelope, exception_id: Any) -> None:
     await session.execute(
-        update(processed_events).where(processed_events.c.event_id == envelope.id).values(exception_id=exception_id)
+        update(processed_events)
+        .where(processed_events.c.tenant_id == envelope.org_id, processed_events.c.event_id == envelope.id)
+        .values(exception_id=exception_id)
     )

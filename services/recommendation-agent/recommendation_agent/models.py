@@ -83,3 +83,13 @@ artifacts = Table(
     Column("size_bytes", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# One row per upload URL used: its nonce, per org, kept until the URL expires (a second use is refused).
+upload_nonces = Table(
+    "upload_nonces",
+    metadata,
+    Column("org_id", Text, primary_key=True),
+    Column("nonce", Text, primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -27,7 +27,7 @@ from playbooks_contracts.recommendation import (
     UploadGrant,
     UploadRequest,
 )
-from playbooks_platform.auth import CurrentPrincipal, Principal, same_tenant
+from playbooks_platform.auth import CurrentPrincipal, Principal, current_principal, same_tenant
 from playbooks_platform.errors import NotFound, PayloadTooLarge
 from playbooks_platform.service import RuntimeDep
 
@@ -53,6 +53,10 @@ def _engine(runtime: RuntimeDep) -> Engine:
 
 def _settings(runtime: RuntimeDep) -> RecommendationSettings:
     return runtime.settings  # type: ignore[return-value]
+
+
+def _keyring(settings: RecommendationSettings) -> signing.Keyring:
+    return signing.Keyring(current=settings.signing_key_id, keys=settings.signing_keys())
 
 
 def _body_tenant(principal: Principal, tenant_id: str | None) -> None:
@@ -223,12 +227,13 @@ async def record_stats(
 async def upload_request(body: UploadRequest, principal: CurrentPrincipal, runtime: RuntimeDep) -> UploadGrant:
     _body_tenant(principal, body.tenant_id)
     settings = _settings(runtime)
-    secret = settings.signing_secret.get_secret_value()
+    keyring = _keyring(settings)
     urls: dict[str, str] = {}
     expires = 0
     for file in body.files:
         path = signing.upload_path(principal.org_id, body.playbook_id, body.version, file)
-        signed, expires = signing.sign(secret, "PUT", path, settings.upload_url_ttl_s)
+        nonce = signing.new_nonce()
+        signed, expires = signing.sign(keyring, "PUT", path, settings.upload_url_ttl_s, nonce=nonce)
         urls[file] = settings.public_base_url.rstrip("/") + signed
     return UploadGrant(urls=urls, expires_at=expires)
 
@@ -252,14 +257,20 @@ async def upload_artifact(
     runtime: RuntimeDep,
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=128)],
+    kid: Annotated[str, Query(max_length=32)],
+    nonce: Annotated[str, Query(min_length=16, max_length=64)],
 ) -> dict[str, Any]:
     settings = _settings(runtime)
     path = signing.upload_path(tenant_id, playbook_id, version, file)
-    signing.verify(settings.signing_secret.get_secret_value(), "PUT", path, expires, signature)
+    signing.verify(_keyring(settings), "PUT", path, kid=kid, expires=expires, signature=signature, nonce=nonce)
+    # The URL is the credential; a caller who also sends a token must be uploading into the token's own org.
+    if request.headers.get("authorization"):
+        same_tenant(await current_principal(request), tenant_id)
     content = await request.body()
     if len(content) > settings.max_artifact_bytes:
         raise PayloadTooLarge(f"a script may have at most {settings.max_artifact_bytes} bytes")
     async with runtime.database.tenant_transaction(tenant_id) as session:
+        await service.consume_upload_nonce(session=session, org_id=tenant_id, nonce=nonce, expires=expires)
         digest = await service.store_artifact(session=session, org_id=tenant_id, content=content)
     return {"file": file, "checksum": digest, "size_bytes": len(content)}
 
@@ -286,7 +297,7 @@ async def script_download(
             session=session, org_id=principal.org_id, playbook_id=playbook_id, version=version, fmt=format
         )
     path = signing.download_path(owner, entry["checksum"])
-    signed, expires = signing.sign(settings.signing_secret.get_secret_value(), "GET", path, settings.download_url_ttl_s)
+    signed, expires = signing.sign(_keyring(settings), "GET", path, settings.download_url_ttl_s)
     return DownloadGrant(
         url=settings.public_base_url.rstrip("/") + signed,
         checksum=entry["checksum"],
@@ -308,11 +319,10 @@ async def download_artifact(
     runtime: RuntimeDep,
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=128)],
+    kid: Annotated[str, Query(max_length=32)],
 ) -> Response:
-    settings = _settings(runtime)
-    signing.verify(
-        settings.signing_secret.get_secret_value(), "GET", signing.download_path(tenant_id, sha256), expires, signature
-    )
+    path = signing.download_path(tenant_id, sha256)
+    signing.verify(_keyring(_settings(runtime)), "GET", path, kid=kid, expires=expires, signature=signature)
     if tenant_id == LIBRARY_TENANT:
         content = _engine(runtime).library_artifacts.get(sha256)
         if content is None:

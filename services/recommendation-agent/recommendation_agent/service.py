@@ -28,7 +28,7 @@ from playbooks_platform.errors import Conflict, Invalid, InvalidTransition, NotF
 from . import ranking
 from .embeddings import content_hash
 from .library import LIBRARY_TENANT, library_by_key
-from .models import artifacts, execution_stats, executions, playbook_versions, status_history
+from .models import artifacts, execution_stats, executions, playbook_versions, status_history, upload_nonces
 
 PUBLISHABLE = ("draft", "ready", "active", "pending_review")
 Key = tuple[str, str]
@@ -353,6 +353,24 @@ async def store_artifact(*, session: AsyncSession, org_id: str, content: bytes) 
         .on_conflict_do_nothing()
     )
     return digest
+
+
+async def consume_upload_nonce(*, session: AsyncSession, org_id: str, nonce: str, expires: int) -> None:
+    """Record a signed upload URL's nonce; a second use of the same URL is a Conflict."""
+    # A nonce need only be remembered until its URL expires: after that the signature check refuses it.
+    await session.execute(
+        delete(upload_nonces).where(and_(upload_nonces.c.org_id == org_id, upload_nonces.c.expires_at < _now()))
+    )
+    row = (
+        await session.execute(
+            pg_insert(upload_nonces)
+            .values(org_id=org_id, nonce=nonce, expires_at=datetime.fromtimestamp(expires, UTC))
+            .on_conflict_do_nothing()
+            .returning(upload_nonces.c.nonce)
+        )
+    ).first()
+    if row is None:
+        raise Conflict("this signed upload URL was already used: request a new one for another upload")
 
 
 async def get_artifact(*, session: AsyncSession, org_id: str, sha256: str) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -9,6 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from playbooks_platform.settings import PlatformSettings
 
 DEV_SIGNING_SECRET = "dev-only-artifact-signing-secret"
+KEY_ID_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
 
 class RecommendationSettings(PlatformSettings):
@@ -38,7 +41,17 @@ class RecommendationSettings(PlatformSettings):
     fallback_tenant_limit: int = Field(
         default=500, ge=1, le=10_000, description="Newest tenant versions ranked when semantic search is unavailable."
     )
-    signing_secret: SecretStr = SecretStr(DEV_SIGNING_SECRET)
+    signing_secret: SecretStr = Field(
+        default=SecretStr(DEV_SIGNING_SECRET), description="The current key that signs artifact URLs (32+ bytes)."
+    )
+    signing_key_id: str = Field(
+        default="k1", pattern=KEY_ID_PATTERN, description="The current key's id, carried in every URL it signs."
+    )
+    signing_previous_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Older keys by id (JSON object), still accepted on URLs they signed until removed: rotate by "
+        "moving the current key here under its id and setting a new current key and id.",
+    )
     public_base_url: str = Field(default="http://127.0.0.1:8004", description="Base of the signed artifact URLs.")
     upload_url_ttl_s: int = Field(default=900, ge=10, le=86_400)
     download_url_ttl_s: int = Field(default=3600, ge=10, le=86_400)
@@ -47,11 +60,28 @@ class RecommendationSettings(PlatformSettings):
     broken_after_failures: int = Field(default=3, ge=1)
     index_library_on_start: bool = True
 
+    def secrets_to_check(self) -> Iterator[tuple[str, SecretStr, str | None]]:
+        yield from super().secrets_to_check()
+        yield "PLAYBOOKS_SIGNING_SECRET", self.signing_secret, DEV_SIGNING_SECRET
+        for kid, secret in self.signing_previous_keys.items():
+            yield f"PLAYBOOKS_SIGNING_PREVIOUS_KEYS[{kid}]", secret, DEV_SIGNING_SECRET
+
     @model_validator(mode="after")
-    def _refuse_dev_signing_secret(self) -> RecommendationSettings:
-        if self.env == "prod" and self.signing_secret.get_secret_value() == DEV_SIGNING_SECRET:
-            raise ValueError("PLAYBOOKS_SIGNING_SECRET must be set when PLAYBOOKS_ENV=prod")
+    def _check_key_ids(self) -> RecommendationSettings:
+        bad = [k for k in self.signing_previous_keys if not re.fullmatch(KEY_ID_PATTERN, k)]
+        if bad:
+            raise ValueError(f"PLAYBOOKS_SIGNING_PREVIOUS_KEYS: key ids must match {KEY_ID_PATTERN}, not {bad}")
+        if self.signing_key_id in self.signing_previous_keys:
+            raise ValueError(
+                f"PLAYBOOKS_SIGNING_KEY_ID {self.signing_key_id!r} is also in PLAYBOOKS_SIGNING_PREVIOUS_KEYS: "
+                "give the new key a new id"
+            )
         return self
+
+    def signing_keys(self) -> dict[str, str]:
+        """Every key that verifies, by id (the current one included)."""
+        keys = {kid: secret.get_secret_value() for kid, secret in self.signing_previous_keys.items()}
+        return keys | {self.signing_key_id: self.signing_secret.get_secret_value()}
 
     @property
     def edge_path(self) -> Path:

@@ -17,6 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from playbooks_contracts.documents import DocumentTooLarge, load_yaml
 from playbooks_contracts.runbook import RunbookInvalid, validate_runbook
 
 from .debugger import Debugger
@@ -70,7 +71,9 @@ def _report(engine: Engine, folder: RunFolder) -> int:
 def validate(path: Path) -> None:
     """Print every problem of a runbook with its location; exit 1 if there is any."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text(), what=str(path))  # the API's size and nesting limits
+    except DocumentTooLarge as exc:
+        raise _fail(str(exc)) from None
     except (OSError, yaml.YAMLError) as exc:
         raise _fail(f"{path}: {exc}") from None
     problems = validate_runbook(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from playbooks_contracts.topics import RUNBOOK_REQUESTS
+from playbooks_contracts.topics import RUNBOOK_REQUESTS, RUNBOOKS_COMPILED
 from playbooks_platform.service import ConsumerSpec, Runtime, ServiceSpec, create_app
 
 from . import sandbox
@@ -13,7 +13,7 @@ from .models import SCHEMA
 from .routes import router
 from .runner import RunnerClient
 from .settings import RunbookRuntimeSettings
-from .worker import requests_handler
+from .worker import compiled_handler, requests_handler
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,11 @@ spec = ServiceSpec(
     routers=[router],
     schema=SCHEMA,
     outbox=True,
-    consumers=[ConsumerSpec(group="runbook-runtime.requests", topics=[RUNBOOK_REQUESTS], handler=requests_handler)],
+    consumers=[
+        ConsumerSpec(group="runbook-runtime.requests", topics=[RUNBOOK_REQUESTS], handler=requests_handler),
+        # The org's published runbooks, which requests from automation name by id and version.
+        ConsumerSpec(group="runbook-runtime.compiled", topics=[RUNBOOKS_COMPILED], handler=compiled_handler),
+    ],
     on_startup=start_executor,
     on_shutdown=stop_executor,
 )

@@ -49,6 +49,21 @@ runs = Table(
     UniqueConstraint("org_id", "idempotency_key", name="uq_runs_org_key"),
 )
 
+# The org's published runbooks (from runbooks.compiled.v1): what automation may start, by id and
+# version. A version never changes once stored, so a reference names one exact document.
+published_runbooks = Table(
+    "published_runbooks",
+    metadata,
+    Column("org_id", Text, primary_key=True),
+    Column("runbook_id", Text, primary_key=True),
+    Column("version", Text, primary_key=True),
+    Column("document", JSONB, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
 step_results = Table(
     "step_results",
     metadata,
@@ -86,4 +101,13 @@ attachments = Table(
     Column("path", Text, primary_key=True),
     Column("org_id", Text, nullable=False),
     Column("content", LargeBinary, nullable=False),
+)
+
+org_policies = Table(
+    "org_policies",
+    metadata,
+    Column("org_id", Text, primary_key=True),
+    Column("policy", JSONB, nullable=False),  # an OrgPolicy
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

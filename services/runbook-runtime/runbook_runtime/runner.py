@@ -3,9 +3,11 @@
 ``python -m runbook_runtime.runner --host 0.0.0.0 --port 8010`` serves ``POST /v1/exec``: one argv
 whose program runbook-runtime's policy already resolved, run in the sandbox (another user, its own
 process group, limits, no inherited descriptors, bubblewrap where it works), answered with the
-bounded transcript. It has no database, broker, JWT or signing secret: only the bearer token that
-runbook-runtime shares with it, read from ``PLAYBOOKS_RUNNER_TOKEN_FILE``. runbook-runtime uses it
-when ``PLAYBOOKS_RUNNER_URL`` is set (:class:`RunnerClient`).
+bounded transcript. It has no database, broker, JWT or signing secret, and not even the bearer token
+runbook-runtime sends (``PLAYBOOKS_RUNNER_TOKEN_FILE`` on runbook-runtime): it holds only that token's
+SHA-256 (``PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE``), so a step that reads whatever the runner can read
+finds nothing to call the runner with. runbook-runtime uses it when ``PLAYBOOKS_RUNNER_URL`` is set
+(:class:`RunnerClient`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -41,6 +44,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 # though the service never sends them: the runner trusts its caller's policy, not its caller's bytes.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 REFUSED_ENV = re.compile(r"LD_.*|BASH_ENV|ENV|BASH_FUNC_.*|PYTHON.*|PERL5?OPT|PERL5LIB|NODE_OPTIONS|RUBYOPT|GCONV_PATH")
+HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class RunnerUnavailable(OSError):
@@ -67,6 +71,32 @@ def read_token(path: Path | None) -> str | None:
     return token
 
 
+def token_sha256(token: str) -> bytes:
+    """The digest the runner keeps in place of the token: SHA-256 of the token as runbook-runtime sends it."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def read_token_sha256(path: Path) -> bytes:
+    """The 32-byte digest from a file of 64 hex digits (``sha256sum``'s first field); anything else is refused."""
+    text = path.read_text().strip()
+    if not HEX_SHA256.fullmatch(text):
+        raise ValueError(
+            f"{path} must hold the runner token's SHA-256 as 64 hex digits (the first field of sha256sum), "
+            f"not {len(text)} characters of something else"
+        )
+    return bytes.fromhex(text)
+
+
+def runner_token_digest(settings: SandboxSettings) -> bytes | None:
+    """What the runner checks callers against: the digest file, or the hash of a token file (tests, dev)."""
+    if settings.runner_token_sha256_file is not None and settings.runner_token_file is not None:
+        raise ValueError("set PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE or PLAYBOOKS_RUNNER_TOKEN_FILE on a runner, not both")
+    if settings.runner_token_sha256_file is not None:
+        return read_token_sha256(settings.runner_token_sha256_file)
+    token = read_token(settings.runner_token_file)
+    return token_sha256(token) if token else None
+
+
 def _problem(status: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "title": "runner", "status": status, "detail": detail, **extra},
@@ -88,10 +118,20 @@ def _check_request(req: ExecRequest, settings: SandboxSettings) -> str | None:
     return None
 
 
-def create_runner_app(settings: SandboxSettings, token: str | None) -> FastAPI:
-    """The runner's HTTP app: ``POST /v1/exec`` and ``GET /healthz``; no platform app factory, no secret."""
+def _authorized(header: str, expected: bytes) -> bool:
+    scheme, _, token = header.partition(" ")
+    # the digests are compared, not the tokens: the runner never holds the token itself
+    return hmac.compare_digest(token_sha256(token), expected) and scheme == "Bearer" and bool(token)
+
+
+def create_runner_app(settings: SandboxSettings, token_digest: bytes | None) -> FastAPI:
+    """The runner's HTTP app: ``POST /v1/exec`` and ``GET /healthz``; no platform app factory, no secret.
+
+    ``token_digest`` is the SHA-256 of the bearer token callers must present (None: a dev runner on loopback).
+    """
+    if token_digest is not None and len(token_digest) != 32:
+        raise ValueError("the runner token digest must be 32 bytes of SHA-256")
     sandbox = Sandbox.from_settings(settings)
-    expected = f"Bearer {token}".encode() if token else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,10 +149,8 @@ def create_runner_app(settings: SandboxSettings, token: str | None) -> FastAPI:
 
     @app.post("/v1/exec")
     async def execute(request: Request) -> JSONResponse:
-        if expected is not None:
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return _problem(401, "a valid runner token is required (Authorization: Bearer ...)")
+        if token_digest is not None and not _authorized(request.headers.get("authorization", ""), token_digest):
+            return _problem(401, "a valid runner token is required (Authorization: Bearer ...)")
         size = request.headers.get("content-length")
         if size is None or not size.isdigit() or int(size) > MAX_BODY_BYTES:
             return _problem(413, f"the request needs a Content-Length of at most {MAX_BODY_BYTES} bytes")
@@ -213,24 +251,29 @@ def main(args: Sequence[str] | None = None) -> None:
 
     set_not_dumpable()
     settings = SandboxSettings()
-    token = read_token(settings.runner_token_file)
-    if token is None:
+    try:
+        digest = runner_token_digest(settings)
+    except (OSError, ValueError) as exc:
+        sys.exit(f"runbook runner: {exc}")
+    if digest is None:
         dev = os.environ.get("PLAYBOOKS_ENV", "dev") == "dev"
         if not (dev and _loopback(opts.host)):
             sys.exit(
-                "PLAYBOOKS_RUNNER_TOKEN_FILE must name the token file (only a dev runner on loopback may go without)"
+                "PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE must name the file with the runner token's SHA-256 "
+                "(or PLAYBOOKS_RUNNER_TOKEN_FILE the token itself; only a dev runner on loopback may go without)"
             )
         log.warning("no runner token: any local process may run steps through this dev runner")
     import uvicorn
 
-    app = create_runner_app(settings, token)
+    app = create_runner_app(settings, digest)
     layers = app.state.sandbox.layers
     log.info("runbook runner: %s", layers.describe())
-    if token is not None and layers.user is None and layers.bwrap is None:
-        # the runner trusts its caller's policy: a step that could read the token could run anything here
+    if settings.runner_token_file is not None and layers.user is None and layers.bwrap is None:
+        # the runner trusts its caller's policy: a step that could read the token could run anything here;
+        # with only the digest mounted there is nothing for a step to find
         log.warning(
             "steps run as the runner's own user without namespaces: they can read %s; run the runner as root "
-            "(with SETUID and SETGID) or where bubblewrap works",
+            "(with SETUID and SETGID) or where bubblewrap works, or give it PLAYBOOKS_RUNNER_TOKEN_SHA256_FILE instead",
             settings.runner_token_file,
         )
     uvicorn.run(app, host=opts.host, port=opts.port, log_level="info", access_log=False)

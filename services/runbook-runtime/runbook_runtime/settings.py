@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from playbooks_contracts.policy import OrgPolicy
 from playbooks_platform.settings import PlatformSettings
 
 
@@ -23,6 +24,11 @@ class SandboxSettings(BaseSettings):
     )
     runner_token_file: Path | None = Field(
         default=None, description="File holding the bearer token shared by runbook-runtime and the runner."
+    )
+    runner_token_sha256_file: Path | None = Field(
+        default=None,
+        description="On the runner: file holding the hex SHA-256 of that token, which it checks callers against; "
+        "a step that reads this file learns nothing it can authenticate with.",
     )
     runner_max_timeout_s: float = Field(default=3600, gt=0, description="Longest step the runner accepts.")
     runner_uid: int = Field(default=65534, ge=1, description="User a step runs as when the process is root.")
@@ -58,6 +64,20 @@ class RunbookRuntimeSettings(PlatformSettings, SandboxSettings):
         default_factory=list,
         description="The operator's cap on real-mode commands: a runbook's allowed_commands count only where they "
         "resolve to one of these. Empty: real runs execute nothing (replay and dry-run still work).",
+    )
+    default_org_policy: OrgPolicy | None = Field(
+        default=None,
+        description="The policy of an org that stored none (JSON). Unset in production: such an org adds no rule "
+        "of its own and grants no launcher; `playbooks dev` sets a read-only one so a first real run does something.",
+    )
+    # The same two settings as the runner's (helper "isolation" defines them with the runner; keep theirs on merge).
+    runner_url: str | None = Field(
+        default=None,
+        description="The runbook-runner that executes real steps (e.g. http://runbook-runner:8010). Unset: steps run "
+        "in a sandbox inside this process.",
+    )
+    runner_token_file: Path | None = Field(
+        default=None, description="File holding the bearer token shared by runbook-runtime and the runner."
     )
     max_runbook_bytes: int = Field(default=256 * 1024, ge=1024, description="Largest runbook document accepted.")
     max_attachment_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest evidence attachment.")

@@ -314,7 +314,8 @@ async def test_expired_links_are_refused(agent, infra: Infra, org: str):
     from recommendation_agent import signing
 
     path = signing.download_path("_library", "sha256:" + "a" * 64)
-    url, _ = signing.sign(runtime.settings.signing_secret.get_secret_value(), "GET", path, 10, now=time.time() - 60)
+    keys = signing.Keyring(current=runtime.settings.signing_key_id, keys=runtime.settings.signing_keys())
+    url, _ = signing.sign(keys, "GET", path, 10, now=time.time() - 60)
     r = await client.get(url)
     assert r.status_code == 403 and "expired" in r.json()["detail"]
 

@@ -9,8 +9,12 @@ from typing import Any
 import pytest
 
 from playbooks_contracts import Envelope
-from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_REQUESTS, RUNBOOK_STEP_RESULTS
-from playbooks_platform.testing import Infra, collect, produce, running_service
+from playbooks_contracts.policy import OrgPolicy
+from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_REQUESTS, RUNBOOK_STEP_RESULTS, RUNBOOKS_COMPILED
+from playbooks_platform.errors import NotFound
+from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
+from runbook_runtime.org_policy import put_policy
+from runbook_runtime.published import get_published
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +76,42 @@ def for_org(org: str):
     return lambda r: r.value.get("org_id") == org
 
 
+async def publish(infra: Infra, runtime: Any, org: str, runbook_id: str, version: str, doc: dict[str, Any]) -> None:
+    """Publish a runbook as the compiler does, and wait until the runtime has it."""
+    data = {"playbook_id": runbook_id, "version": version, "name": doc["meta"]["name"], "runbook": doc}
+    env = Envelope(type="runbook.compiled", org_id=org, source="test", data=data)
+    await produce(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, [env.model_dump(mode="json")], key=org)
+
+    async def stored() -> bool:
+        async with runtime.database.tenant_transaction(org) as session:
+            try:
+                await get_published(session=session, org_id=org, runbook_id=runbook_id, version=version)
+            except NotFound:
+                return False
+            return True
+
+    await eventually(stored)
+
+
+async def allow_automation_real_runs(runtime: Any, org: str) -> None:
+    async with runtime.database.tenant_transaction(org) as session:
+        await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True), actor="test-admin")
+
+
 async def test_request_on_the_topic_runs_and_publishes_step_results_and_the_execution(
     rt, infra: Infra, org: str
 ) -> None:
-    client, _ = rt
+    client, runtime = rt
+    await publish(infra, runtime, org, "restart-db", "3", runbook(with_manual=False))
+    await allow_automation_real_runs(runtime, org)
     msg = request(
-        org, "req-1", mode="real", runbook=runbook(with_manual=False), playbook_id="pb-9", playbook_version="2"
+        org,
+        "req-1",
+        mode="real",
+        runbook_id="restart-db",
+        runbook_version="3",
+        playbook_id="pb-9",
+        playbook_version="2",
     )
     await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [msg, msg], key=org)  # a redelivery too
 
@@ -100,16 +134,18 @@ async def test_request_on_the_topic_runs_and_publishes_step_results_and_the_exec
     assert "abc123" not in str(trace) and trace[-2]["event"] == "run_finished"
 
 
-async def test_invalid_request_is_dead_lettered_with_the_reason(rt, infra: Infra, org: str) -> None:
-    bad = request(
-        org,
-        "req-bad",
-        mode="real",
-        runbook={"apiVersion": "runbook/v0", "meta": {"name": "x"}, "steps": [{"id": "a", "type": "shell"}]},
-    )
-    await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [bad], key=org)
-    [dead] = await collect(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name + ".dlq", where=for_org(org))
+async def test_invalid_runbook_and_request_are_dead_lettered_with_the_reason(rt, infra: Infra, org: str) -> None:
+    invalid = {"apiVersion": "runbook/v0", "meta": {"name": "x"}, "steps": [{"id": "a", "type": "shell"}]}
+    data = {"playbook_id": "x", "version": "1", "name": "x", "runbook": invalid}
+    compiled = Envelope(type="runbook.compiled", org_id=org, source="test", data=data)
+    await produce(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, [compiled.model_dump(mode="json")], key=org)
+    [dead] = await collect(infra.kafka_bootstrap, RUNBOOKS_COMPILED.dlq, where=for_org(org))
     assert "invalid runbook" in str(dead.headers)
+    # so a request naming it finds nothing to run
+    bad = request(org, "req-bad", mode="dry-run", runbook_id="x", runbook_version="1")
+    await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [bad], key=org)
+    [dead] = await collect(infra.kafka_bootstrap, RUNBOOK_REQUESTS.dlq, where=for_org(org))
+    assert "no published runbook x@1" in dead.headers["dlq.error"]
 
 
 async def test_manual_step_with_evidence_and_approval_over_http(rt, infra: Infra, org: str) -> None:

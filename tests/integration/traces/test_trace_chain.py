@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -12,9 +14,11 @@ from playbooks_contracts.topics import (
     PLAYBOOK_EXECUTIONS,
     RUNBOOK_REQUESTS,
     RUNBOOK_STEP_RESULTS,
+    RUNBOOKS_COMPILED,
     TRIGGERS,
     UPSTREAM_ACTIVITY_EVENTS,
 )
+from playbooks_platform.errors import NotFound
 from playbooks_platform.service import installed_services
 from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
 
@@ -37,6 +41,31 @@ def parent_of(span: ReadableSpan) -> str | None:
 def traceparent_ids(header: str) -> tuple[str, str]:
     _, trace_id, parent_id, _ = header.split("-")
     return trace_id, parent_id
+
+
+async def publish_and_allow_real_runs(
+    infra: Infra, runtime: Any, org: str, runbook_id: str, version: str, runbook: dict[str, Any]
+) -> None:
+    """Automation starts published runbooks only, and real runs only where the org's policy allows it."""
+    # Imported here: these tests are skipped where runbook-runtime is not installed.
+    from playbooks_contracts.policy import OrgPolicy
+    from runbook_runtime.org_policy import put_policy
+    from runbook_runtime.published import get_published
+
+    data = {"playbook_id": runbook_id, "version": version, "name": runbook["meta"]["name"], "runbook": runbook}
+    compiled = Envelope(type="runbook.compiled", org_id=org, source="test", data=data)
+    await produce(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, [compiled.model_dump(mode="json")], key=org)
+    async with runtime.database.tenant_transaction(org) as session:
+        await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True), actor="test-admin")
+
+    async def published() -> bool:
+        async with runtime.database.tenant_transaction(org) as session:
+            try:
+                return bool(await get_published(session=session, org_id=org, runbook_id=runbook_id, version=version))
+            except NotFound:
+                return False
+
+    await eventually(published)
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +136,15 @@ async def test_runbook_request_trace_continues_through_the_run_and_its_outbox(
         data={
             "request_id": f"trace-{org}",
             "mode": "real",
-            "runbook": runbook,
+            "runbook_id": "traced",
+            "runbook_version": "1",
             "playbook_id": "pb",
             "playbook_version": "1",
         },
     )
     traceparent = f"00-{UPSTREAM_TRACE}-{UPSTREAM_PARENT}-01"
-    async with running_service("runbook-runtime", infra):
+    async with running_service("runbook-runtime", infra) as (_client, runtime, _app):
+        await publish_and_allow_real_runs(infra, runtime, org, "traced", "1", runbook)
         await produce(
             infra.kafka_bootstrap,
             RUNBOOK_REQUESTS.name,
@@ -153,15 +184,22 @@ async def test_one_trace_from_the_ingest_request_to_the_runbook_run(
         "actions": [
             {
                 "type": "enqueue_task",
-                "params": {"queue": "runbook", "mode": "real", "runbook": runbook, "playbook_id": "chained"},
+                "params": {
+                    "queue": "runbook",
+                    "mode": "real",
+                    "runbook_id": "chained",
+                    "runbook_version": "1",
+                    "playbook_id": "chained",
+                },
             }
         ],
     }
     async with (
         running_service("trigger-ingest", infra) as (ingest, _, _),
         running_service("condition-engine", infra) as (engine, _, _),
-        running_service("runbook-runtime", infra),
+        running_service("runbook-runtime", infra) as (_, runtime, _),
     ):
+        await publish_and_allow_real_runs(infra, runtime, org, "chained", "1", runbook)
         r = await engine.post("/api/playbooks", json=playbook, headers=infra.auth(org))
         assert r.status_code == 201, r.text
         r = await ingest.post(

@@ -207,3 +207,28 @@ def test_only_params_that_refer_to_the_event_are_rendered_per_run() -> None:
     )
     assert plan.activities[0].metadata == {"tags": ["a", "b"]}
     assert plan.tasks[0].params == {"ids": ["x", "d-1"]}
+
+
+def test_a_runbook_task_fills_only_vars_from_the_event_one_value_each() -> None:
+    params = {
+        "queue": "runbook",
+        "runbook_id": "restart-db",
+        "runbook_version": "3",
+        "mode": "real",
+        "vars": {"target": "{{ activity.target }}", "count": "{{ activity.count }}", "fixed": "db"},
+    }
+    actions = validate_actions([{"type": "enqueue_task", "params": params}])
+    ev = event({"activity": {"type": "x", "target": "db-7", "count": 3, "steps": [{"id": "pwn"}]}})
+    plan = plan_actions(actions, event=ev, playbook_id=PLAYBOOK, run_id=RUN, occurred_at=NOW)
+    request = RunbookRequested.model_validate(plan.messages[1][2]["data"])
+    assert (request.runbook_id, request.runbook_version, request.mode, request.runbook) == (
+        "restart-db",
+        "3",
+        "real",
+        None,
+    )
+    assert request.vars == {"target": "db-7", "count": "3", "fixed": "db"}
+
+    whole = event({"activity": {"type": "x", "target": {"steps": [{"id": "pwn"}]}, "count": 1}})
+    with pytest.raises(ActionError, match=r"vars\.target: the event gave dict; a var takes a single value"):
+        plan_actions(actions, event=whole, playbook_id=PLAYBOOK, run_id=RUN, occurred_at=NOW)

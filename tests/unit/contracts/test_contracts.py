@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from playbooks_contracts import Envelope
-from playbooks_contracts.base import _clean, _explain, json_dict, uuid_from_int
+from playbooks_contracts.base import MAX_JSON_DEPTH, _clean, _explain, json_dict, uuid_from_int
 from playbooks_contracts.envelope import (
     MAX_CAUSATION_DEPTH,
     SCHEMA_VERSION,
@@ -21,6 +21,7 @@ from playbooks_contracts.envelope import (
 )
 from playbooks_contracts.topics import ALL_TOPICS, TRIGGERS, topic
 from playbooks_contracts.triggers import (
+    Activity,
     ActivityEventIn,
     EventBatchIn,
     ExceptionIn,
@@ -146,16 +147,31 @@ _awkward = st.recursive(
 
 
 @settings(max_examples=500, deadline=None)
-@given(_awkward)
-def test_the_quick_json_check_agrees_with_the_careful_walk(value) -> None:
+@given(_awkward, st.integers(min_value=0, max_value=4))
+def test_the_quick_json_check_agrees_with_the_careful_walk(value, room) -> None:
     # The quick check decides alone when a value is fine; the walk explains a refusal. They must
-    # never disagree, or something unsafe would pass (or something fine be refused).
+    # never disagree, or something unsafe would pass (or something fine be refused). ``room`` is
+    # the nesting left, small here so that the depth limit is exercised too.
     try:
-        _explain(value, "")
+        _explain(value, "", room)
         careful = True
     except ValueError:
         careful = False
-    assert _clean(value) == careful
+    assert _clean(value, room) == careful
+
+
+def test_json_objects_deeper_than_the_limit_are_refused_naming_it() -> None:
+    def nested(levels: int) -> dict:
+        value: dict = {}
+        for _ in range(levels - 1):
+            value = {"a": value}
+        return value
+
+    Activity.model_validate({"type": "x", "metadata": nested(MAX_JSON_DEPTH)})
+    with pytest.raises(ValidationError, match=f"nested deeper than the limit of {MAX_JSON_DEPTH} levels"):
+        Activity.model_validate({"type": "x", "metadata": nested(MAX_JSON_DEPTH + 1)})
+    with pytest.raises(ValidationError, match=f"limit of {MAX_JSON_DEPTH} levels"):
+        Activity.model_validate({"type": "x", "metadata": {"in a list": [nested(MAX_JSON_DEPTH - 1)]}})
 
 
 def test_trusted_models_equal_constructed_ones() -> None:

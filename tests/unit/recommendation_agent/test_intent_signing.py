@@ -95,23 +95,41 @@ async def test_llm_unreachable_falls_back_to_rules():
 
 
 def test_signed_urls_expire_and_refuse_tampering():
+    keys = signing.Keyring(current="k1", keys={"k1": "s" * 32})
     path = signing.download_path("org-a", "sha256:" + "a" * 64)
-    url, expires = signing.sign("secret", "GET", path, 60, now=1000.0)
-    assert expires == 1060
+    url, expires = signing.sign(keys, "GET", path, 60, now=1000.0)
+    assert expires == 1060 and "kid=k1" in url
     signature = url.split("signature=")[1]
-    signing.verify("secret", "GET", path, expires, signature, now=1059.0)
+    signing.verify(keys, "GET", path, kid="k1", expires=expires, signature=signature, now=1059.0)
     with pytest.raises(Forbidden, match="expired"):
-        signing.verify("secret", "GET", path, expires, signature, now=1061.0)
+        signing.verify(keys, "GET", path, kid="k1", expires=expires, signature=signature, now=1061.0)
+    with pytest.raises(Forbidden, match="signature"):  # extended expiry
+        signing.verify(keys, "GET", path, kid="k1", expires=expires + 3600, signature=signature, now=1000.0)
+    other_path = signing.download_path("org-b", "sha256:" + "a" * 64)
     with pytest.raises(Forbidden, match="signature"):
-        signing.verify("secret", "GET", path, expires + 3600, signature, now=1000.0)  # extended expiry
+        signing.verify(keys, "GET", other_path, kid="k1", expires=expires, signature=signature, now=1000.0)
+    other_key = signing.Keyring(current="k1", keys={"k1": "o" * 32})
     with pytest.raises(Forbidden, match="signature"):
-        signing.verify(
-            "secret", "GET", signing.download_path("org-b", "sha256:" + "a" * 64), expires, signature, now=1000.0
-        )
+        signing.verify(other_key, "GET", path, kid="k1", expires=expires, signature=signature, now=1000.0)
     with pytest.raises(Forbidden, match="signature"):
-        signing.verify("other", "GET", path, expires, signature, now=1000.0)
-    with pytest.raises(Forbidden, match="signature"):
-        signing.verify("secret", "PUT", path, expires, signature, now=1000.0)
+        signing.verify(keys, "PUT", path, kid="k1", expires=expires, signature=signature, now=1000.0)
+
+
+def test_rotated_keys_verify_until_removed_and_the_nonce_is_signed():
+    old = signing.Keyring(current="k1", keys={"k1": "a" * 32})
+    rotated = signing.Keyring(current="k2", keys={"k1": "a" * 32, "k2": "b" * 32})
+    path = signing.upload_path("org-a", "pb", "1.0.0", "main.sh")
+    url, expires = signing.sign(old, "PUT", path, 60, nonce="n" * 22, now=1000.0)
+    signature = url.split("signature=")[1]
+    signing.verify(rotated, "PUT", path, kid="k1", expires=expires, signature=signature, nonce="n" * 22, now=1000.0)
+    assert "kid=k2" in signing.sign(rotated, "PUT", path, 60, now=1000.0)[0]
+    with pytest.raises(Forbidden, match="signature"):  # another nonce: the recorded one cannot be swapped
+        signing.verify(rotated, "PUT", path, kid="k1", expires=expires, signature=signature, nonce="m" * 22, now=1000.0)
+    removed = signing.Keyring(current="k2", keys={"k2": "b" * 32})
+    with pytest.raises(Forbidden, match="key 'k1'"):
+        signing.verify(removed, "PUT", path, kid="k1", expires=expires, signature=signature, nonce="n" * 22, now=1000.0)
+    with pytest.raises(Forbidden, match="signature"):  # a kid swapped to the other key's id
+        signing.verify(rotated, "PUT", path, kid="k2", expires=expires, signature=signature, nonce="n" * 22, now=1000.0)
 
 
 class _FakeEmbeddings(BaseHTTPRequestHandler):

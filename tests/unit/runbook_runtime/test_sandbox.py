@@ -8,8 +8,16 @@ import shutil
 
 import pytest
 
-from runbook_runtime.runner import RunnerClient, RunnerUnavailable
+from runbook_runtime.runner import (
+    RunnerClient,
+    RunnerUnavailable,
+    _authorized,
+    create_runner_app,
+    read_token_sha256,
+    runner_token_digest,
+)
 from runbook_runtime.sandbox import BoundedCapture, Limits, Sandbox
+from runbook_runtime.settings import SandboxSettings
 
 
 def test_bounded_capture_keeps_head_and_tail_and_hashes_everything() -> None:
@@ -61,3 +69,34 @@ def test_an_unreachable_runner_fails_the_step_as_one_that_could_not_start(tmp_pa
     token.write_text("short")
     with pytest.raises(ValueError, match="shorter than 16"):
         RunnerClient("http://127.0.0.1:9", token)
+
+
+def test_the_runner_checks_the_tokens_digest_and_refuses_the_digest_itself(tmp_path) -> None:
+    token = "runner-token-" + "x" * 40
+    hexdigest = hashlib.sha256(token.encode()).hexdigest()
+    # what make-secrets.sh writes: the digest of the token without its trailing newline
+    (tmp_path / "token").write_text(token + "\n")
+    (tmp_path / "sha256").write_text(hexdigest.upper() + "\n")
+    expected = read_token_sha256(tmp_path / "sha256")
+    assert expected == hashlib.sha256(token.encode()).digest()
+    assert runner_token_digest(SandboxSettings(runner_token_sha256_file=tmp_path / "sha256")) == expected
+    assert runner_token_digest(SandboxSettings(runner_token_file=tmp_path / "token")) == expected
+    assert _authorized(f"Bearer {token}", expected)
+    for refused in (f"Bearer {hexdigest}", f"Bearer {hexdigest.upper()}", token, f"Basic {token}", f"Bearer {token}x",
+                    "Bearer ", ""):  # fmt: skip
+        assert not _authorized(refused, expected), refused
+    with pytest.raises(ValueError, match="not both"):
+        runner_token_digest(
+            SandboxSettings(runner_token_file=tmp_path / "token", runner_token_sha256_file=tmp_path / "sha256")
+        )
+    with pytest.raises(ValueError, match="32 bytes"):
+        create_runner_app(SandboxSettings(sandbox_bwrap="off"), token.encode())
+
+
+@pytest.mark.parametrize(
+    "content", ["", "abc", "g" * 64, "a" * 63, "a" * 65, f"{'a' * 64}  -", "sha256:" + "a" * 64, "runner-token-x" * 5]
+)
+def test_a_malformed_digest_file_is_refused_with_what_it_should_hold(tmp_path, content: str) -> None:
+    (tmp_path / "sha256").write_text(content)
+    with pytest.raises(ValueError, match="64 hex digits"):
+        read_token_sha256(tmp_path / "sha256")

@@ -6,16 +6,16 @@ stored runbook. ``claim_owner``/``claim_until`` mark a run whose step is being
 executed: a second advance is refused (409) while the claim holds, and no row lock or connection is
 kept while the command runs. Rows from before this revision get their summary at their next change.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005_run_summaries_and_claims
+Revises: 0004_published_runbooks
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005_run_summaries_and_claims"
+down_revision = "0004_published_runbooks"
 branch_labels = None
 depends_on = None
 
