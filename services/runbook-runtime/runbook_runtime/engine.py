@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from playbooks_contracts import patterns
 from playbooks_contracts.command_policy import Layer, layers_for
 from playbooks_contracts.policy import ApprovalFloor
 from playbooks_contracts.runbook import CliStep, ManualStep, Runbook
 
 from .executor import Runner, Transcript, real_runner, replay_runner
 from .governance import GovernanceError, child_env, command_policy, render, render_argv, resolve_vars, summarise
+from .limits import Limits
 from .redaction import Redactor
 from .scenario import Replayer, ReplayMismatch, Scenario
 from .state import CLOSED, Approval, ApprovedVia, Attachment, ErrorKind, Mode, RunState, StepEvidence, StepResult, now
@@ -33,7 +35,12 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 class Recorder(Protocol):
     def event(self, record: dict[str, Any]) -> None: ...
 
-    def snapshot(self, state: RunState, name: str) -> None: ...
+    def snapshot(self, state: RunState, name: str) -> str | None:
+        """Keep the state under ``name``; may return the name it was kept under instead.
+
+        A recorder whose ``history_in_snapshots`` is False is given the state without its history
+        (it keeps the history elsewhere), so a snapshot costs the same at step 1,500 as at step 1.
+        """
 
     def store_attachment(self, relpath: str, data: bytes) -> None: ...
 
@@ -129,6 +136,7 @@ class Engine:
         replay_evidence: dict[str, Any] | None = None,
         runner: Runner | None = None,
         sleep: Any = time.sleep,
+        limits: Limits | None = None,
         approval_floor: ApprovalFloor | None = None,
         layers: list[Layer] | None = None,
     ) -> None:
@@ -149,12 +157,21 @@ class Engine:
         self.policy = command_policy(
             self.layers, mode=state.mode, path=child_env(self.governance).get("PATH") if state.mode == "real" else None
         )
+        self.limits = limits
+        # a monotonic time after which continue_ starts no new step (the service sets it per advance)
+        self.deadline: float | None = None
         if runner is not None:
             self.runner = runner
         elif state.mode == "replay":
             if scenario is None:
                 raise EngineError("replay mode needs a scenario")
-            self.replayer = Replayer(scenario, base_dir=scenario_dir, vars_=state.vars)
+            self.replayer = Replayer(
+                scenario,
+                base_dir=scenario_dir,
+                vars_=state.vars,
+                output_cap=limits.scenario_output_bytes if limits else None,
+                max_delay=limits.replay_delay if limits else None,
+            )
             self.replayer.load(state.replay)
             self.runner = replay_runner(self.replayer, self.governance, layers=self.layers)
         else:
@@ -175,7 +192,10 @@ class Engine:
 
     def snapshot(self, name: str | None = None) -> str:
         name = name or f"step-{len(self.state.history):04d}.json"
-        self.recorder.snapshot(self.redact.model(self.state), name)
+        state = self.state
+        if not getattr(self.recorder, "history_in_snapshots", True):
+            state = state.model_copy(update={"history": []})
+        name = self.recorder.snapshot(self.redact.model(state), name) or name
         self._emit("snapshot", name=name)
         return name
 
@@ -223,6 +243,10 @@ class Engine:
             if not first and step is not None and step.id in self.state.breakpoints:
                 self._emit("breakpoint", step_id=step.id)
                 break
+            if not first and self.deadline is not None and time.monotonic() >= self.deadline:
+                # the advance used its time: the run stays here, a later continue resumes it
+                self._emit("advance_time_limit", step_id=step.id if step is not None else None)
+                break
             first = False
             result = self.next()
             if result is None:
@@ -246,6 +270,8 @@ class Engine:
     def _run_cli(self, step: CliStep) -> StepResult:
         started = now()
         timeout = step.timeout or self.governance.default_timeout
+        if self.limits is not None:  # a run stored before the ceiling was lowered still obeys it
+            timeout = min(timeout, self.limits.step_timeout)
         strategy = f"{step.retry.strategy}({step.retry.attempts}x, {step.retry.delay:g}s)"
         base: dict[str, Any] = {
             "run_id": self.state.run_id,
@@ -266,11 +292,13 @@ class Engine:
         kind: ErrorKind | None = None
         evidence: dict[str, Any] = {}
         captures: dict[str, str] = {}
-        while attempt < step.retry.attempts:
+        attempts = step.retry.attempts if self.limits is None else min(step.retry.attempts, self.limits.retry_attempts)
+        while attempt < attempts:
             attempt += 1
             if attempt > 1:
                 factor = 2 ** (attempt - 2) if step.retry.strategy == "exponential" else 1
-                self._sleep(step.retry.delay * factor)
+                delay = step.retry.delay * factor
+                self._sleep(delay if self.limits is None else min(delay, self.limits.retry_delay))
             try:
                 transcript = self.runner(argv, stdin, timeout)
             except GovernanceError as exc:
@@ -291,6 +319,8 @@ class Engine:
                 # redaction hides, so they are kept only for runbooks without redaction rules
                 **transcript.evidence(hashes=not self.governance.redact),
             }
+            if transcript.truncated:
+                evidence["truncated"] = True
             if transcript.timed_out:
                 error, kind = f"timed out after {timeout:g}s", "timeout"
                 continue
@@ -334,7 +364,7 @@ class Engine:
                 return f"{a.on} contains {a.not_contains!r}"
             if a.equals is not None and text.strip() != a.equals.strip():
                 return f"{a.on} does not equal {a.equals!r}"
-            if a.matches is not None and not re.search(a.matches, text):
+            if a.matches is not None and not patterns.search(a.matches, text):
                 return f"{a.on} does not match /{a.matches}/"
         return None
 

@@ -70,6 +70,8 @@ def replay_runner(replayer: Replayer, governance: Governance, *, layers: Sequenc
         if not decision.allowed:
             raise GovernanceError(decision.reason())
         reply = replayer.answer(argv, stdin)
-        return Transcript(exit_code=reply.exit_code, stdout=reply.stdout, stderr=reply.stderr)
+        return Transcript(
+            exit_code=reply.exit_code, stdout=reply.stdout, stderr=reply.stderr, truncated=reply.truncated
+        )
 
     return run

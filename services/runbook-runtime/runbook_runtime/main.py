@@ -38,6 +38,9 @@ async def start_executor(runtime: Runtime) -> None:
 
 async def stop_executor(runtime: Runtime) -> None:
     """Running steps are cancelled with the service: their process groups are killed."""
+    pool = runtime.state.pop("step_executor", None)
+    if pool is not None:  # the threads engine actions run in (flows.step_executor)
+        pool.shutdown(wait=False, cancel_futures=True)
     executor = runtime.state.pop("executor", None)
     sandbox.configure(None)
     owner = getattr(executor, "__self__", executor)

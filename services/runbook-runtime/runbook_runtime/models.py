@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, Table, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "runbook_runtime"
@@ -24,6 +36,14 @@ runs = Table(
     Column("playbook_id", Text),
     Column("playbook_version", Text),
     Column("requested_by", Text, nullable=False),
+    # summaries written at create and on every change: list endpoints read these, never the runbook
+    Column("current_step", Text),
+    Column("waiting_for", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("summary", JSONB),  # vars, captures, ended_by/end_reason, redacted when written
+    # an advance's claim while its step executes (no row lock is held meanwhile)
+    Column("claim_owner", Text),
+    Column("claim_until", DateTime(timezone=True)),
+    Column("claim_action", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("org_id", "idempotency_key", name="uq_runs_org_key"),

@@ -7,6 +7,7 @@ approving or rejecting a gate needs ``approve``. Every body leaves through the r
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import Annotated, Any
@@ -35,7 +36,7 @@ from .schemas import (
     VerifyRead,
 )
 from .settings import RunbookRuntimeSettings
-from .state import RunState, StepResult
+from .state import StepResult
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 
@@ -63,8 +64,33 @@ async def _org_policy(runtime: Runtime, session: Any, org_id: str) -> OrgPolicy:
 
 
 def to_read(row: dict[str, Any], floor: ApprovalFloor | None = None) -> RunRead:
-    """The run as a body: every string in it through the run's redaction (secret vars, rules)."""
-    state = RunState.model_validate(row["state"])
+    """The run as a body: every string in it through the run's redaction (secret vars, rules).
+
+    A row read whole (``get_run``) is shown from its state; a listed row carries no runbook and no
+    state, only the stored summary, which was redacted when it was written.
+    """
+    if "runbook" not in row:
+        summary = row["summary"] or {}
+        return RunRead(
+            run_id=row["run_id"],
+            mode=row["mode"],
+            status=row["status"],
+            current_step=row["current_step"],
+            waiting_for=row["waiting_for"] if row["status"] == "waiting" else [],
+            vars=summary.get("vars", {}),
+            captures=summary.get("captures", {}),
+            history=[],
+            plan=row["plan"],
+            playbook_id=row["playbook_id"],
+            playbook_version=row["playbook_version"],
+            requested_by=row["requested_by"],
+            replay=row["mode"] == "replay",
+            ended_by=summary.get("ended_by"),
+            end_reason=summary.get("end_reason"),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+    state = service.run_state(row)
     engine = service.engine_for(row, service.DbRecorder(), approval_floor=floor) if row["mode"] != "dry-run" else None
     step = engine.current() if engine is not None else None
     waiting = engine.missing_evidence(step) if engine is not None and step is not None and step.type == "manual" else []  # type: ignore[arg-type]
@@ -93,7 +119,9 @@ def to_read(row: dict[str, Any], floor: ApprovalFloor | None = None) -> RunRead:
 async def _read(runtime: Runtime, org_id: str, run_id: str) -> RunRead:
     async with runtime.database.tenant_transaction(org_id) as session:
         floor = (await _org_policy(runtime, session, org_id)).approvals
-        return to_read(await service.get_run(session=session, org_id=org_id, run_id=run_id), floor)
+        row = await service.get_run(session=session, org_id=org_id, run_id=run_id, history=True)
+    # parsing the runbook and decoding up to max_steps results: off the loop
+    return await asyncio.to_thread(to_read, row, floor)
 
 
 @router.post("/runs", status_code=status.HTTP_201_CREATED, responses=_RESPONSES, summary="Create a run")
@@ -159,7 +187,7 @@ async def _advance(runtime: Runtime, principal: Principal, run_id: str, how: str
             return [result] if result is not None else []
         return engine.continue_()
 
-    results = await operate(runtime, org_id, run_id, act)
+    results = await operate(runtime, org_id, run_id, act, what=how)
     return AdvanceResult(run=await _read(runtime, org_id, run_id), results=results)
 
 
@@ -253,7 +281,7 @@ async def take_snapshot(run_id: str, principal: Operator, runtime: RuntimeDep) -
     return {"name": name}
 
 
-@router.get("/runs/{run_id}/snapshots/{name}", responses=_RESPONSES, summary="One snapshot (a full RunState)")
+@router.get("/runs/{run_id}/snapshots/{name}", responses=_RESPONSES, summary="One snapshot (state, no history)")
 async def get_snapshot(run_id: str, name: str, principal: Reader, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         return await service.get_snapshot(session=session, org_id=principal.org_id, run_id=run_id, name=name)
@@ -262,8 +290,8 @@ async def get_snapshot(run_id: str, name: str, principal: Reader, runtime: Runti
 @router.get("/runs/{run_id}/verify", responses=_RESPONSES, summary="What keeps the run from being complete")
 async def verify_run(run_id: str, principal: Reader, runtime: RuntimeDep) -> VerifyRead:
     async with runtime.database.tenant_transaction(principal.org_id) as session:
-        row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id)
-    problems = service.verify_row(row)
+        row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id, history=True)
+    problems = await asyncio.to_thread(service.verify_row, row)
     return VerifyRead(ok=not problems, problems=service.redactor_for(row).tree(problems))
 
 

@@ -9,13 +9,15 @@ validated for compatibility; replay state here lives as long as the run, so it i
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from playbooks_contracts import patterns
 from playbooks_contracts.runbook import parse_duration
 
 _ANY = re.compile(r"^\{\{\s*\.any\s*\}\}$")
@@ -48,6 +50,18 @@ class ScenarioMeta(_Strict):
 class Match(_Strict):
     argv: list[str] = Field(min_length=1)
     stdin: str | None = None
+
+    @field_validator("argv")
+    @classmethod
+    def _regexes_compile(cls, argv: list[str]) -> list[str]:
+        # refused here, when the scenario is submitted, rather than while a run is replaying it
+        for item in argv:
+            if m := _REGEX.match(item):
+                try:
+                    patterns.compile_pattern(m.group(1).replace('\\"', '"'))
+                except patterns.PatternError as exc:
+                    raise ValueError(f"{item!r}: {exc}") from None
+        return argv
 
 
 class Respond(_Strict):
@@ -115,6 +129,7 @@ class Reply(BaseModel):
     exit_code: int
     stdout: str
     stderr: str
+    truncated: bool = False
 
 
 def _argv_matches(pattern: list[str], argv: list[str], vars_: dict[str, str]) -> bool:
@@ -124,7 +139,7 @@ def _argv_matches(pattern: list[str], argv: list[str], vars_: dict[str, str]) ->
         if _ANY.match(want):
             continue
         if m := _REGEX.match(want):
-            if not re.fullmatch(m.group(1).replace('\\"', '"'), got):
+            if not patterns.fullmatch(m.group(1).replace('\\"', '"'), got):
                 return False
             continue
         if _VAR.match(want) or _VAR_ANYWHERE.search(want):
@@ -134,11 +149,53 @@ def _argv_matches(pattern: list[str], argv: list[str], vars_: dict[str, str]) ->
     return True
 
 
-class Replayer:
-    """Answers commands from a scenario, offline; keeps each step's call count."""
+def bounded_text(text: str, cap: int) -> tuple[str, bool]:
+    """``text`` if it fits in ``cap`` bytes, else its head and tail around a marker with the whole's sha256."""
+    data = text.encode()
+    if len(data) <= cap:
+        return text, False
+    half = cap // 2
+    marker = f"\n…[{len(data) - 2 * half} bytes cut; whole output sha256:{hashlib.sha256(data).hexdigest()}]…\n"
+    return data[:half].decode(errors="ignore") + marker + data[-half:].decode(errors="ignore"), True
 
-    def __init__(self, scenario: Scenario, *, base_dir: Path | None = None, vars_: dict[str, str] | None = None):
+
+def _read_bounded(path: Path, cap: int) -> tuple[str, bool]:
+    """A scenario file's text, never more than ``cap`` bytes of it in memory at once (head and tail)."""
+    size = path.stat().st_size
+    if size <= cap:
+        return path.read_text(), False
+    half, digest = cap // 2, hashlib.sha256()
+    with path.open("rb") as f:
+        head = f.read(half)
+        digest.update(head)
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+        f.seek(size - half)
+        tail = f.read(half)
+    marker = f"\n…[{size - 2 * half} bytes cut; whole output sha256:{digest.hexdigest()}]…\n"
+    return head.decode(errors="ignore") + marker + tail.decode(errors="ignore"), True
+
+
+class Replayer:
+    """Answers commands from a scenario, offline; keeps each step's call count.
+
+    ``output_cap`` bounds each reply's stdout and stderr (head and tail kept); ``max_delay`` bounds a
+    ``respond.delay``, which is slept where the replay runs: a worker thread in the service, never
+    its event loop.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        base_dir: Path | None = None,
+        vars_: dict[str, str] | None = None,
+        output_cap: int | None = None,
+        max_delay: float | None = None,
+    ):
         self.scenario = scenario
+        self.output_cap = output_cap
+        self.max_delay = max_delay
         self.base_dir = base_dir
         self.vars = dict(scenario.meta.vars) | dict(vars_ or {})
         # entries: a list of step lists; a plain step is a group of one that must run in order
@@ -187,25 +244,24 @@ class Replayer:
         lines = [f"unexpected command at scenario {name}:", *(f"  - expected: {e!r}" for e in expected)]
         return "\n".join([*lines, f"  + actual:   {argv!r}"])
 
-    def _read(self, inline: str | None, file: str | None) -> str:
+    def _read(self, inline: str | None, file: str | None) -> tuple[str, bool]:
         if file is None:
-            return inline or ""
+            text = inline or ""
+            return bounded_text(text, self.output_cap) if self.output_cap is not None else (text, False)
         if self.base_dir is None:
             raise ReplayMismatch(f"{file!r}: a scenario without a folder cannot refer to files")
         path = (self.base_dir / file).resolve()
         if not path.is_relative_to(self.base_dir.resolve()):
             raise ReplayMismatch(f"{file!r} is outside the scenario folder")
-        return path.read_text()
+        return _read_bounded(path, self.output_cap) if self.output_cap is not None else (path.read_text(), False)
 
     def _respond(self, respond: Respond) -> Reply:
         if respond.delay:
-            time.sleep(respond.delay)
+            time.sleep(respond.delay if self.max_delay is None else min(respond.delay, self.max_delay))
         self.vars |= respond.capture
-        return Reply(
-            exit_code=respond.exit,
-            stdout=self._read(respond.stdout, respond.stdout_file),
-            stderr=self._read(respond.stderr, respond.stderr_file),
-        )
+        stdout, cut_out = self._read(respond.stdout, respond.stdout_file)
+        stderr, cut_err = self._read(respond.stderr, respond.stderr_file)
+        return Reply(exit_code=respond.exit, stdout=stdout, stderr=stderr, truncated=cut_out or cut_err)
 
     def report(self) -> list[dict[str, Any]]:
         """Each scenario step's call count against its min/max (``runbook replay-verify``)."""

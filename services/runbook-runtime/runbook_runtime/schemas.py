@@ -42,7 +42,9 @@ class RunRead(BaseModel):
     waiting_for: list[str] = Field(default_factory=list, description="What a waiting manual step still needs.")
     vars: dict[str, str]
     captures: dict[str, str]
-    history: list[StepResult]
+    history: list[StepResult] = Field(
+        default_factory=list, description="Step results so far; empty in GET /v1/runs, which lists summaries."
+    )
     plan: list[dict[str, Any]] | None = None
     playbook_id: str | None = None
     playbook_version: str | None = None

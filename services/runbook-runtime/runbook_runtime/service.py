@@ -7,8 +7,13 @@ trace and the messages announcing them commit together.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import json
+import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,16 +28,19 @@ from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult
 from playbooks_contracts.policy import ApprovalFloor, OrgPolicy
 from playbooks_contracts.runbook import Runbook, RunbookInvalid, parse_runbook
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
+from playbooks_platform.db import Database
 from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from playbooks_platform.outbox import add_to_outbox
 
 from . import org_policy
 from .engine import Engine, EngineConflict, EngineError, EngineRefused, NullRecorder, new_state, runbook_digest, verify
 from .governance import GovernanceError, refused_commands
+from .limits import Limits
+from .limits import check as check_limits
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
 from .redaction import Redactor
 from .scenario import Scenario
-from .state import Mode, RunState, StepEvidence
+from .state import Mode, RunState, StepEvidence, StepResult
 
 SOURCE = "runbook-runtime"
 # A run in one of these accepts nothing more: no evidence, approval, step or snapshot (409).
@@ -85,19 +93,52 @@ async def check_replay_evidence(
     return {k: v.model_dump(mode="json") for k, v in parsed.items()}, refused
 
 
+LATEST_SNAPSHOT = "latest.json"
+
+
+def snapshot_of(state: RunState) -> dict[str, Any]:
+    """What a stored state (a snapshot, a run's ``state`` column) holds: the state without its history.
+
+    The history lives in ``step_results`` (and the trace), one row per result, written once; a stored
+    state's size does not grow with the number of steps before it.
+    """
+    return state.model_dump(mode="json", exclude={"history"})
+
+
+def run_state(row: dict[str, Any]) -> RunState:
+    """The run's state with its history, from a row read with ``get_run(..., history=True)``."""
+    state = RunState.model_validate(row["state"] | {"history": []})
+    state.history = [StepResult.model_validate_json(text) for text in row.get("history") or []]
+    return state
+
+
 @dataclass
 class DbRecorder:
-    """Collects what the engine records; ``persist`` writes it in the caller's transaction."""
+    """Collects what the engine records; ``persist`` writes it in the caller's transaction.
+
+    At most ``cap`` snapshots per run: once ``cap - 1`` named ones exist (``stored`` are those already
+    in the database), further snapshots update one rolling ``latest.json``.
+    """
 
     events: list[dict[str, Any]] = field(default_factory=list)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    cap: int | None = None
+    stored: set[str] = field(default_factory=set)
+    history_in_snapshots = False  # the history is in step_results: the engine leaves it out
+    after_snapshot: Callable[[DbRecorder], None] | None = None
 
     def event(self, record: dict[str, Any]) -> None:
         self.events.append(record)
 
-    def snapshot(self, state: RunState, name: str) -> None:
-        self.snapshots[name] = state.model_dump(mode="json")
+    def snapshot(self, state: RunState, name: str) -> str:
+        named = (self.stored | self.snapshots.keys()) - {LATEST_SNAPSHOT}
+        if self.cap is not None and name not in named and len(named) >= self.cap - 1:
+            name = LATEST_SNAPSHOT
+        self.snapshots[name] = snapshot_of(state)
+        if self.after_snapshot is not None:
+            self.after_snapshot(self)
+        return name
 
     def store_attachment(self, relpath: str, data: bytes) -> None:
         self.files[relpath] = data
@@ -142,9 +183,12 @@ async def create_run(
     playbook_version: str | None = None,
     operator_commands: list[str],
     default_policy: OrgPolicy | None = None,
+    limits: Limits | None = None,
     approval_floor: ApprovalFloor | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """(run row, created). The same idempotency key returns the existing run untouched."""
+    """(run row, created). The same idempotency key returns the existing run untouched.
+
+    With ``limits``, a runbook or scenario asking for more than the operator's ceilings is refused."""
     existing = (
         (
             await session.execute(
@@ -156,8 +200,11 @@ async def create_run(
     )
     if existing is not None:
         return dict(existing), False
-    runbook = check_runbook(runbook_doc)
-    check_scenario(scenario, mode)
+    # validating user documents is CPU work that grows with their size: off the event loop
+    runbook = await asyncio.to_thread(check_runbook, runbook_doc)
+    parsed_scenario = await asyncio.to_thread(check_scenario, scenario, mode)
+    if limits is not None:
+        check_limits(runbook, parsed_scenario, limits)
     replay_evidence, refused = await check_replay_evidence(session, org_id, mode, replay_evidence)
     org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
     floor = approval_floor or org.approvals
@@ -183,7 +230,7 @@ async def create_run(
         state.status = "planned"
         layers = effective_layers(runbook, mode="dry-run", operator_commands=operator_commands, org=org)
         engine = Engine(runbook, state, NullRecorder(), runner=_nothing, approval_floor=floor, layers=layers)
-        plan = redact.tree(engine.plan())
+        plan = redact.tree(await asyncio.to_thread(engine.plan))
     else:
         recorder.event(
             {"event": "run_started", "run_id": run_id, "mode": mode, "actor": actor, "digest": state.runbook_digest}
@@ -191,6 +238,11 @@ async def create_run(
         if refused:
             recorder.event({"event": "replay_evidence_refused", "run_id": run_id, "mode": mode, "refused": refused})
         recorder.snapshot(redact.model(state), "step-0000.json")
+    summary = (
+        summarise_run(Engine(runbook, state, NullRecorder(), runner=_nothing, approval_floor=floor))
+        if mode != "dry-run"
+        else {"summary": _summary(state, redact)}
+    )
     row = {
         "run_id": run_id,
         "org_id": org_id,
@@ -200,11 +252,12 @@ async def create_run(
         "runbook": runbook_doc,
         "scenario": scenario,
         "replay_evidence": replay_evidence,
-        "state": state.model_dump(mode="json"),
+        "state": snapshot_of(state),
         "plan": plan,
         "playbook_id": playbook_id,
         "playbook_version": playbook_version,
         "requested_by": actor,
+        **summary,
     }
     inserted = await session.execute(pg_insert(runs).values(**row).on_conflict_do_nothing().returning(runs.c.run_id))
     if inserted.first() is None:  # a concurrent request with the same key won
@@ -218,10 +271,33 @@ async def create_run(
             actor=actor,
             operator_commands=operator_commands,
             default_policy=default_policy,
+            limits=limits,
             approval_floor=floor,
         )
     await _write_records(session, org_id, run_id, recorder)
     return await get_run(session=session, org_id=org_id, run_id=run_id), True
+
+
+def summarise_run(engine: Engine) -> dict[str, Any]:
+    """The columns list endpoints show, written with the state and already through the run's redaction
+    (the list has no runbook to build it from): current step, what a waiting step needs, vars, captures."""
+    step = engine.current()
+    waiting = (
+        engine.missing_evidence(step)  # type: ignore[arg-type]
+        if step is not None and step.type == "manual" and engine.state.status == "waiting"
+        else []
+    )
+    return {
+        "current_step": step.id if step is not None else None,
+        "waiting_for": engine.redact.tree(waiting),
+        "summary": _summary(engine.state, engine.redact),
+    }
+
+
+def _summary(state: RunState, redact: Redactor) -> dict[str, Any]:
+    return redact.tree(
+        {"vars": state.vars, "captures": state.captures, "ended_by": state.ended_by, "end_reason": state.end_reason}
+    )
 
 
 def _canonical(doc: dict[str, Any]) -> str:
@@ -232,18 +308,51 @@ def _nothing(argv: list[str], stdin: str | None, timeout: float) -> Any:
     raise EngineError("dry-run executes nothing")
 
 
-async def get_run(*, session: AsyncSession, org_id: str, run_id: str, lock: bool = False) -> dict[str, Any]:
+async def get_run(
+    *, session: AsyncSession, org_id: str, run_id: str, lock: bool = False, history: bool = False
+) -> dict[str, Any]:
+    """The run's row; with ``history``, its step results too (as JSON text: decoded by ``run_state``)."""
     query = sa.select(runs).where(runs.c.org_id == org_id, runs.c.run_id == run_id)
     if lock:
         query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()
     if row is None:
         raise NotFound(f"no run {run_id} in this org")
-    return dict(row)
+    out = dict(row)
+    if history:
+        query = (
+            sa.select(sa.cast(step_results.c.result, sa.Text))
+            .where(step_results.c.org_id == org_id, step_results.c.run_id == run_id)
+            .order_by(step_results.c.seq)
+        )
+        out["history"] = list((await session.execute(query)).scalars())
+    return out
+
+
+SUMMARY_COLUMNS = (
+    "run_id",
+    "mode",
+    "status",
+    "current_step",
+    "waiting_for",
+    "plan",
+    "playbook_id",
+    "playbook_version",
+    "requested_by",
+    "created_at",
+    "updated_at",
+    "summary",
+)
 
 
 async def list_runs(*, session: AsyncSession, org_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    query = sa.select(runs).where(runs.c.org_id == org_id).order_by(runs.c.created_at.desc()).limit(limit)
+    """The latest runs' stored summaries: never the runbook, scenario or history, so nothing is parsed."""
+    query = (
+        sa.select(*(runs.c[name] for name in SUMMARY_COLUMNS))
+        .where(runs.c.org_id == org_id)
+        .order_by(runs.c.created_at.desc())
+        .limit(limit)
+    )
     return [dict(r) for r in (await session.execute(query)).mappings()]
 
 
@@ -281,11 +390,12 @@ def engine_for(
     *,
     operator_commands: list[str] | None = None,
     org: OrgPolicy | None = None,
+    limits: Limits | None = None,
     approval_floor: ApprovalFloor | None = None,
 ) -> Engine:
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
     runbook = parse_runbook(row["runbook"])
-    state = RunState.model_validate(row["state"])
+    state = run_state(row)
     scenario = Scenario.model_validate(row["scenario"]) if row["scenario"] else None
     floor = approval_floor or ApprovalFloor()
     if operator_commands is None:
@@ -299,109 +409,292 @@ def engine_for(
         replay_evidence=row["replay_evidence"] or {},
         approval_floor=floor,
         layers=layers,
+        limits=limits,
     )
+
+
+async def claim(
+    *, session: AsyncSession, org_id: str, run_id: str, owner: str, seconds: float, what: str
+) -> dict[str, Any]:
+    """Mark the run as being advanced by ``owner`` for at most ``seconds``; 409 while another claim holds.
+
+    One atomic UPDATE: no row lock outlives this (short) transaction, and a claim left by a crashed
+    process lapses at its expiry instead of blocking the run for ever.
+    """
+    query = (
+        sa.update(runs)
+        .where(
+            runs.c.org_id == org_id,
+            runs.c.run_id == run_id,
+            runs.c.mode != "dry-run",
+            runs.c.status.notin_(ENDED),
+            sa.or_(runs.c.claim_owner.is_(None), runs.c.claim_until < sa.func.now()),
+        )
+        .values(
+            claim_owner=owner,
+            claim_until=sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds),
+            claim_action=what,
+        )
+        .returning(*runs.c)
+    )
+    row = (await session.execute(query)).mappings().first()
+    if row is not None:
+        return dict(row)
+    current = await get_run(session=session, org_id=org_id, run_id=run_id)
+    if current["mode"] == "dry-run":
+        raise InvalidTransition("a dry-run run only holds its plan; create a real or replay run to execute")
+    ensure_open(current)
+    raise Conflict(
+        f"run {run_id} is busy: {current['claim_action'] or 'an advance'} holds it until "
+        f"{current['claim_until']:%Y-%m-%d %H:%M:%S} UTC; try again when it finishes"
+    )
+
+
+async def _release(database: Database, org_id: str, run_id: str, owner: str) -> None:
+    async with database.tenant_transaction(org_id) as session:
+        await session.execute(
+            sa.update(runs)
+            .where(runs.c.org_id == org_id, runs.c.run_id == run_id, runs.c.claim_owner == owner)
+            .values(claim_owner=None, claim_until=None, claim_action=None)
+        )
 
 
 async def operate(
     *,
-    session: AsyncSession,
+    database: Database,
     org_id: str,
     run_id: str,
     action: Any,
     operator_commands: list[str],
-    blocking: bool = False,
+    limits: Limits | None = None,
+    executor: Executor | None = None,
+    what: str = "an advance",
+    blocking: bool = False,  # kept for callers: every action now runs off the event loop
     default_policy: OrgPolicy | None = None,
 ) -> Any:
-    """Apply ``action(engine)`` to a locked run and persist everything it recorded."""
-    row = await get_run(session=session, org_id=org_id, run_id=run_id, lock=True)
-    if row["mode"] == "dry-run":
-        raise InvalidTransition("a dry-run run only holds its plan; create a real or replay run to execute")
-    ensure_open(row)
-    org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
-    recorder = DbRecorder()
-    engine = engine_for(row, recorder, operator_commands=operator_commands, org=org, approval_floor=org.approvals)
-    before = len(engine.state.history)
-    was_finished = engine.state.status in ("passed", "failed")
-    try:
-        # real commands block: keep them off the event loop
-        outcome = await asyncio.to_thread(action, engine) if blocking or row["mode"] == "real" else action(engine)
-    except EngineConflict as exc:
-        raise Conflict(engine.redact(str(exc))) from None
-    except EngineRefused as exc:
-        raise Forbidden(engine.redact(str(exc))) from None
-    except (EngineError, GovernanceError) as exc:
-        raise Invalid(engine.redact(str(exc))) from None
-    state = engine.state
-    await session.execute(
-        sa.update(runs)
-        .where(runs.c.run_id == run_id, runs.c.org_id == org_id)
-        .values(state=state.model_dump(mode="json"), status=state.status, updated_at=sa.func.now())
-    )
-    new_results = state.history[before:]
-    if new_results:
-        await session.execute(
-            sa.insert(step_results),
-            [
-                {
-                    "run_id": run_id,
-                    "seq": before + i,
-                    "org_id": org_id,
-                    "step_id": r.step_id,
-                    "status": r.status,
-                    "result": r.model_dump(mode="json"),
-                }
-                for i, r in enumerate(new_results)
-            ],
+    """Apply ``action(engine)`` to the run and persist everything it recorded.
+
+    Three steps, none holding a connection or a lock while the action runs: a short transaction claims
+    the run (409 if another claim holds it), the action runs in ``executor`` (a worker thread; never the
+    event loop, since replay delays, retry waits and real commands all block), and a second short
+    transaction writes state, step results, trace, snapshots and messages if the claim still holds.
+    """
+    limits = limits or Limits()
+    owner = uuid.uuid4().hex
+    async with database.tenant_transaction(org_id) as session:
+        row = await claim(
+            session=session, org_id=org_id, run_id=run_id, owner=owner, seconds=limits.lease_seconds(), what=what
         )
-    await _write_records(session, org_id, run_id, recorder)
-    messages = [
-        (
-            RUNBOOK_STEP_RESULTS,
-            Envelope(
-                id=derived_id("runbook-step-result", run_id, before + i),
-                type="runbook.step_result",
-                org_id=org_id,
-                source=SOURCE,
-                data=RunbookStepResult(
-                    run_id=run_id,
-                    step_id=r.step_id,
-                    status=r.status,
-                    actor=r.actor,
-                    started_at=r.started_at,
-                    ended_at=r.ended_at,
-                    attempts=r.attempts,
-                    error=r.error,
-                    replay=r.replay,
-                ).model_dump(mode="json"),
-            ),
-        )
-        for i, r in enumerate(new_results)
-    ]
-    finished = state.status in ("passed", "failed")
-    if finished and not was_finished and state.mode == "real" and row["mode"] == "real":
-        # replay runs are tests of the runbook, not executions: they never count towards success rates.
-        # Rejected and cancelled runs did not execute to an outcome either.
-        meta = engine.runbook.meta
-        messages.append(
+        org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
+        row["history"] = (await get_run(session=session, org_id=org_id, run_id=run_id, history=True))["history"]
+        stored = set(
             (
-                PLAYBOOK_EXECUTIONS,
+                await session.execute(
+                    sa.select(snapshots.c.name).where(snapshots.c.org_id == org_id, snapshots.c.run_id == run_id)
+                )
+            ).scalars()
+        )
+    # shielded: a client that goes away must not leave the claim taken or the results of a command unwritten
+    return await asyncio.shield(
+        _execute_and_write(database, row, owner, stored, action, operator_commands, limits, executor, org)
+    )
+
+
+FLUSH_EVERY_STEPS = 20
+
+
+@dataclass
+class _Batch:
+    """One transaction's worth of an advance, prepared off the loop so the loop only sends it."""
+
+    values: dict[str, Any]
+    results: list[dict[str, Any]]
+    recorder: DbRecorder
+    messages: list[tuple[Any, Envelope]]
+    final: bool
+
+
+class _Progress:
+    """Writes an advance's progress every ``FLUSH_EVERY_STEPS`` steps and at its end.
+
+    Rows are built in the worker thread; each batch is written by the event loop in one short
+    transaction that first checks the claim. The loop's share per batch stays small however many
+    steps an advance runs, and a long continue leaves its finished steps recorded as it goes.
+    """
+
+    def __init__(
+        self, database: Database, row: dict[str, Any], owner: str, limits: Limits, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.database, self.row, self.owner, self.limits, self.loop = database, row, owner, limits, loop
+        self.engine: Engine | None = None
+        # the request's context (its trace), for the writes started from the worker thread
+        self.context = contextvars.copy_context()
+        self.written = 0
+        self.was_finished = False
+
+    def start(self, engine: Engine) -> None:
+        self.engine = engine
+        self.written = len(engine.state.history)
+        self.was_finished = engine.state.status in ("passed", "failed")
+
+    def after_snapshot(self, recorder: DbRecorder) -> None:
+        """Called in the worker after each snapshot: flush once enough steps are waiting."""
+        if self.engine is not None and len(self.engine.state.history) - self.written >= FLUSH_EVERY_STEPS:
+            batch = self.batch(recorder, final=False)
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def start() -> None:
+                task = self.loop.create_task(self.write(batch), context=self.context.copy())
+                task.add_done_callback(finish)
+
+            def finish(task: asyncio.Task[None]) -> None:
+                if task.cancelled():
+                    done.set_exception(Conflict("the service stopped while this advance was being written"))
+                elif task.exception() is not None:
+                    done.set_exception(task.exception())  # type: ignore[arg-type]
+                else:
+                    done.set_result(None)
+
+            self.loop.call_soon_threadsafe(start)
+            # bounded: a loop that is shutting down must not leave this thread (and interpreter exit) waiting
+            done.result(timeout=120)
+
+    def batch(self, recorder: DbRecorder, *, final: bool) -> _Batch:
+        assert self.engine is not None
+        org_id, run_id, state = self.row["org_id"], self.row["run_id"], self.engine.state
+        new = state.history[self.written :]
+        first = self.written
+        self.written = len(state.history)
+        taken = DbRecorder(events=recorder.events, snapshots=recorder.snapshots, files=recorder.files)
+        recorder.stored |= recorder.snapshots.keys()
+        recorder.events, recorder.snapshots, recorder.files = [], {}, {}
+        values: dict[str, Any] = {
+            "state": snapshot_of(state),
+            "status": state.status,
+            "updated_at": sa.func.now(),
+            **summarise_run(self.engine),
+        }
+        if final:
+            values |= {"claim_owner": None, "claim_until": None, "claim_action": None}
+        results = [
+            {
+                "run_id": run_id,
+                "seq": first + i,
+                "org_id": org_id,
+                "step_id": r.step_id,
+                "status": r.status,
+                "result": r.model_dump(mode="json"),
+            }
+            for i, r in enumerate(new)
+        ]
+        messages = [
+            (
+                RUNBOOK_STEP_RESULTS,
                 Envelope(
-                    id=derived_id("playbook-executed", run_id),
-                    type="playbook.executed",
+                    id=derived_id("runbook-step-result", run_id, first + i),
+                    type="runbook.step_result",
                     org_id=org_id,
                     source=SOURCE,
-                    data=PlaybookExecuted(
-                        playbook_id=row["playbook_id"] or meta.name,
-                        version=row["playbook_version"] or meta.version or state.runbook_digest[7:19],
+                    data=RunbookStepResult(
                         run_id=run_id,
-                        success=state.status == "passed",
-                        duration_ms=int((state.history[-1].ended_at - state.started_at).total_seconds() * 1000),
-                        error=next((r.error for r in reversed(state.history) if r.status == "failed"), None),
+                        step_id=r.step_id,
+                        status=r.status,
+                        actor=r.actor,
+                        started_at=r.started_at,
+                        ended_at=r.ended_at,
+                        attempts=r.attempts,
+                        error=r.error,
+                        replay=r.replay,
                     ).model_dump(mode="json"),
                 ),
             )
+            for i, r in enumerate(new)
+        ]
+        finished = state.status in ("passed", "failed")
+        if final and finished and not self.was_finished and state.mode == "real" and self.row["mode"] == "real":
+            # replay runs are tests of the runbook, not executions: they never count towards success rates.
+            # Rejected and cancelled runs did not execute to an outcome either.
+            meta = self.engine.runbook.meta
+            messages.append(
+                (
+                    PLAYBOOK_EXECUTIONS,
+                    Envelope(
+                        id=derived_id("playbook-executed", run_id),
+                        type="playbook.executed",
+                        org_id=org_id,
+                        source=SOURCE,
+                        data=PlaybookExecuted(
+                            playbook_id=self.row["playbook_id"] or meta.name,
+                            version=self.row["playbook_version"] or meta.version or state.runbook_digest[7:19],
+                            run_id=run_id,
+                            success=state.status == "passed",
+                            duration_ms=int((state.history[-1].ended_at - state.started_at).total_seconds() * 1000),
+                            error=next((r.error for r in reversed(state.history) if r.status == "failed"), None),
+                        ).model_dump(mode="json"),
+                    ),
+                )
+            )
+        return _Batch(values=values, results=results, recorder=taken, messages=messages, final=final)
+
+    async def write(self, batch: _Batch) -> None:
+        org_id, run_id = self.row["org_id"], self.row["run_id"]
+        async with self.database.tenant_transaction(org_id) as session:
+            held = await session.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.org_id == org_id, runs.c.claim_owner == self.owner)
+                .values(**batch.values)
+                .returning(runs.c.run_id)
+            )
+            if held.first() is None:
+                raise Conflict(
+                    f"run {run_id}: the claim lapsed before this advance finished "
+                    f"({self.limits.lease_seconds():g}s); what it did since its last write was not recorded"
+                )
+            if batch.results:
+                await session.execute(sa.insert(step_results), batch.results)
+            await _write_records(session, org_id, run_id, batch.recorder)
+            await add_to_outbox(session, SCHEMA, batch.messages)
+
+
+async def _execute_and_write(
+    database: Database,
+    row: dict[str, Any],
+    owner: str,
+    stored: set[str],
+    action: Any,
+    operator_commands: list[str],
+    limits: Limits,
+    executor: Executor | None,
+    org: OrgPolicy,
+) -> Any:
+    org_id, run_id = row["org_id"], row["run_id"]
+    progress = _Progress(database, row, owner, limits, asyncio.get_running_loop())
+    recorder = DbRecorder(cap=limits.snapshots, stored=stored, after_snapshot=progress.after_snapshot)
+
+    def work() -> tuple[Any, _Batch]:
+        # parsing the runbook is CPU work on user data too: it happens here, off the loop
+        engine = engine_for(
+            row, recorder, operator_commands=operator_commands, org=org, limits=limits, approval_floor=org.approvals
         )
-    await add_to_outbox(session, SCHEMA, messages)
+        engine.deadline = time.monotonic() + limits.advance_seconds
+        progress.start(engine)
+        outcome = action(engine)
+        return outcome, progress.batch(recorder, final=True)
+
+    try:
+        outcome, last = await asyncio.get_running_loop().run_in_executor(executor, contextvars.copy_context().run, work)
+    except (EngineConflict, EngineRefused, EngineError, GovernanceError) as exc:
+        await _release(database, org_id, run_id, owner)
+        message = progress.engine.redact(str(exc)) if progress.engine is not None else redactor_for(row)(str(exc))
+        if isinstance(exc, EngineConflict):
+            raise Conflict(message) from None
+        if isinstance(exc, EngineRefused):
+            raise Forbidden(message) from None
+        raise Invalid(message) from None
+    except BaseException:
+        await _release(database, org_id, run_id, owner)
+        raise
+    await progress.write(last)
     return outcome
 
 
@@ -447,7 +740,7 @@ async def get_snapshot(*, session: AsyncSession, org_id: str, run_id: str, name:
 
 
 def verify_row(row: dict[str, Any]) -> list[str]:
-    return verify(parse_runbook(row["runbook"]), RunState.model_validate(row["state"]))
+    return verify(parse_runbook(row["runbook"]), run_state(row))
 
 
 def new_idempotency_key() -> str:
