@@ -144,8 +144,11 @@ def exec_(
     rec = attach_recording(engine) if record and mode == "real" else None
     engine.continue_()
     if rec is not None and record is not None:
-        write_scenario(engine, rec, record)
-        console.print(f"scenario written to {record}")
+        evidence = write_scenario(engine, rec, record)
+        if rec.calls:
+            console.print(f"scenario written to {record}")
+        else:
+            console.print(f"no CLI call was made, so no scenario was written (evidence: {evidence})")
     raise typer.Exit(_report(engine, folder))
 
 

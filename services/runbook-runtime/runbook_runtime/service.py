@@ -39,7 +39,7 @@ from .limits import Limits
 from .limits import check as check_limits
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
 from .redaction import Redactor
-from .scenario import Scenario
+from .scenario import Scenario, ScenarioInvalid, parse_scenario
 from .state import Mode, RunState, StepEvidence, StepResult
 
 SOURCE = "runbook-runtime"
@@ -161,11 +161,9 @@ def check_scenario(doc: dict[str, Any] | None, mode: str) -> Scenario | None:
     if doc is None:
         return None
     try:
-        return Scenario.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise Invalid(f"invalid scenario at {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+        return parse_scenario(doc)
+    except ScenarioInvalid as exc:
+        raise Invalid(str(exc)) from None
 
 
 async def create_run(
