@@ -9,6 +9,9 @@ matches, ``{{ .var }}`` items with the var's value, stdin sent with CRLF and an 
 newline (cli-replay normalises both). A scenario with ``meta.vars`` is driven a second time with
 every var set in the environment (cli-replay's override, which ``deny_env_vars`` blocks).
 
+Each file with more than one call is also driven out of order (reversed), with a stray command
+first, and with every call made twice, so refusals are compared as well as answers.
+
 The yardstick is cli-replay's own code: ``bench/cli_replay_oracle`` (Go, built against the
 checkout; see docs/decisions/0012-cli-replay-compatibility.md) loads each file with its loader
 and answers each call with its replay engine. Its engine compares ``{{ .var }}`` argv items
@@ -110,6 +113,15 @@ def cases(root: Path) -> list[dict[str, Any]]:
         if meta.get("vars"):
             env = {str(k): f"env-{k}" for k in meta["vars"]}
             out.append({"name": name + " (vars from env)", "file": str(path), "env": env, "calls": drive(doc, env)})
+        calls = drive(doc, {})
+        if len(calls) > 1:
+            # out of order: what each engine refuses, and where it picks up again
+            out.append({"name": name + " (reversed)", "file": str(path), "env": {}, "calls": calls[::-1]})
+            # a stray command first, then the script: a refusal must not consume a step
+            stray = {"argv": [*calls[0]["argv"][:-1], calls[0]["argv"][-1] + "-stray"], "stdin": ""}
+            out.append({"name": name + " (stray call)", "file": str(path), "env": {}, "calls": [stray, *calls]})
+            # every step once more than the script: past calls.max
+            out.append({"name": name + " (repeated)", "file": str(path), "env": {}, "calls": calls + calls})
     return out
 
 
@@ -122,7 +134,7 @@ def runtime_outcome(case: dict[str, Any]) -> dict[str, Any]:
     path = Path(case["file"])
     try:
         scenario, _ = load_scenario(path)
-    except Exception as exc:  # noqa: BLE001 - any refusal counts; a crash is told apart below
+    except Exception as exc:  # any refusal counts; a crash is told apart below
         out["load_error"] = f"{type(exc).__name__}: {exc}"
         return out
     out["loaded"] = True
@@ -133,7 +145,7 @@ def runtime_outcome(case: dict[str, Any]) -> dict[str, Any]:
             out["answers"].append({"exit": reply.exit_code, "stdout": reply.stdout, "stderr": reply.stderr})
         except ReplayMismatch as exc:
             out["answers"].append({"error": str(exc), "exit": 0, "stdout": "", "stderr": ""})
-        except Exception as exc:  # noqa: BLE001 - recorded as a crash, which never matches the oracle
+        except Exception as exc:  # a crash never matches the oracle
             out["answers"].append({"error": f"crash {type(exc).__name__}: {exc}", "crash": True})
     out["verified"] = all(row["ok"] for row in replayer.report())
     return out

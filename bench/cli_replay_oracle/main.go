@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -105,9 +106,50 @@ func run(k kase) outcome {
 	return out
 }
 
+type templateCase struct {
+	Template string            `json:"template"`
+	Vars     map[string]string `json:"vars"`
+	Captures map[string]string `json:"captures"`
+}
+
+type rendered struct {
+	Output string `json:"output"`
+	Error  string `json:"error,omitempty"`
+}
+
+// renderAll answers `{"templates": [...]}`: each response template as cli-replay renders it.
+func renderAll(raw []byte) {
+	var in struct {
+		Templates []templateCase `json:"templates"`
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		panic(err)
+	}
+	out := make([]rendered, 0, len(in.Templates))
+	for _, t := range in.Templates {
+		text, err := rendering.RenderWithCaptures(t.Template, t.Vars, t.Captures)
+		r := rendered{Output: text}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		out = append(out, r)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
+		panic(err)
+	}
+}
+
 func main() {
+	raw, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		panic(err)
+	}
+	if len(raw) > 0 && raw[0] == '{' {
+		renderAll(raw)
+		return
+	}
 	var cases []kase
-	if err := json.NewDecoder(os.Stdin).Decode(&cases); err != nil {
+	if err := json.Unmarshal(raw, &cases); err != nil {
 		panic(err)
 	}
 	outs := make([]outcome, 0, len(cases))

@@ -562,7 +562,8 @@ def _call(name: str, arg_nodes: list[Any], extra: list[Any], dot: Any, root: GoM
             if _truth(result) != (name == "and"):
                 return result
         return result
-    args = [_eval_arg(a, dot, root, room) for a in arg_nodes] + extra
+    # a missing key reaches a function as Go's untyped nil, which fmt prints as <nil>
+    args = [None if a is NO_VALUE else a for a in [_eval_arg(a, dot, root, room) for a in arg_nodes] + extra]
     if name == "print":
         return _sprint(args)
     if name == "println":
@@ -674,6 +675,8 @@ def _sprintf(fmt: str, args: list[Any], room: int) -> str:
 
 
 def _format(flags: str, width: str | None, prec: str | None, verb: str, arg: Any) -> str:
+    if arg is None:
+        return "<nil>" if verb == "v" else f"%!{verb}(<nil>)"
     spec = flags.replace("#", "") + (width or "") + (f".{prec}" if prec is not None else "")
     if verb in "sv":
         text = _print(arg)
