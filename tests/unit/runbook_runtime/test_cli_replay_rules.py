@@ -317,7 +317,7 @@ def test_a_call_past_max_moves_on_and_a_finished_scenario_refuses_more() -> None
 
 def test_allowed_commands_also_refuse_each_replayed_command() -> None:
     r = replayer(doc(step("kubectl", "get"), security={"allowed_commands": ["kubectl"]}))
-    with pytest.raises(ReplayMismatch, match="'curl' is not in the scenario's meta.security.allowed_commands"):
+    with pytest.raises(ReplayMismatch, match=r"'curl' is not in the scenario's meta\.security\.allowed_commands"):
         r.answer(["curl", "http://x"])
     r.answer(["kubectl", "get"])
 
