@@ -47,7 +47,9 @@ class Recording:
         # stdin holding a secret is not matched at all (no stdin matcher accepts any): never stored
         if stdin is not None and not self.redact.changes(stdin):
             match["stdin"] = stdin
-        respond: dict[str, Any] = {"exit": replay_exit(t.exit_code), "stdout": literal(self.redact(t.stdout))}
+        # a timed-out call exits 124 on replay, as timeout(1) reports one
+        code = 124 if t.timed_out else replay_exit(t.exit_code)
+        respond: dict[str, Any] = {"exit": code, "stdout": literal(self.redact(t.stdout))}
         if t.stderr:
             respond["stderr"] = literal(self.redact(t.stderr))
         self.calls.append({"match": match, "respond": respond})

@@ -431,6 +431,7 @@ class Replayer:
         self.current = 0
         self.captures: dict[str, str] = {}
         self._argv_templates: dict[str, Template | None] = {}
+        self._templates: dict[str, Template] = {}  # parsed responses, so a polled step parses once
 
     def _labels(self) -> list[str]:
         out: list[str] = []
@@ -603,7 +604,9 @@ class Replayer:
             # a file already cut to head and tail is served as it is: half a template cannot render
             return bounded_text(text, self.output_cap) if self.output_cap is not None and not cut else (text, cut)
         try:
-            template = Template(text)
+            if text not in self._templates:
+                self._templates[text] = Template(text)
+            template = self._templates[text]
             limit = self.output_cap if self.output_cap is not None else RENDER_LIMIT
             out, over = template.render(render_data(self.vars, self.captures), limit=limit)
         except TemplateError as exc:
