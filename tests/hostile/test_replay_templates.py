@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from playbooks_platform.testing import Infra, running_service
-from runbook_runtime.gotemplate import MAX_DEPTH, Template, TemplateError, render_data
+from runbook_runtime.gotemplate import MAX_DEPTH, Template, render_data
 from runbook_runtime.scenario import Replayer, ReplayMismatch, ScenarioInvalid, parse_scenario
 from runbook_runtime.session import load_scenario
 
@@ -70,7 +70,7 @@ def test_without_an_output_cap_the_renderer_still_stops() -> None:
 @pytest.mark.parametrize("verb", ["%999999999s", "%.999999999f", "%0999999999d", "%-50000v"])
 def test_a_printf_width_bomb_is_refused_while_rendering(verb: str) -> None:
     r = Replayer(parse_scenario(replying(f'{{{{ printf "{verb}" 1 }}}}')), output_cap=CAP)
-    with pytest.raises(ReplayMismatch, match="printf width .* is over the bound"):
+    with pytest.raises(ReplayMismatch, match=r"printf width .* is over the bound"):
         r.answer(["echo", "x"])
 
 
@@ -180,7 +180,7 @@ def test_a_catastrophic_regex_runs_in_linear_time() -> None:
 @pytest.mark.parametrize("pattern", ["(a)\\1", "a(?=b)", "(?<!x)y", "x" * 1001])
 def test_regexes_re2_cannot_run_are_refused_at_load(pattern: str) -> None:
     doc = scenario({"match": {"argv": ["grep", f'{{{{ .regex "{pattern}" }}}}']}})
-    with pytest.raises(ScenarioInvalid, match="not supported|over the limit"):
+    with pytest.raises(ScenarioInvalid, match=r"not supported|over the limit"):
         parse_scenario(doc)
 
 
