@@ -394,10 +394,14 @@ def engine_for(
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
     runbook = parse_runbook(row["runbook"])
     state = run_state(row)
-    scenario = Scenario.model_validate(row["scenario"]) if row["scenario"] else None
     floor = approval_floor or ApprovalFloor()
     if operator_commands is None:
         return Engine(runbook, state, recorder, runner=_nothing, approval_floor=floor)
+    try:
+        scenario = parse_scenario(row["scenario"]) if row["scenario"] else None
+    except ScenarioInvalid as exc:
+        # stored before the loader followed cli-replay's rules: reading the run still works, advancing says why not
+        raise Invalid(f"this run's scenario is no longer accepted: {exc}") from None
     layers = effective_layers(runbook, mode=row["mode"], operator_commands=operator_commands, org=org)
     return Engine(
         runbook,
