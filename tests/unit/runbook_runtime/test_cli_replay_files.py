@@ -135,3 +135,19 @@ def test_recorded_exit_statuses_and_text_are_what_cli_replay_accepts() -> None:
     assert [replay_exit(c) for c in (0, 1, 255, 256, 300, -9, -15, -200)] == [0, 1, 255, 0, 44, 137, 143, 255]
     assert literal("a {{ .b }} {{") == 'a {{"{{"}} .b }} {{"{{"}}'
     assert literal("no braces } {") == "no braces } {"
+
+
+def test_a_replay_that_leaves_scenario_steps_below_their_minimum_fails_like_cli_replay_exec(tmp_path: Path) -> None:
+    scenario = {
+        "meta": {"name": "longer than the runbook"},
+        "steps": [
+            {"match": {"argv": ["echo", "one"]}, "respond": {"stdout": "1"}},
+            {"match": {"argv": ["echo", "two"]}, "respond": {"stdout": "2"}},
+            {"match": {"argv": ["echo", "maybe"]}, "calls": {"min": 0, "max": 1}},
+        ],
+    }
+    rb, sc = files(tmp_path, runbook(cli("one", "echo", "one")), yaml.safe_dump(scenario))
+    done = run_cli(tmp_path, "exec", str(rb), "--mode", "replay", "--scenario", str(sc))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "scenario step[1] ['echo', 'two']: called 0 time(s), needs at least 1" in done.stdout
+    assert "maybe" not in done.stdout  # an optional step may stay unplayed
