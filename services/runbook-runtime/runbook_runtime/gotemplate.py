@@ -134,11 +134,7 @@ def _split(text: str) -> Iterator[tuple[str, str]]:
         trim_next = False
         if body.endswith("-") and len(body) >= 2 and body[-2] in _TRIM_SPACE:
             body, trim_next = body[:-1], True
-        stripped = body.strip(_TRIM_SPACE)
-        if stripped.startswith("/*"):
-            if not stripped.endswith("*/"):
-                raise TemplateError("unclosed comment")
-        else:
+        if not body.startswith("/*"):
             yield "action", body
         pos = end
 
@@ -146,14 +142,17 @@ def _split(text: str) -> Iterator[tuple[str, str]]:
 def _action_end(text: str, pos: int) -> tuple[int, str]:
     """Where the action starting at ``pos`` ends (after its ``}}``) and its body; quotes may hold ``}}``."""
     i, start = pos, pos
-    if text.startswith("/*", _skip_space(text, pos)):
+    if text.startswith("/*", pos):
+        # as Go: a comment opens right after the delimiter and closes "*/}}" or "*/ -}}"
         close = text.find("*/", pos)
         if close < 0:
             raise TemplateError("unclosed comment")
-        end = text.find("}}", close + 2)
-        if end < 0 or text[close + 2 : end].strip(" \t\r\n-"):
-            raise TemplateError("comment ends before closing delimiter")
-        return end + 2, text[start:end]
+        after = close + 2
+        if text.startswith("}}", after):
+            return after + 2, text[start:after]
+        if after + 1 < len(text) and text[after] in _TRIM_SPACE and text.startswith("-}}", after + 1):
+            return after + 4, text[start : after + 2]
+        raise TemplateError("comment ends before closing delimiter")
     while i < len(text):
         c = text[i]
         if c == "}" and text.startswith("}}", i):
@@ -166,12 +165,6 @@ def _action_end(text: str, pos: int) -> tuple[int, str]:
             continue
         i += 1
     raise TemplateError(f"unclosed action starting {text[start - 2 : start + 30]!r}")
-
-
-def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n-":
-        pos += 1
-    return pos
 
 
 def _quote_end(text: str, i: int) -> int:
