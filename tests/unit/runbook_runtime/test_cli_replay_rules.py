@@ -1,7 +1,7 @@
 """cli-replay's rules, each on a scenario written here: what its loader refuses, how its engine answers.
 
 The rules come from cli-replay's loader and engine (pkg/scenario, pkg/replay), README and tests;
-bench/cli_replay_compat.py measures the same on cli-replay's own files against its own code.
+bench/fidelity/cli_replay_compat.py measures the same on cli-replay's own files against its own code.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How many of cli-replay's own scenario files runbook-runtime loads, refuses and replays as cli-replay does.
 
-    python bench/cli_replay_compat.py --clireplay /path/to/cli-replay [--oracle /path/to/cli_replay_oracle]
+    python bench/fidelity/cli_replay_compat.py --clireplay /path/to/cli-replay [--oracle /path/to/cli_replay_oracle]
 
 Every ``examples/**/*.yaml`` and ``testdata/scenarios/**/*.yaml`` of a cli-replay checkout is
 driven the way its docs, companion scripts and tests drive it: each step in order, called
@@ -12,7 +12,7 @@ every var set in the environment (cli-replay's override, which ``deny_env_vars``
 Each file with more than one call is also driven out of order (reversed), with a stray command
 first, and with every call made twice, so refusals are compared as well as answers.
 
-The yardstick is cli-replay's own code: ``bench/cli_replay_oracle`` (Go, built against the
+The yardstick is cli-replay's own code: the oracle (a Go program kept out of the repository, built against the
 checkout; see docs/decisions/0012-cli-replay-compatibility.md) loads each file with its loader
 and answers each call with its replay engine. Its engine compares ``{{ .var }}`` argv items
 literally while its README and cookbook write argv that way and expect the value to match, so a

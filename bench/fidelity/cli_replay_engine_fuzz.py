@@ -1,11 +1,11 @@
 """runbook-runtime's replay engine against cli-replay's, on generated scenarios and call sequences.
 
-    python bench/cli_replay_engine_fuzz.py --oracle /path/to/cli_replay_oracle [--n 2000] [--seed 3]
+    python bench/fidelity/cli_replay_engine_fuzz.py --oracle /path/to/cli_replay_oracle [--n 2000] [--seed 3]
 
 Generates ``--n`` scenarios (ordered steps and unordered groups over a few commands, random
 ``calls`` bounds, stdin on some steps, captures and templates referring to them) and a random
 call sequence for each (mostly the scenario's own commands, in and out of order, some with a
-different stdin), runs both engines through them (cli-replay's through ``bench/cli_replay_oracle``)
+different stdin), runs both engines through them (cli-replay's through the oracle)
 and prints how many agree on the load verdict, every answer (refusal, or exit/stdout/stderr) and
 the verify verdict, and the first disagreements.
 """

@@ -1,11 +1,11 @@
 """runbook-runtime's Go-template subset against Go's own text/template, on generated templates.
 
-    python bench/gotemplate_fidelity.py --oracle /path/to/cli_replay_oracle [--n 3000] [--seed 7]
+    python bench/fidelity/gotemplate_fidelity.py --oracle /path/to/cli_replay_oracle [--n 3000] [--seed 7]
 
 Builds ``--n`` response templates from pieces written here (fields, missing keys, captures,
 literals, pipelines, the builtins, if/else/with, trim markers, comments, and constructs the
 subset leaves out or that do not parse), renders each with runbook_runtime.gotemplate and with
-cli-replay's renderer (``bench/cli_replay_oracle``, which calls Go's text/template), and prints:
+cli-replay's renderer (the oracle, which calls Go's text/template), and prints:
 how many render the same text, how many both refuse, how many only this runtime refuses
 (constructs outside the subset: safe, and said at load), and every case where the output differs
 or Go refuses what this runtime renders (fidelity bugs: there should be none).
