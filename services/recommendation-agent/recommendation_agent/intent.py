@@ -82,7 +82,20 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     ),
     "upgrade": ("upgrade", "new version", "version bump", "end of support", "patch release", "security bulletin"),
     "restart": ("restart", "reboot", "bounce", "recycle", "reload", "stuck"),
-    "rollback": ("rollback", "roll back", "revert", "undo", "bad release", "bad deploy", "previous version"),
+    "rollback": (
+        "rollback",
+        "roll back",
+        "revert",
+        "undo",
+        "bad release",
+        "bad deploy",
+        "previous version",
+        "new release",
+        "go back",
+        "old one",
+        "old version",
+        "last good",
+    ),
     "secure": (
         "public access",
         "block public",
@@ -164,6 +177,11 @@ RESOURCES: dict[str, tuple[str, str | None]] = {
     "elastic ip": ("ip", "aws"),
     "eip": ("ip", "aws"),
     "ip address": ("ip", None),
+    "ip addresses": ("ip", None),
+    "elastic ips": ("ip", "aws"),
+    "eips": ("ip", "aws"),
+    "public ip": ("ip", None),
+    "public ips": ("ip", None),
     "log group": ("logs", None),
     "logs": ("logs", None),
     "cloudwatch": ("logs", "aws"),
@@ -244,6 +262,9 @@ OTHER_CLOUDS: dict[str, str] = {
     "proxmox": "Proxmox",
     "heroku": "Heroku",
 }
+
+# Resource families that run and can be stopped; anything else that is "idle" is unused, and is released.
+STOPPABLE = frozenset({"compute", "database", "k8s-cluster", "nodepool", "asg", "deployment", "function", "pod", "node"})
 
 ENVIRONMENTS: dict[str, str] = {
     "production": "production",
@@ -441,6 +462,9 @@ def rules_intent(query: str) -> Intent:
             families.append(family)
         if provider and provider not in providers and provider != "kubernetes":
             providers.append(provider)
+    if action == "stop" and families and not set(families) & STOPPABLE and _find(text, ACTIONS["stop"]) == ["idle"]:
+        # "idle" means stop only for what runs; an idle IP, disk or bucket is released (ip addresses sitting idle)
+        action = "delete"
     cloud = [p for p in providers if p != "kubernetes"]
     other_clouds = list(dict.fromkeys(OTHER_CLOUDS[p] for p in _find(text, OTHER_CLOUDS)))
     resource_types: list[str] = []
