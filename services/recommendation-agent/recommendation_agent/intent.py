@@ -264,7 +264,9 @@ OTHER_CLOUDS: dict[str, str] = {
 }
 
 # Resource families that run and can be stopped; anything else that is "idle" is unused, and is released.
-STOPPABLE = frozenset({"compute", "database", "k8s-cluster", "nodepool", "asg", "deployment", "function", "pod", "node"})
+STOPPABLE = frozenset(
+    {"compute", "database", "k8s-cluster", "nodepool", "asg", "deployment", "function", "pod", "node"}
+)
 
 ENVIRONMENTS: dict[str, str] = {
     "production": "production",

@@ -37,9 +37,7 @@ def _subclauses(text: str) -> list[str]:
     """Split "a, b, c" where a list value (on x, y) holds commas too: a fragment without a known start continues."""
     out: list[str] = []
     for frag in text.split(", "):
-        if out and not frag.startswith(_SUB_PREFIXES) and not frag.startswith("not '"):
-            out[-1] += ", " + frag
-        elif out and frag.startswith("not '"):
+        if out and not frag.startswith(_SUB_PREFIXES):  # "aws" of "for gcp, aws"; "not 'stop'" of a difference
             out[-1] += ", " + frag
         else:
             out.append(frag)
