@@ -88,11 +88,20 @@ async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[s
     untrue: list[str] = []
     said_none = confident_none = 0
     misses = []
+    top_answerable: list[float] = []  # top-1 similarity: where the weak threshold (reasons.WEAK_SIMILARITY) sits
+    top_nameless: list[float] = []
+    weak_answers = 0  # answerable requests told "nothing matches": the notice's false alarms
     for q in queries:
         r = await client.post("/api/playbook/search", json={"query": q["query"], "limit": 10}, headers=headers)
         r.raise_for_status()
         data = r.json()
         results = data["results"]
+        top = results[0]["similarity"] if results else 0.0
+        if q["expected"]:
+            top_answerable.append(top)
+            weak_answers += not data.get("matched", True)
+        elif not any(data["intent"].get(k) for k in ("action", "resource_types", "cloud_provider")):
+            top_nameless.append(top)
         if q["expected"]:
             ranks.append(first_rank([x["playbook_id"] for x in results], q["expected"]))
             if ranks[-1] is None or ranks[-1] > 3:
@@ -110,13 +119,19 @@ async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[s
                     untrue.append(f"{res['playbook_id']}: {clause.text!r} for {q['query']!r}")
     r3, mrr = metrics(ranks)
     nothing = len(queries) - len(ranks)
-    print(f"  {label}: {len(ranks)} answerable requests: recall@3 {r3:.3f}  MRR {mrr:.3f}")
+    print(f"  {label}: {len(ranks)} answerable requests: recall@3 {r3:.3f}  MRR {mrr:.3f}", end="")
+    print(f"  (told nothing matches: {weak_answers})")
     if nothing:
         print(
             f"    {nothing} requests nothing matches: said so {said_none}/{nothing}, confident results {confident_none}"
         )
     share = true_clauses / clauses if clauses else 1.0
     print(f"    reason clauses that are facts of their playbook: {true_clauses}/{clauses} = {share:.3f}")
+    if top_answerable:
+        low = sorted(top_answerable)[: max(len(top_answerable) // 20, 1)]
+        lowest = f"answerable min {min(top_answerable):.2f} (lowest 5% up to {max(low):.2f})"
+        print(f"    top-1 similarity: {lowest}", end="")
+        print(f"; naming nothing the library knows: max {max(top_nameless):.2f}" if top_nameless else "")
     for u in untrue:
         print("      untrue:", u)
     if misses:
