@@ -91,6 +91,7 @@ async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[s
     top_answerable: list[float] = []  # top-1 similarity: where the weak threshold (reasons.WEAK_SIMILARITY) sits
     top_nameless: list[float] = []
     weak_answers = 0  # answerable requests told "nothing matches": the notice's false alarms
+    false_alarms: list[str] = []
     for q in queries:
         r = await client.post("/api/playbook/search", json={"query": q["query"], "limit": 10}, headers=headers)
         r.raise_for_status()
@@ -99,7 +100,10 @@ async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[s
         top = results[0]["similarity"] if results else 0.0
         if q["expected"]:
             top_answerable.append(top)
-            weak_answers += not data.get("matched", True)
+            if not data.get("matched", True):
+                weak_answers += 1
+                why = results[0]["warnings"][0] if results and results[0]["warnings"] else ""
+                false_alarms.append(f"{q['query']!r} ({why})")
         elif not any(data["intent"].get(k) for k in ("action", "resource_types", "cloud_provider")):
             top_nameless.append(top)
         if q["expected"]:
@@ -136,6 +140,8 @@ async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[s
         print("      untrue:", u)
     if misses:
         print("    misses at 3:", "; ".join(misses))
+    for alarm in false_alarms:
+        print("    told nothing matches:", alarm)
 
 
 def metrics(ranks: list[int | None]) -> tuple[float, float]:

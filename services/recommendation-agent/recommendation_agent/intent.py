@@ -30,6 +30,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "power off",
         "switch off",
         "halt",
+        "kill",
         "deallocate",
         "pause",
         "suspend",
@@ -423,9 +424,19 @@ def actions_in(text: str) -> tuple[str, ...]:
     return tuple(action for action, phrases in ACTIONS.items() if _find(text, phrases))
 
 
+_CONTEXT = re.compile(r"\b(?:before|after|during|ahead of)\b[^,;.]*")
+
+
+def requested_actions(text: str) -> tuple[str, ...]:
+    """The actions a request asks for: words in a "before/after ..." clause are its context, not its ask
+    ("backup a namespace with velero before the upgrade" asks for a backup); all of them when that leaves none."""
+    text = normalise(text)
+    return actions_in(_CONTEXT.sub(" ", text)) or actions_in(text)
+
+
 def rules_intent(query: str) -> Intent:
     text = normalise(query)
-    actions = actions_in(text)
+    actions = requested_actions(text)
     # "stop" beats "schedule" and "delete" ("stop idle" is not a deletion); the first specific action wins.
     action = next(
         (
@@ -467,6 +478,9 @@ def rules_intent(query: str) -> Intent:
     if action == "stop" and families and not set(families) & STOPPABLE and _find(text, ACTIONS["stop"]) == ["idle"]:
         # "idle" means stop only for what runs; an idle IP, disk or bucket is released (ip addresses sitting idle)
         action = "delete"
+    if action == "rotate" and "logs" in families and not _find(text, ("rotate", "rotation", "leaked", "renew")):
+        # logs that "expire" are kept for a retention period, not rotated like a key
+        action = "archive"
     cloud = [p for p in providers if p != "kubernetes"]
     other_clouds = list(dict.fromkeys(OTHER_CLOUDS[p] for p in _find(text, OTHER_CLOUDS)))
     resource_types: list[str] = []

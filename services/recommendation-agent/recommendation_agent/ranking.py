@@ -16,7 +16,7 @@ from typing import Any
 from playbooks_contracts.recommendation import Intent, PlaybookStats, version_key
 
 from . import reasons
-from .intent import normalise
+from .intent import normalise, requested_actions
 
 STATUS_BONUS = {"active": 50, "approved": 50, "needs_update": 20, "deprecated": 10, "pending_review": 5}
 SOURCE_BONUS = {"tenant": 20, "library": 10, "ai_generated": 0}
@@ -128,10 +128,11 @@ def rank(
         key = (c.source, c.playbook_id)
         latest[key] = max(latest.get(key, (0, 0, 0)), version_key(c.version))
     q_tokens = [t for t in tokens(normalise(query)) if t not in _QUERY_STOP]
+    mentioned = requested_actions(query)
     for c in candidates:
         c.latest = version_key(c.version) == latest[(c.source, c.playbook_id)]
         c.lexical = lexical_score(q_tokens, c.metadata)
-        fit = reasons.intent_fit(intent, reasons.facts_of(c.document))
+        fit = reasons.intent_fit(intent, reasons.facts_of(c.document), mentioned)
         c.fit, c.fit_notes, c.differs = fit.score, fit.agrees, fit.differs
         c.weak_why = reasons.weakness(intent, fit, c.similarity if semantic else None, c.lexical)
         c.quality = quality_score(c, now)

@@ -72,13 +72,21 @@ def does(action: str, source: str | None) -> str:
     return f"does '{action}'"
 
 
-def intent_fit(intent: Intent, facts: Facts) -> Fit:
-    """How the playbook's facts meet the request (score -0.5..1), with the clauses that say so."""
+def intent_fit(intent: Intent, facts: Facts, mentioned: tuple[str, ...] = ()) -> Fit:
+    """How the playbook's facts meet the request (score -0.5..1), with the clauses that say so.
+
+    ``mentioned``: every action the request's words ask for; a playbook doing one that is not the intent's
+    main action is a partial fit, not a contradiction (the intent picks one action from several).
+    """
     fit = Fit()
+    also = [a for a in mentioned if a != intent.action and a in facts.actions]
     if intent.action:
         if intent.action in facts.actions:
             fit.score += 0.25 if facts.action_source == "name" else 0.4
             fit.agrees.append(does(intent.action, facts.action_source))
+        elif also:
+            fit.score += 0.15 if facts.action_source == "name" else 0.25
+            fit.agrees.append(does(also[0], facts.action_source))
         elif facts.actions:
             primary = facts.actions[0]
             opposite = (intent.action, primary) in OPPOSITES
