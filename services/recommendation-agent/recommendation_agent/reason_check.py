@@ -109,7 +109,7 @@ def check_reason(result: dict[str, Any], actions: Sequence[str], action_source: 
             ok = int(m[1]) == stats.get("success_count") and int(m[2]) == runs
             out.append(Clause(part, ok, f"{stats.get('success_count')}/{runs}"))
             continue
-        m = re.fullmatch(r"text similarity (\d\.\d\d)", part)
+        m = re.fullmatch(r"text similarity (-?\d\.\d\d)", part)
         if m:
             ok = abs(float(m[1]) - float(result["similarity"])) <= 0.006
             out.append(Clause(part, ok, f"similarity {result['similarity']}"))
