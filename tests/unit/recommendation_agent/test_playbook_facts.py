@@ -7,9 +7,10 @@ from importlib import resources
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from playbooks_contracts.messages import RunbookCompiled
-from playbooks_contracts.recommendation import PLAYBOOK_ACTIONS
+from playbooks_contracts.recommendation import PLAYBOOK_ACTIONS, PlaybookDocument
 from recommendation_agent.intent import rules_intent
 from recommendation_agent.library import library_by_key, load_library
 from recommendation_agent.playbook_actions import command_action, playbook_actions, runbook_actions
@@ -123,3 +124,14 @@ def test_a_request_naming_nothing_is_weak_unless_the_text_is_close():
     assert weakness(intent, fit, 0.1, 0.0) == ["it shares too little with the request's words"]
     assert weakness(intent, fit, 0.5, 0.0) == []
     assert weakness(intent, fit, None, 0.5) == []  # without vectors, the keyword share decides
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [{"primary_action": "obliterate"}, {"primary_action": "stop; rm -rf /"}, {"other_actions": ["stop"] * 6}],
+)
+def test_a_published_action_outside_the_vocabulary_is_refused(meta):
+    doc = copy.deepcopy(library_by_key()[("aws-rds-stop", "1.0.0")].raw)
+    doc["metadata"].update(meta)
+    with pytest.raises(ValidationError, match=r"primary_action|other_actions"):
+        PlaybookDocument.model_validate(doc)
