@@ -48,6 +48,26 @@ CloudProvider = Literal["aws", "azure", "gcp", "kubernetes"]
 RiskLevel = Literal["low", "medium", "high", "critical"]
 Source = Literal["tenant", "library", "ai_generated"]
 FormatName = Literal["shell", "python", "terraform", "cloudformation"]
+# What a playbook does, in one word: the search's reasons say "does 'stop'" only when this says so.
+PlaybookAction = Literal[
+    "stop",
+    "start",
+    "scale",
+    "backup",
+    "delete",
+    "upgrade",
+    "restart",
+    "rollback",
+    "secure",
+    "rotate",
+    "drain",
+    "throttle",
+    "archive",
+    "schedule",
+    "diagnose",
+]
+PLAYBOOK_ACTIONS: tuple[str, ...] = PlaybookAction.__args__  # type: ignore[attr-defined]
+MatchStrength = Literal["strong", "weak"]
 
 PLAYBOOK_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,99}$"
 VERSION_PATTERN = r"^\d{1,6}\.\d{1,6}\.\d{1,6}$"
@@ -104,6 +124,16 @@ class PlaybookMetadata(StrictModel):
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
     based_on: BasedOn | None = None
+    primary_action: PlaybookAction | None = Field(
+        default=None,
+        description="What the playbook does, in one word; unset on a compiled runbook: derived from its commands.",
+    )
+    other_actions: list[PlaybookAction] = Field(
+        default_factory=list,
+        max_length=5,
+        description="What else it does as a matter of course (a scale-to-zero also stops; a stop after a snapshot "
+        "also backs up).",
+    )
 
 
 class ParameterValidation(StrictModel):
@@ -277,6 +307,9 @@ class Intent(BaseModel):
     time_context: str | None = None
     keywords: list[str] = Field(default_factory=list)
     implies: list[str] = Field(default_factory=list)
+    other_clouds: list[str] = Field(
+        default_factory=list, description="Clouds the request names that the library has no playbooks for."
+    )
     parser: Literal["rules", "llm"] = "rules"
 
 
@@ -305,6 +338,16 @@ class SearchResult(BaseModel):
     parameters: list[dict[str, Any]]
     explain_plan: dict[str, Any]
     scripts: dict[str, dict[str, Any]]
+    match: MatchStrength = Field(
+        default="strong",
+        description="weak: the playbook contradicts or misses what the request names (action, resource, cloud), "
+        "or matches too little text; it is the closest there is, not an answer.",
+    )
+    assessment: str | None = Field(
+        default=None,
+        description="The LLM ranker's own words on this playbook (PLAYBOOKS_LLM_URL), when it ranked; ``reason`` "
+        "stays the facts.",
+    )
 
 
 class SearchResponse(BaseModel):
@@ -314,6 +357,15 @@ class SearchResponse(BaseModel):
     took_ms: float
     degraded: str | None = Field(
         default=None, description="Set when a part of the pipeline was unavailable and the ranking ran without it."
+    )
+    matched: bool = Field(
+        default=True, description="False when no result is a strong match: every result is marked weak."
+    )
+    notice: str | None = Field(
+        default=None, description="Why nothing matched (a cloud the library lacks, words it does not know)."
+    )
+    ranked_by: Literal["rules", "llm"] = Field(
+        default="rules", description="llm: the order and confidences are the LLM ranker's, validated."
     )
 
 
