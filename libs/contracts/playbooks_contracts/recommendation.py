@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -514,7 +515,29 @@ class Intent(BaseModel):
     implies: list[str] = Field(default_factory=list)
     parser: Literal["rules", "llm"] = "rules"
 
-    # Seed 002's names for two of these, answered beside them (read-only: never taken as input).
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_names(cls, data: Any) -> Any:
+        """Seed 002's intent (its LLM prompt's answer): ``use_case``, ``time_based``, ``filters.environment``,
+        ``cloud_provider`` as one string; also this model's own answer read back (``use_case``, ``time_based``)."""
+        if not isinstance(data, dict):
+            return data
+        data = fold_aliases(data, {"use_case": "category"})
+        if "time_based" in data or "filters" in data or isinstance(data.get("cloud_provider"), str):
+            data = dict(data)
+            data.pop("time_based", None)  # derived from time_context, which says more
+            filters = data.pop("filters", None)
+            if isinstance(filters, dict):
+                for key, value in filters.items():
+                    if key in data and data[key] != value:
+                        raise AliasCollision(f"filters.{key} and {key} were given different values: give one of them")
+                    data[key] = value
+            elif filters is not None:
+                raise ValueError("filters must be an object")
+            data["cloud_provider"] = as_list(data.get("cloud_provider", []))
+        return data
+
+    # Seed 002's names for two of these, answered beside them.
     @computed_field  # type: ignore[prop-decorator]
     @property
     def use_case(self) -> str | None:
@@ -534,12 +557,6 @@ class PlaybookStats(BaseModel):
     consecutive_failures: int = 0
     success_rate: float | None = None
     last_executed_at: UtcDatetime | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def execution_count(self) -> int:
-        """Seed 002's count of every execution."""
-        return self.success_count + self.failure_count
 
 
 class SearchResult(BaseModel):
@@ -619,9 +636,22 @@ class DownloadGrant(BaseModel):
 # -- answers in seed 002's shape (Accept: application/vnd.playbooks.seed+json) ----------------
 
 
+def seed_counts(stats: dict[str, Any]) -> dict[str, Any]:
+    """Seed 002's counts of a version (``execution_count``, ``success_count``, ``success_rate``) from its stats."""
+    return {
+        "execution_count": stats.get("success_count", 0) + stats.get("failure_count", 0),
+        "success_count": stats.get("success_count", 0),
+        "success_rate": stats.get("success_rate"),
+    }
+
+
 def seed_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Metadata with seed 002's names: ``author`` "escher_library", ``based_on`` as ``based_on_escher`` + ids."""
+    """Metadata with seed 002's names: ``author`` "escher_library", ``based_on`` as ``based_on_escher`` + ids,
+    times in unix seconds."""
     out = dict(metadata)
+    for key in ("created_at", "updated_at"):  # the design's times are unix seconds
+        if isinstance(out.get(key), str):
+            out[key] = int(datetime.fromisoformat(out[key]).timestamp())
     if out.get("author") == "library":
         out["author"] = SEED_LIBRARY_NAME
     based_on = out.pop("based_on", None)
@@ -636,6 +666,10 @@ def seed_intent(intent: dict[str, Any]) -> dict[str, Any]:
     """The intent with seed 002's names (``use_case``, ``time_based``, ``filters.environment``)."""
     out = {k: v for k, v in intent.items() if k not in ("category", "time_context", "environment")}
     out["filters"] = {"environment": intent["environment"]} if intent.get("environment") else {}
+    # The design's intent names one cloud; every one the request named stays in ``cloud_providers``.
+    clouds = intent.get("cloud_provider") or []
+    out["cloud_provider"] = clouds[0] if clouds else None
+    out["cloud_providers"] = clouds
     return out
 
 
@@ -644,12 +678,33 @@ def seed_result(result: dict[str, Any]) -> dict[str, Any]:
     out = dict(result)
     if out.get("source") == "library":
         out["source"] = SEED_LIBRARY_NAME
-    out["metadata"] = seed_metadata(out.get("metadata") or {})
-    out["parameters"] = parameters_by_name(out.get("parameters") or [])
-    out["scripts"] = {
-        name: {k: v for k, v in script.items() if k != "content"} for name, script in (out.get("scripts") or {}).items()
+    stats = out.get("stats") or {}
+    scripts = out.get("scripts") or {}
+    # The design's metadata of a version carries its counts and its scripts' paths ("Metadata in Server RAG").
+    out["metadata"] = {
+        **seed_metadata(out.get("metadata") or {}),
+        **seed_counts(stats),
+        "scripts": {name: script["s3_path"] for name, script in scripts.items() if script.get("s3_path")},
     }
+    out["parameters"] = parameters_by_name(out.get("parameters") or [])
+    out["scripts"] = {name: {k: v for k, v in script.items() if k != "content"} for name, script in scripts.items()}
     return out
+
+
+def seed_version_read(read: dict[str, Any]) -> dict[str, Any]:
+    """A version (the JSON of :class:`PlaybookVersionRead`) in seed 002's shape: its counts beside its
+    status, as the design's stored metadata has them, and the document's parts with the design's names."""
+    document = dict(read.get("document") or {})
+    if "metadata" in document:
+        document["metadata"] = seed_metadata(document["metadata"])
+    if isinstance(document.get("parameters"), list):
+        document["parameters"] = parameters_by_name(document["parameters"])
+    stats = read.get("stats") or {}
+    return {
+        **read,
+        **seed_counts(stats),
+        "document": document,
+    }
 
 
 def seed_search_response(response: dict[str, Any]) -> dict[str, Any]:

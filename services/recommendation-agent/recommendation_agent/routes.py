@@ -6,6 +6,7 @@ The two artifact routes are authorised by their HMAC signature instead of a toke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
@@ -31,6 +32,7 @@ from playbooks_contracts.recommendation import (
     UploadRequest,
     s3_path_of,
     seed_search_response,
+    seed_version_read,
 )
 from playbooks_contracts.seeds import SEED_MEDIA_TYPE, claimed_tenant_error, wants_seed_shape
 from playbooks_platform.auth import Principal, current_principal, same_tenant
@@ -82,12 +84,31 @@ def _body_tenant(principal: Principal, tenant_id: str | None) -> None:
         raise Forbidden(error)
 
 
+def _negotiated(answer: Any, accept: str | None, seed_shape: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+    """The answer in this API's shape, or in seed 002's when ``Accept`` asks for it; either way ``Vary: Accept``,
+    since the body depends on that header."""
+    body = json_dict(answer)
+    if wants_seed_shape(accept):
+        return JSONResponse(seed_shape(body), media_type=SEED_MEDIA_TYPE, headers={"Vary": "Accept"})
+    return JSONResponse(body, headers={"Vary": "Accept"})
+
+
+AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
+
 _SEED_SHAPE = {
     "description": "Ranked results. With `Accept: application/vnd.playbooks.seed+json` the answer takes seed 002's "
     "shape: `parameters` an object keyed by name, `scripts.X.code` without `content`, the library named "
     "`escher_library`, `based_on_escher`/`escher_playbook_id`/`escher_version`, the intent's `use_case`, "
     "`time_based` and `filters`. The default answer carries `use_case`, `time_based` and `code` beside this API's "
     "own names.",
+    "content": {SEED_MEDIA_TYPE: {"schema": {"type": "object"}}},
+}
+
+
+_SEED_VERSION = {
+    "description": "The version. With `Accept: application/vnd.playbooks.seed+json`, seed 002's shape: the counts "
+    "(`execution_count`, `success_count`, `success_rate`) beside the status, the document's parameters keyed by name "
+    "and its metadata with `based_on_escher`/`escher_playbook_id`/`escher_version`.",
     "content": {SEED_MEDIA_TYPE: {"schema": {"type": "object"}}},
 }
 
@@ -102,17 +123,12 @@ async def search(
     body: SearchRequest,
     principal: Reader,
     runtime: RuntimeDep,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    accept: AcceptHeader = None,
 ) -> SearchResponse:
     _body_tenant(principal, body.tenant_id)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         answer = await _engine(runtime).search(session=session, org_id=principal.org_id, request=body)
-    # The answer depends on Accept (seed 002's shape on request), so caches must key on it.
-    if wants_seed_shape(accept):
-        return JSONResponse(  # type: ignore[return-value]
-            seed_search_response(json_dict(answer)), media_type=SEED_MEDIA_TYPE, headers={"Vary": "Accept"}
-        )
-    return JSONResponse(json_dict(answer), headers={"Vary": "Accept"})  # type: ignore[return-value]
+    return _negotiated(answer, accept, seed_search_response)  # type: ignore[return-value]
 
 
 @router.get("/playbook/library", tags=["search"], responses=_AUTH, summary="The global library (metadata only)")
@@ -152,7 +168,10 @@ async def publish(body: PublishRequest, principal: Writer, runtime: RuntimeDep) 
 
 
 @router.get(
-    "/playbook/metadata/{tenant_id}/{playbook_id}/{version}", tags=["lifecycle"], responses=_ONE, summary="One version"
+    "/playbook/metadata/{tenant_id}/{playbook_id}/{version}",
+    tags=["lifecycle"],
+    responses=_ONE | {200: _SEED_VERSION},
+    summary="One version",
 )
 async def get_version(
     tenant_id: TenantId,
@@ -160,10 +179,12 @@ async def get_version(
     version: VersionPath,
     principal: Reader,
     runtime: RuntimeDep,
+    accept: AcceptHeader = None,
 ) -> PlaybookVersionRead:
     same_tenant(principal, tenant_id)
     async with runtime.database.tenant_transaction(tenant_id) as session:
-        return await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
+        read = await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
+    return _negotiated(read, accept, seed_version_read)  # type: ignore[return-value]
 
 
 @router.get(
