@@ -34,3 +34,30 @@ def spans() -> InMemorySpanExporter:
 def org() -> str:
     """A fresh org per test: tests share topics and tables, never each other's rows."""
     return f"org-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+async def recommendation_svc(infra: Infra, tmp_path_factory: pytest.TempPathFactory):
+    """recommendation-agent, started once, with the real MiniLM and Qdrant Edge on a temporary folder."""
+    import asyncio
+
+    from playbooks_platform.testing import running_service
+    from recommendation_agent.embeddings import load_minilm
+
+    await asyncio.to_thread(load_minilm)
+    async with running_service(
+        "recommendation-agent",
+        infra,
+        index_path=tmp_path_factory.mktemp("edge"),
+        embedding_cache_path=tmp_path_factory.mktemp("embeddings"),
+    ) as (client, runtime, _app):
+        yield client, runtime
+
+
+@pytest.fixture(scope="session")
+async def exception_svc(infra: Infra):
+    """exception-playbook, started once."""
+    from playbooks_platform.testing import running_service
+
+    async with running_service("exception-playbook", infra) as (client, runtime, _app):
+        yield client, runtime

@@ -85,8 +85,8 @@ POLICY = {
 }
 
 
-async def test_001_playbook_with_the_seeds_fields_runs(exceptions, infra: Infra, org: str):
-    client, _ = exceptions
+async def test_001_playbook_with_the_seeds_fields_runs(exception_svc, infra: Infra, org: str):
+    client, _ = exception_svc
     playbook = with_org(example("001_playbook.json"), org)
     assert playbook["conditions"] == example("001_conditions.json")  # the seed's own conditions example
     r = await client.post("/api/policy-pack/versions", json=POLICY, headers=infra.auth(org))
@@ -126,8 +126,8 @@ async def test_001_playbook_with_the_seeds_fields_runs(exceptions, infra: Infra,
     assert r.json()["steps"][0]["actor_id"] == body["actor_id"]
 
 
-async def test_001_conditions_example_previews_a_match(exceptions, infra: Infra, org: str):
-    client, _ = exceptions
+async def test_001_conditions_example_previews_a_match(exception_svc, infra: Infra, org: str):
+    client, _ = exception_svc
     conditions = example("001_conditions.json")
     step = {"step_order": 1, "name": "Note", "action_type": "add_comment", "params": {"text_template": "seen"}}
     r = await client.post(
@@ -147,8 +147,8 @@ async def test_001_conditions_example_previews_a_match(exceptions, infra: Infra,
 # -- seed 002: recommendation-agent, search ---------------------------------------------------
 
 
-async def test_002_flow1_search_request_and_answer(agent, infra: Infra, org: str):
-    client, _ = agent
+async def test_002_flow1_search_request_and_answer(recommendation_svc, infra: Infra, org: str):
+    client, _ = recommendation_svc
     body = with_org(example("002_flow1_search_request.json"), org)
     assert isinstance(body["filters"]["cloud_provider"], str)  # the seed's one cloud, not a list
     for headers in (SEED, {}):
@@ -159,8 +159,8 @@ async def test_002_flow1_search_request_and_answer(agent, infra: Infra, org: str
     assert sources <= {"tenant", "escher_library", "ai_generated"} and "escher_library" in sources
 
 
-async def test_002_step1_intent(agent, infra: Infra, org: str):
-    client, _ = agent
+async def test_002_step1_intent(recommendation_svc, infra: Infra, org: str):
+    client, _ = recommendation_svc
     seed = example("002_intent.json")
     answer = await search(client, infra, org, {"query": "Stop production RDS for weekend"}, SEED)
     assert_shape(answer["intent"], seed)
@@ -173,8 +173,8 @@ async def test_002_step1_intent(agent, infra: Infra, org: str):
     assert default["intent"]["time_based"] is True and default["intent"]["time_context"] == "weekend"
 
 
-async def test_002_step4_search_answer(agent, infra: Infra, org: str):
-    client, _ = agent
+async def test_002_step4_search_answer(recommendation_svc, infra: Infra, org: str):
+    client, _ = recommendation_svc
     seed = example("002_search_response.json")
     answer = await search(client, infra, org, {"query": seed["query"], "limit": 3}, SEED)
     assert_shape(answer, seed)
@@ -195,8 +195,8 @@ async def test_002_step4_search_answer(agent, infra: Infra, org: str):
     "name",
     ["002_ranking.json", "002_ranking_with_status.json", "002_search_deprecated.json", "002_search_needs_update.json"],
 )
-async def test_002_ranked_results(agent, infra: Infra, org: str, name: str):
-    client, _ = agent
+async def test_002_ranked_results(recommendation_svc, infra: Infra, org: str, name: str):
+    client, _ = recommendation_svc
     seed = example(name)
     item = seed[0] if isinstance(seed, list) else seed["results"][0] if "results" in seed else seed
     for headers in (SEED, {}):
@@ -206,8 +206,8 @@ async def test_002_ranked_results(agent, infra: Infra, org: str, name: str):
             assert 0 <= result["confidence"] <= 1 and result["reason"]
 
 
-async def test_002_library_metadata_in_search(agent, infra: Infra, org: str):
-    client, _ = agent
+async def test_002_library_metadata_in_search(recommendation_svc, infra: Infra, org: str):
+    client, _ = recommendation_svc
     seed = example("002_library_metadata.json")
     answer = await search(client, infra, org, {"query": "stop an rds instance", "limit": 3}, SEED)
     library = [r for r in answer["results"] if r["source"] == "escher_library"]
@@ -237,8 +237,8 @@ def seed_document(org: str) -> dict[str, Any]:
     )
 
 
-async def test_002_document_parts_publish(agent, infra: Infra, org: str):
-    client, _ = agent
+async def test_002_document_parts_publish(recommendation_svc, infra: Infra, org: str):
+    client, _ = recommendation_svc
     doc = seed_document(org)
     # As written, the elided checksums ("sha256:abc123...") are refused, naming the field.
     r = await client.post("/api/playbook/metadata/publish", json=doc, headers=infra.auth(org))
@@ -275,8 +275,8 @@ async def put_signed(client, url: str, content: bytes) -> dict:
     return r.json()
 
 
-async def test_002_upload_publish_by_path_download_and_review(agent, infra: Infra, org: str):
-    client, _ = agent
+async def test_002_upload_publish_by_path_download_and_review(recommendation_svc, infra: Infra, org: str):
+    client, _ = recommendation_svc
     request = with_org(example("002_upload_request.json"), org)
     r = await client.post("/api/playbook/upload/request", json=request, headers=infra.auth(org))
     assert r.status_code == 200, r.text
