@@ -95,6 +95,12 @@ async def test_001_playbook_with_the_seeds_fields_runs(exception_svc, infra: Inf
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["version"] == 1 and created["conditions"] == playbook["conditions"]
+    # The answer has every field of seed 001's Playbook (3.1) and PlaybookStep (3.2).
+    assert {"playbook_id", "tenant_id", "name", "version", "conditions", "created_at"} <= set(created)
+    assert created["tenant_id"] == org
+    step_fields = {"step_id", "playbook_id", "step_order", "name", "action_type", "params", "created_at"}
+    assert all(step_fields <= set(step) for step in created["steps"])
+    assert {step["playbook_id"] for step in created["steps"]} == {created["playbook_id"]}
     assert [(s["step_order"], s["name"]) for s in created["steps"]] == [
         (s["step_order"], s["name"]) for s in playbook["steps"]
     ]

@@ -275,6 +275,7 @@ async def _playbook_reads(session: AsyncSession, tenant_id: str, rows: list[Row[
     return [
         PlaybookRead(
             playbook_id=r.playbook_id,
+            tenant_id=tenant_id,
             lineage_id=r.lineage_id,
             name=r.name,
             description=r.description,

@@ -145,16 +145,21 @@ class PlaybookCreate(Strict):
 
 class StepRead(Read):
     step_id: uuid.UUID
+    playbook_id: uuid.UUID
     step_order: int
     name: str
     action_type: str
     params: dict[str, Any]
     risky: bool
     skippable: bool
+    created_at: datetime
 
 
 class PlaybookRead(BaseModel):
+    """A playbook version: seed 001's fields (playbook_id, tenant_id, name, version, conditions, created_at), ours."""
+
     playbook_id: uuid.UUID
+    tenant_id: str
     lineage_id: uuid.UUID
     name: str
     description: str | None
