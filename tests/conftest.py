@@ -38,7 +38,10 @@ def org() -> str:
 
 @pytest.fixture(scope="session")
 async def recommendation_svc(infra: Infra, tmp_path_factory: pytest.TempPathFactory):
-    """recommendation-agent, started once, with the real MiniLM and Qdrant Edge on a temporary folder."""
+    """recommendation-agent's API, started once, with the real MiniLM and Qdrant Edge on a temporary folder.
+
+    API only: its consumers would race those of the integration tests' own instance for the same messages
+    (each instance indexes only what its own worker wrote)."""
     import asyncio
 
     from playbooks_platform.testing import running_service
@@ -50,14 +53,15 @@ async def recommendation_svc(infra: Infra, tmp_path_factory: pytest.TempPathFact
         infra,
         index_path=tmp_path_factory.mktemp("edge"),
         embedding_cache_path=tmp_path_factory.mktemp("embeddings"),
+        role="api",
     ) as (client, runtime, _app):
         yield client, runtime
 
 
 @pytest.fixture(scope="session")
 async def exception_svc(infra: Infra):
-    """exception-playbook, started once."""
+    """exception-playbook's API, started once (no consumers, for the same reason)."""
     from playbooks_platform.testing import running_service
 
-    async with running_service("exception-playbook", infra) as (client, runtime, _app):
+    async with running_service("exception-playbook", infra, role="api") as (client, runtime, _app):
         yield client, runtime

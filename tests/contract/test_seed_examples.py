@@ -302,8 +302,12 @@ async def test_002_upload_publish_by_path_download_and_review(recommendation_svc
     publish = with_org(example("002_publish_by_path.json"), org)
     prefix = f"s3://escher-tenant-data/tenants/{org}/playbooks/{publish['playbook_id']}/v{publish['version']}"
     publish["s3_paths"] = {"shell": f"{prefix}/shell/main.sh", "python": f"{prefix}/python/stop_rds.py"}
-    r = await client.post("/api/playbook/metadata/publish", json=publish, headers=infra.auth(org))
-    assert r.status_code == 201, r.text
+    r = await client.post("/api/playbook/metadata/publish", json=publish, headers=infra.auth(org) | SEED)
+    assert r.status_code == 201 and r.headers["content-type"].startswith(SEED_MEDIA_TYPE), r.text
+    assert_shape(r.json(), example("002_review_metadata.json") | {"scripts": {"shell": "s"}})
+    assert r.json()["document"]["metadata"]["escher_playbook_id"] == "aws-rds-stop"
+    version_url = f"/api/playbook/metadata/{org}/{publish['playbook_id']}/{publish['version']}"
+    r = await client.get(version_url, headers=infra.auth(org))
     read = r.json()
     assert (read["status"], read["storage_strategy"]) == ("pending_review", "uploaded_for_review")  # as the seed's
     assert read["document"]["execution_formats"]["shell"]["checksum"] == uploaded["shell/main.sh"]["checksum"]
@@ -326,8 +330,9 @@ async def test_002_upload_publish_by_path_download_and_review(recommendation_svc
     # Review with the seed's bodies: a reviewer other than the author approves, then rejects another version.
     reviewer = infra.auth(org, user_id="rita", roles=["reviewer"])
     status_url = f"/api/playbook/metadata/{org}/{publish['playbook_id']}/{publish['version']}/status"
-    r = await client.post(status_url, json=example("002_status_approve.json"), headers=reviewer)
+    r = await client.post(status_url, json=example("002_status_approve.json"), headers=reviewer | SEED)
     assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    assert_shape(r.json(), example("002_trusted_metadata.json"))  # the status answer, in the seed's shape
     r = await client.get(status_url.removesuffix("/status"), headers=infra.auth(org) | SEED)
     assert_shape(r.json(), example("002_trusted_metadata.json"))
     assert r.json()["storage_strategy"] == "uploaded_trusted"

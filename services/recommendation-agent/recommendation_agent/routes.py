@@ -84,13 +84,19 @@ def _body_tenant(principal: Principal, tenant_id: str | None) -> None:
         raise Forbidden(error)
 
 
-def _negotiated(answer: Any, accept: str | None, seed_shape: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+def _negotiated(
+    answer: Any,
+    accept: str | None,
+    seed_shape: Callable[[dict[str, Any]], dict[str, Any]],
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
     """The answer in this API's shape, or in seed 002's when ``Accept`` asks for it; either way ``Vary: Accept``,
     since the body depends on that header."""
     body = json_dict(answer)
+    vary = {"Vary": "Accept"}
     if wants_seed_shape(accept):
-        return JSONResponse(seed_shape(body), media_type=SEED_MEDIA_TYPE, headers={"Vary": "Accept"})
-    return JSONResponse(body, headers={"Vary": "Accept"})
+        return JSONResponse(seed_shape(body), status_code=status_code, media_type=SEED_MEDIA_TYPE, headers=vary)
+    return JSONResponse(body, status_code=status_code, headers=vary)
 
 
 AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
@@ -140,14 +146,21 @@ async def library(principal: Reader) -> dict[str, list[dict[str, Any]]]:
     "/playbook/metadata/publish",
     tags=["lifecycle"],
     status_code=status.HTTP_201_CREATED,
-    responses=_TENANT | {409: {"description": "This version exists already"}, 422: {"description": "Invalid playbook"}},
+    responses=_TENANT
+    | {
+        201: _SEED_VERSION,
+        409: {"description": "This version exists already"},
+        422: {"description": "Invalid playbook"},
+    },
     summary="Publish a tenant playbook version",
     description="Either the whole document in the body, or seed 002's `{tenant_id, playbook_id, version, s3_paths}` "
     "naming scripts uploaded through `/api/playbook/upload/request` (the metadata, parameters and explain plan "
     "come from the uploaded `metadata.json`, `parameters.json`, `explain_plan.json` unless the body gives them); "
     "a version published by path enters review (`pending_review`).",
 )
-async def publish(body: PublishRequest, principal: Writer, runtime: RuntimeDep) -> PlaybookVersionRead:
+async def publish(
+    body: PublishRequest, principal: Writer, runtime: RuntimeDep, accept: AcceptHeader = None
+) -> PlaybookVersionRead:
     _body_tenant(principal, body.tenant_id)
     engine = _engine(runtime)
     org = principal.org_id
@@ -162,9 +175,10 @@ async def publish(body: PublishRequest, principal: Writer, runtime: RuntimeDep) 
         )
     async with runtime.database.tenant_transaction(org) as session:
         await engine.refresh(session, org, changed)
-        return await service.get_version(
+        read = await service.get_version(
             session=session, org_id=org, playbook_id=document.metadata.playbook_id, version=document.metadata.version
         )
+    return _negotiated(read, accept, seed_version_read, status_code=status.HTTP_201_CREATED)  # type: ignore[return-value]
 
 
 @router.get(
@@ -208,7 +222,8 @@ async def get_history(
 @router.post(
     "/playbook/metadata/{tenant_id}/{playbook_id}/{version}/status",
     tags=["lifecycle"],
-    responses=_ONE | {409: {"description": "Transition not allowed; the body lists the allowed targets"}},
+    responses=_ONE
+    | {200: _SEED_VERSION, 409: {"description": "Transition not allowed; the body lists the allowed targets"}},
     summary="Change the status of a version",
     description="Approving or rejecting is a review: it needs the permission `review`, and the author of a version "
     "cannot approve it (four eyes). Any other change needs `write`. A version goes `active` only once approved.",
@@ -220,6 +235,7 @@ async def change_status(
     body: StatusChange,
     principal: Reader,
     runtime: RuntimeDep,
+    accept: AcceptHeader = None,
 ) -> PlaybookVersionRead:
     same_tenant(principal, tenant_id)
     if body.status in REVIEW_OUTCOMES:
@@ -238,7 +254,8 @@ async def change_status(
         )
     async with runtime.database.tenant_transaction(tenant_id) as session:
         await _engine(runtime).refresh(session, tenant_id, changed)
-        return await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
+        read = await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
+    return _negotiated(read, accept, seed_version_read)  # type: ignore[return-value]
 
 
 @router.delete(
