@@ -186,8 +186,8 @@ async def test_s3_path_into_another_org_is_forbidden(recommendation_svc, infra: 
     missing = theirs.replace("secret-pb", "no-such-pb")
     r = await client.get("/api/script/download", params={"s3_path": missing}, headers=infra.auth(org))
     problem(r, 403, victim)  # the same answer whether the object exists or not
-    body = {"playbook_id": "secret-pb", "version": "1.0.0", "s3_paths": {"shell": theirs}, **doc("secret-pb")}
-    body.pop("execution_formats")
+    # Publishing it by path: refused before anything is read (no metadata given, none uploaded: still the 403).
+    body = {"playbook_id": "secret-pb", "version": "1.0.0", "s3_paths": {"shell": theirs}}
     r = await client.post("/api/playbook/metadata/publish", json=body, headers=infra.auth(org))
     problem(r, 403, victim)
 

@@ -100,6 +100,8 @@ async def resolve(*, session: AsyncSession, org_id: str, key: ObjectKey) -> tupl
 async def assemble(*, session: AsyncSession, org_id: str, body: ArtifactPublish) -> PlaybookDocument:
     """The document a publish by path describes: the body's parts, else the uploaded JSON files, and the
     scripts ``s3_paths`` names (each one uploaded for this playbook version)."""
+    # Every path is checked first: one naming another tenant is a 403 before anything is read.
+    keys = {fmt: object_key(org_id, path, field=f"s3_paths.{fmt}") for fmt, path in body.s3_paths.items()}
     uploads = await _uploads(session, org_id, body.playbook_id, body.version)
     where = f"{body.playbook_id}@{body.version}"
     parts: dict[str, Any] = {}
@@ -121,8 +123,8 @@ async def assemble(*, session: AsyncSession, org_id: str, body: ArtifactPublish)
         metadata[name] = value
     metadata.update(REVIEW_ENTRY)
     formats: dict[str, Any] = {}
-    for fmt, path in body.s3_paths.items():
-        key = object_key(org_id, path, field=f"s3_paths.{fmt}")
+    for fmt, key in keys.items():
+        path = body.s3_paths[fmt]
         if key.tenant is None or (key.playbook_id, key.version) != (body.playbook_id, body.version):
             raise Invalid(f"s3_paths.{fmt} must name a file uploaded for {where} in your tenant, not {path!r}")
         if key.format != fmt:
