@@ -18,6 +18,7 @@ from playbooks_contracts.recommendation import (
     SearchRequest,
     SearchResponse,
     SearchResult,
+    s3_path_of,
 )
 from playbooks_platform.llm import LlmEndpoint
 
@@ -408,7 +409,14 @@ class Engine:
                 if not f:
                     continue
                 content = f.get("content") if c.source == "library" else contents.get(f.get("checksum", ""))
-                formats[name] = {**f, "content": content}
+                owner = None if c.source == "library" else org_id
+                # ``code`` and ``s3_path``: seed 002's name of the content and its clients' handle on the file.
+                formats[name] = {
+                    **f,
+                    "content": content,
+                    "code": content,
+                    "s3_path": s3_path_of(owner, c.playbook_id, c.version, f"{name}/{f['entry_point']}"),
+                }
             out.append(formats)
         return out
 
