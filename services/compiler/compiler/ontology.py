@@ -99,7 +99,7 @@ def classify_sql(sql: str) -> tuple[Kind, str]:
     return "read", "read-only SQL"
 
 
-def _positionals(args: list[str], value_options: set[str]) -> list[str]:
+def positionals(args: list[str], value_options: set[str]) -> list[str]:
     out: list[str] = []
     skip = False
     for arg in args:
@@ -181,7 +181,7 @@ def classify(argv: list[str]) -> Verdict:
             return Verdict("write", program, f"HTTP {method} may change state")
         kind, reason = "read", f"HTTP {method}"
     elif mode == "subcommand":
-        pos = _positionals(args, set(spec.get("value_options", [])))
+        pos = positionals(args, set(spec.get("value_options", [])))
         best: tuple[int, Kind, str] | None = None
         for key, label in (("write", "write"), ("read", "read")):
             for entry in spec.get(key, []):
@@ -194,7 +194,7 @@ def classify(argv: list[str]) -> Verdict:
         _, kind, subject = best
         reason = f"{program} {subject} " + ("only reads" if kind == "read" else "changes state")
     elif mode == "verb":
-        pos = [p for p in _positionals(args, set(spec.get("value_options", []))) if not TEMPLATE_REF.search(p)]
+        pos = [p for p in positionals(args, set(spec.get("value_options", []))) if not TEMPLATE_REF.search(p)]
         hit = next((p for p in pos for g in spec.get("write_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
         if hit is not None:
             return Verdict("write", program, f"{program} ... {hit} changes state")
@@ -239,3 +239,7 @@ def deny_commands() -> list[str]:
 
 def shell_variables() -> set[str]:
     return set(load()["shell_variables"])
+
+
+def imperative_verbs() -> frozenset[str]:
+    return frozenset(load()["imperative_verbs"])

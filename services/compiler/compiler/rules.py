@@ -13,6 +13,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from playbooks_contracts.runbook import BRACE_ESCAPE, escape_braces
+
 from . import ontology
 from .ir import Code, Section, Table, Text, TsgIR
 from .mapping import CommandMap, Mapping, StepMap, VarMap
@@ -23,6 +25,7 @@ from .shell import (
     Assignment,
     Command,
     Placeholder,
+    SessionState,
     looks_like_commands,
     parse_command,
     split_block,
@@ -39,6 +42,33 @@ _IMPERATIVE = re.compile(
     r"sign in|acknowledge|announce|communicate|declare|engage|reach out|follow up|double-check)\b",
     re.I,
 )
+_LEAD_IN = re.compile(
+    r"^(?:(?:then|next|also|finally|first|second|now|afterwards|otherwise|lastly|instead|alternatively|again)"
+    r"[,:]?\s+)?(?:(?:if|when|once|after|before|where|in case|to|for|while|until|as soon as)\b[^,]{1,160},\s*)?",
+    re.I,
+)
+_NOT_IMPERATIVE = re.compile(r"^(?:note\s+(?:that|:)|see\b|read\s+more|use\s+case)", re.I)
+
+
+def imperative_sentences(text: str) -> list[str]:
+    """The sentences of a prose text that tell the reader to do something: they start with a verb of
+    the ontology's imperative list (after "Then," or "If ..., "). Questions and sentences that only
+    introduce what follows (ending in ':') are left out."""
+    verbs = ontology.imperative_verbs()
+    out = []
+    for sentence in (s.strip() for s in _SENTENCES.split(text)):
+        if not sentence or sentence.endswith((":", "?")):
+            continue
+        rest = sentence[_LEAD_IN.match(sentence).end() :]  # type: ignore[union-attr]
+        word = re.match(r"[A-Za-z][\w-]*", rest)
+        if word is None or word.group(0).lower() not in verbs or _NOT_IMPERATIVE.match(rest):
+            continue
+        if rest == sentence and not rest[0].isupper():
+            continue  # a fragment in the middle of a sentence, not its start
+        out.append(sentence)
+    return out
+
+
 _VALUE = r"(?:`([^`]+)`|\"([^\"]+)\"|'([^']+)'|([A-Za-z][\w./:-]*))"
 _SHOULD = re.compile(
     r"\bshould\s+(not\s+)?(?:only\s+)?(?:show|say|read|return|print|display|report|list|contain|include|be|output|"
@@ -69,11 +99,13 @@ def _short(text: str, limit: int = 100) -> str:
 
 
 def _unbrace(text: str, names: set[str]) -> str:
-    """Keep templates of known vars; break any other ``{{`` so the runtime never renders it."""
+    """Keep templates of known vars; write any other ``{{`` as the literal-brace escape."""
 
     def fix(m: re.Match[str]) -> str:
+        if BRACE_ESCAPE.fullmatch(m.group(0)):
+            return m.group(0)
         inner = re.fullmatch(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", m.group(0))
-        return m.group(0) if inner and inner.group(1) in names else m.group(0).replace("{{", "{ {").replace("}}", "} }")
+        return m.group(0) if inner and inner.group(1) in names else escape_braces(m.group(0))
 
     return re.sub(r"\{\{.*?\}\}", fix, text, flags=re.S)
 
@@ -223,6 +255,62 @@ class _Builder:
             ),
         )
 
+    def session_step(self, cmd: Command, section: Section, lead: str, source: str) -> dict[str, Any]:
+        """One manual step for a session: how to open it and every line typed in it, in order."""
+        typed = [parse_command(t, line, line, origin="session") for line, t in cmd.session]
+        for t in typed:
+            self.declare(t.placeholders)
+        opener = cmd.session_of
+        if not opener:
+            self.declare(cmd.placeholders)
+            opener = cmd.template_text()
+        may_write = [t.text for t in typed if _line_may_write(t.template_text())]
+        opener_kind = "read" if cmd.session_of else _opener_kind(cmd)
+        approval = bool(may_write) or opener_kind != "read"
+        step_id = self.new_id(section)
+        short = _short(opener, 60)
+        title = _short(cmd.comment or lead or f"In the session opened by {short}", 100)
+        why = f"typed in an interactive session ({short}); runbooks never type into a session"
+        if may_write:
+            why += f"; `{_short(may_write[0], 60)}` may change state"
+        body = "\n".join(t.template_text() for t in typed) or "(the guide types nothing in it here)"
+        instructions = f"Manual because {why}. " + (
+            f"In the session opened by `{opener}` (an earlier step), "
+            if cmd.session_of
+            else f"Open the session:\n\n```\n{opener}\n```\n\nIn the session opened by `{short}`, "
+        )
+        instructions += ("after approval, run" if approval else "run") + f":\n\n```\n{body}\n```"
+        step: dict[str, Any] = {
+            "id": step_id,
+            "type": "manual",
+            "title": title,
+            "instructions": instructions,
+            "required_evidence": [{"kind": "text", "name": "output"}],
+        }
+        if approval:
+            step["approvals"] = {"min": 1}
+        decision = f"manual{' + approval' if approval else ''}: {why}"
+        if not cmd.session_of:
+            self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, decision))
+        for (line, text), _t in zip(cmd.session, typed, strict=True):
+            self.mapping.commands.append(CommandMap(line, text, step_id, f"{decision} (in the session)"))
+        texts = ([] if cmd.session_of else [cmd.text]) + [t for _, t in cmd.session]
+        return self.add(
+            step,
+            StepMap(
+                step_id,
+                "manual",
+                title,
+                " > ".join(section.path),
+                cmd.line_start,
+                cmd.line_end,
+                source,
+                texts,
+                why,
+                approval,
+            ),
+        )
+
     @staticmethod
     def _segments_may_write(text: str) -> bool:
         """True unless every simple command in a shell line is a read of a known tool."""
@@ -263,6 +351,28 @@ class _Builder:
         return self.add(
             step, StepMap(step_id, "manual", title, " > ".join(section.path), lines[0], lines[1], source, [], why)
         )
+
+
+_SQL_START = re.compile(
+    r"^\s*(select|show|explain|table|values|insert|update|delete|alter|drop|create|truncate|"
+    r"grant|revoke|vacuum|analyze|reindex|cluster|begin|commit|rollback|set|reset|copy|"
+    r"checkpoint|lock|\\\w+)\b",
+    re.I,
+)
+
+
+def _line_may_write(text: str) -> bool:
+    """Whether one line typed in a session may change state (SQL judged as SQL)."""
+    if _SQL_START.match(text):
+        return ontology.classify_sql(text)[0] != "read"
+    return _Builder._segments_may_write(text)
+
+
+def _opener_kind(cmd: Command) -> str:
+    if cmd.argv is None:
+        return "write" if _Builder._segments_may_write(cmd.template_text()) else "read"
+    verdict = ontology.classify(cmd.argv)
+    return "read" if verdict.kind == "read" else verdict.kind
 
 
 def _sql_step(b: _Builder, code: Code, section: Section, lead: str) -> None:
@@ -352,6 +462,7 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
         group: list[tuple[dict[str, Any], Command]] = []  # the steps of the last code block or paragraph
         pending: list[tuple[str, int, int]] = []  # prose instructions waiting to become one manual step
         checklists: dict[int, list[Text]] = {}
+        session = SessionState()  # a session a block leaves open, for the next blocks of this section
 
         def flush(section: Section = section, pending: list[tuple[str, int, int]] = pending) -> None:
             if pending:
@@ -402,7 +513,7 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                             f"'{section.title}' not interpreted (not commands)"
                         )
                     continue
-                commands, assignments = split_block(el.content, el.line_start, lang=lang)
+                commands, assignments = split_block(el.content, el.line_start, lang=lang, session=session)
                 for a in assignments:
                     b.assign(a)
                 if commands:
@@ -411,6 +522,10 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     if lang in POWERSHELL_LANGS or ontology.is_powershell(cmd.text):
                         cmd.shell = cmd.shell or "PowerShell cmdlet: needs a PowerShell session"
                         cmd.argv = None
+                    if cmd.session or cmd.session_of:
+                        last_command = b.session_step(cmd, section, lead if len(commands) == 1 else "", "session")
+                        group.append((last_command, cmd))
+                        continue
                     last_command = b.command_step(cmd, section, lead if len(commands) == 1 else "", "code block")
                     group.append((last_command, cmd))
                     if cmd.output:
