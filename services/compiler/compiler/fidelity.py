@@ -140,6 +140,8 @@ def figures(markdown: str, result: CompileResult, name: str = "") -> Figures:
                 f.assertions += len(step.assertions)
                 if not ontology.classify(step.with_.argv).automatable or ontology.policy_refusals(step.with_.argv):
                     f.destructive_cli += 1
+            else:
+                f.assertions += sum(len(e.items) for e in step.required_evidence if e.name == "expected_output")
     texts = _step_texts(result.runbook)
     for line, cmd in typed_commands(markdown):
         f.typed += 1

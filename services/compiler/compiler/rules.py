@@ -17,7 +17,7 @@ from playbooks_contracts.runbook import BRACE_ESCAPE, escape_braces
 
 from . import ontology
 from .ir import Code, Section, Table, Text, TsgIR
-from .mapping import CommandMap, Mapping, StepMap, VarMap
+from .mapping import BlockMap, CommandMap, Mapping, ProseMap, StepMap, VarMap
 from .shell import (
     OUTPUT_LANGS,
     POWERSHELL_LANGS,
@@ -47,7 +47,7 @@ _LEAD_IN = re.compile(
     r"[,:]?\s+)?(?:(?:if|when|once|after|before|where|in case|to|for|while|until|as soon as)\b[^,]{1,160},\s*)?",
     re.I,
 )
-_NOT_IMPERATIVE = re.compile(r"^(?:note\s+(?:that|:)|see\b|read\s+more|use\s+case)", re.I)
+_NOT_IMPERATIVE = re.compile(r"^(?:note\s+(?:that|:)|see\b|read\s+more|use\s+(?:case|this\b))", re.I)
 
 
 def imperative_sentences(text: str) -> list[str]:
@@ -375,6 +375,67 @@ def _opener_kind(cmd: Command) -> str:
     return "read" if verdict.kind == "read" else verdict.kind
 
 
+_HEALTHY = re.compile(
+    r"\b(healthy|working|expected output|should (?:look|see|show|return|print)|succe(?:ss|eded|ssful)|normal|"
+    r"all (?:members|nodes|pods) are)\b",
+    re.I,
+)
+_UNHEALTHY = re.compile(
+    r"\b(broken|not working|fail(?:s|ed|ing)?|unhealthy|error|problem|bad|degraded|lagging)\b", re.I
+)
+# Status words a healthy example may show, and their unhealthy counterparts.
+_GOOD_WORDS = [
+    "Running",
+    "running",
+    "Ready",
+    "Bound",
+    "Succeeded",
+    "Completed",
+    "Available",
+    "active (running)",
+    "healthy",
+]
+_BAD_WORDS = [
+    "CrashLoopBackOff",
+    "NotReady",
+    "Error",
+    "Failed",
+    "Pending",
+    "Evicted",
+    "OOMKilled",
+    "unhealthy",
+    "start failed",
+    "stopped",
+    "unknown",
+]
+
+
+def _propose_assertions(step: dict[str, Any], output: str, healthy: bool, guide: str) -> list[str]:
+    """Checks read off an example output the guide shows as healthy: the status words it shows
+    (contains) and the unhealthy ones it does not, where the guide names them elsewhere
+    (not_contains). Added to a cli step; to a manual step as checklist items."""
+    if not healthy:
+        return []
+    said = [w for w in _GOOD_WORDS if re.search(r"(?<![\w-])" + re.escape(w) + r"(?![\w-])", output)]
+    absent = [
+        w for w in _BAD_WORDS if w not in output and re.search(r"(?<![\w-])" + re.escape(w) + r"(?![\w-])", guide)
+    ]
+    checks = [{"contains": w} for w in said[:2]] + [{"not_contains": w} for w in absent[:3]]
+    if not said:
+        return []
+    if step["type"] == "cli":
+        for check in checks:
+            if check not in step.setdefault("assertions", []):
+                step["assertions"].append(check)
+    else:
+        items = [
+            f"the output {'contains' if 'contains' in c else 'does not contain'} `{next(iter(c.values()))}`"
+            for c in checks
+        ]
+        step["required_evidence"].append({"kind": "checklist", "name": "expected_output", "items": items})
+    return [f"{next(iter(c))}: {next(iter(c.values()))!r}" for c in checks]
+
+
 def _sql_step(b: _Builder, code: Code, section: Section, lead: str) -> None:
     kind, reason = ontology.classify_sql(code.content)
     cmd = parse_command(code.content.strip(), code.line_start, code.line_end, origin="sql")
@@ -456,6 +517,9 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
     """The runbook document (plain data, in YAML order) and its mapping."""
     mapping = Mapping(source_name=source_name)
     b = _Builder(ir, mapping)
+    ir_text = "\n".join(
+        e.content if isinstance(e, Code) else getattr(e, "text", "") for s in ir.sections for e in s.elements
+    )
     for section in ir.sections:
         lead = ""
         last_command: dict[str, Any] | None = None
@@ -463,10 +527,12 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
         pending: list[tuple[str, int, int]] = []  # prose instructions waiting to become one manual step
         checklists: dict[int, list[Text]] = {}
         session = SessionState()  # a session a block leaves open, for the next blocks of this section
+        healthy = False  # the prose just before says the next example output is what healthy looks like
+        mapping.sections.append((" > ".join(section.path), section.line_start, section.line_end))
 
         def flush(section: Section = section, pending: list[tuple[str, int, int]] = pending) -> None:
             if pending:
-                b.checklist_step(
+                step = b.checklist_step(
                     section,
                     [p[0] for p in pending],
                     (pending[0][1], pending[-1][2]),
@@ -474,6 +540,8 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     "prose instruction: a person does it and ticks it off",
                     title=pending[0][0],
                 )
+                step_id = step["id"]
+                mapping.prose += [ProseMap(line, text, f"`{step_id}` (checklist item)") for text, line, _ in pending]
                 pending.clear()
 
         def flush_checklists(section: Section = section, checklists: dict[int, list[Text]] = checklists) -> None:
@@ -492,6 +560,7 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                 flush()
                 lang = el.lang
                 if lang in SQL_LANGS:
+                    mapping.blocks.append(BlockMap(el.line_start, el.line_end, lang, "used: SQL, one manual step"))
                     _sql_step(b, el, section, lead)
                     last_command = b.steps[-1]
                     group = [(last_command, Command(el.content, el.line_start, el.line_end))]
@@ -503,11 +572,26 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     or (not lang and not looks_like_commands(el.content))
                 ):
                     if last_command is not None and (lang in OUTPUT_LANGS or not lang):
+                        proposed = _propose_assertions(last_command, el.content, healthy, ir_text)
+                        decision = f"kept as reference: example output of `{last_command['id']}`" + (
+                            f"; shown as healthy, so proposed {', '.join(proposed)} (review them)" if proposed else ""
+                        )
+                        mapping.blocks.append(BlockMap(el.line_start, el.line_end, lang, decision))
+                        healthy = False
                         mapping.uncertainties.append(
                             f"lines {el.line_start}-{el.line_end}: example output after `{last_command['id']}` "
-                            "kept as reference, not turned into assertions"
+                            + (
+                                f"shown as healthy: proposed {', '.join(proposed)}"
+                                if proposed
+                                else "kept as reference, not turned into assertions"
+                            )
                         )
                     else:
+                        mapping.blocks.append(
+                            BlockMap(
+                                el.line_start, el.line_end, lang, "kept as reference: not commands (no known tool)"
+                            )
+                        )
                         mapping.uncertainties.append(
                             f"lines {el.line_start}-{el.line_end}: {lang or 'untagged'} block in "
                             f"'{section.title}' not interpreted (not commands)"
@@ -516,6 +600,7 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                 commands, assignments = split_block(el.content, el.line_start, lang=lang, session=session)
                 for a in assignments:
                     b.assign(a)
+                first_step = len(b.steps)
                 if commands:
                     group = []
                 for cmd in commands:
@@ -529,10 +614,26 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     last_command = b.command_step(cmd, section, lead if len(commands) == 1 else "", "code block")
                     group.append((last_command, cmd))
                     if cmd.output:
+                        proposed = _propose_assertions(last_command, "\n".join(cmd.output), healthy, ir_text)
                         mapping.uncertainties.append(
-                            f"line {cmd.line_start}: example output under `{_short(cmd.text, 60)}` kept as "
-                            "reference, not turned into assertions"
+                            f"line {cmd.line_start}: example output under `{_short(cmd.text, 60)}` "
+                            + (
+                                f"shown as healthy: proposed {', '.join(proposed)}"
+                                if proposed
+                                else "kept as reference, not turned into assertions"
+                            )
                         )
+                made = [s["id"] for s in b.steps[first_step:]]
+                mapping.blocks.append(
+                    BlockMap(
+                        el.line_start,
+                        el.line_end,
+                        lang,
+                        f"used by {', '.join(f'`{i}`' for i in made)}"
+                        if made
+                        else "dropped: only assignments or comments (values kept as variable defaults)",
+                    )
+                )
                 lead = ""
             elif isinstance(el, Table):
                 flush()
@@ -556,6 +657,10 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     checklists.setdefault(el.list_id or 0, []).append(el)
                     continue
                 flush_checklists()
+                if _HEALTHY.search(el.text) and not _UNHEALTHY.search(el.text):
+                    healthy = True
+                elif _UNHEALTHY.search(el.text):
+                    healthy = False
                 inline = _inline_commands(el)
                 if inline:
                     flush()
@@ -564,6 +669,7 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                         last_command = b.command_step(cmd, section, "", "inline command")
                         group.append((last_command, cmd))
                 sentences = [s.strip() for s in _SENTENCES.split(el.text) if s.strip()]
+                imperatives = set(imperative_sentences(el.text))
                 for sentence in sentences:
                     found, stated = expectations(sentence)
                     if stated:
@@ -600,7 +706,16 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                         )
                         pending.append((f"Confirm: {sentence}", el.line_start, el.line_end))
                         continue
-                    if not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence):
+                    said = [c.code for c in el.codes if f"`{c.code}`" in sentence]
+                    carried = inline and said and all(any(c.text == code.strip() for c in inline) for code in said)
+                    if carried:
+                        if sentence in imperatives:
+                            ids = ", ".join(f"`{g[0]['id']}`" for g in group)
+                            mapping.prose.append(ProseMap(el.line_start, sentence, f"{ids} (its inline command)"))
+                        continue  # the sentence only says to run its inline command, which is a step
+                    if sentence in imperatives or (
+                        not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence)
+                    ):
                         pending.append((sentence, el.line_start, el.line_end))
                 if (not inline and el.text.rstrip().endswith(":")) or (not inline and el.kind == "item"):
                     lead = _lead(el.text)
