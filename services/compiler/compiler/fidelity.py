@@ -19,7 +19,7 @@ from . import ontology
 from .ir import Code, Text, extract
 from .pipeline import CompileResult
 from .rules import SQL_LANGS, imperative_sentences
-from .shell import OUTPUT_LANGS, POWERSHELL_LANGS, SHELL_LANGS, prompt_of
+from .shell import OUTPUT_LANGS, POWERSHELL_LANGS, SHELL_LANGS, prompt_of, strip_comment
 from .validate import errors
 
 _VARISH = re.compile(r"\{\{\s*\.?[^}]*\}\}|<[A-Za-z][\w .:/-]*>|\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*|YOUR_[A-Z0-9_]+")
@@ -67,7 +67,7 @@ def typed_commands(markdown: str) -> list[tuple[int, str]]:
             first = body.split()[0]
             if not prompted and not (ontology.is_known_tool(first) or ontology.is_powershell(body)):
                 continue
-            out.append((code.line_start + start, body))
+            out.append((code.line_start + start, strip_comment(body)[0]))
     return out
 
 

@@ -11,6 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from playbooks_contracts import command_ontology
 from playbooks_contracts.runbook import escape_braces
 
 from . import ontology
@@ -30,29 +31,10 @@ _PROMPTS = [
     re.compile(r"^\s*(?:mysql|redis[\w.:-]*|mongo\w*|irb\([^)]*\)[\w:]*|>>>)>?\s"),  # other REPLs
 ]
 _ROOT_PROMPT = re.compile(r"^\s*#\s+(?=\S)")
-# Shells and clients that open a session when started without a command to run.
-_SESSION_PROGRAMS = {
-    "bash",
-    "sh",
-    "zsh",
-    "ash",
-    "/bin/bash",
-    "/bin/sh",
-    "/usr/bin/bash",
-    "psql",
-    "mysql",
-    "redis-cli",
-    "mongosh",
-    "mongo",
-    "sqlplus",
-    "cqlsh",
-    "gitlab-psql",
-    "python",
-    "python3",
-    "irb",
-    "toolbox",
-}
-_NO_COMMAND_FLAGS = {"-c", "--command", "-e", "--execute", "-f", "--file", "--eval"}
+# Command knowledge comes from the shared ontology (one data source with the command policy).
+_SESSION_PROGRAMS = set(command_ontology.SESSION_PROGRAMS)
+_NO_COMMAND_FLAGS = set(command_ontology.SESSION_COMMAND_FLAGS)
+_OUTER_TOOLS = set(command_ontology.OPERATOR_CLIENTS)
 _ASSIGN = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\S*)\s*$")
 _HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _FUNCTION = re.compile(r"^(?:function\s+[\w.-]+|[\w.-]+\s*\(\s*\))\s*(?:\{|$)")
@@ -190,7 +172,7 @@ def strip_prompt(line: str) -> tuple[bool, str]:
     return False, line
 
 
-def _strip_comment(line: str) -> tuple[str, str]:
+def strip_comment(line: str) -> tuple[str, str]:
     """(code, comment) of one line; a # inside quotes or a word is not a comment."""
     quote = ""
     for k, ch in enumerate(line):
@@ -315,7 +297,7 @@ def looks_like_commands(content: str) -> bool:
         return False
     if any(strip_prompt(ln)[0] for ln in lines):
         return True
-    code = [c for c in (_strip_comment(ln)[0].strip() for ln in lines) if c]
+    code = [c for c in (strip_comment(ln)[0].strip() for ln in lines) if c]
     if not code:
         return False
     word = code[0].split()[0]
@@ -333,10 +315,6 @@ class SessionState:
     opener: str = ""
     prompt: str = ""
     typed: bool = False  # lines were already typed into it
-
-
-# Clients run from the operator's own machine: a block starting with one is not typed in a session.
-_OUTER_TOOLS = {"kubectl", "oc", "az", "aws", "gcloud", "helm", "terraform", "tf", "ssh", "gh", "glab"}
 
 
 def _continues_session(raw_lines: list[str], prompts: list[str], state: SessionState, root: bool) -> bool:
@@ -408,7 +386,7 @@ def split_block(
                 commands[-1].output.append(line.rstrip())
             k += 1
             continue
-        code, note = _strip_comment(line) if not (opener is not None and not prompted) else (line.rstrip(), "")
+        code, note = strip_comment(line) if not (opener is not None and not prompted) else (line.rstrip(), "")
         if opener is not None and not prompted and line.strip().startswith("#"):
             code, note = "", line.strip()[1:].strip()
         if not code.strip():
@@ -424,7 +402,7 @@ def split_block(
             nxt = raw_lines[end][len(prompts[end]) :] if prompted else raw_lines[end]
             if prompted and re.match(r"^\s*>\s", nxt):
                 nxt = re.sub(r"^\s*>\s", "", nxt)
-            parts.append(_strip_comment(nxt)[0].strip())
+            parts.append(strip_comment(nxt)[0].strip())
         text = " ".join(p for p in parts if p)
         heredoc = _HEREDOC.search(text)
         if heredoc:
@@ -446,7 +424,7 @@ def split_block(
         elif _depth(text) > 0:
             while _depth(text) > 0 and end + 1 < len(raw_lines):
                 end += 1
-                nxt = _strip_comment(strip_prompt(raw_lines[end])[1])[0].strip()
+                nxt = strip_comment(strip_prompt(raw_lines[end])[1])[0].strip()
                 if nxt:
                     text += "\n" + nxt
         k = end + 1
@@ -458,6 +436,8 @@ def split_block(
             else:
                 opener.session.append((line_no, text))
                 opener.line_end = first_line + end
+                if text.strip() in ("exit", "logout", "\\q", "quit", "exit;"):
+                    opener = None  # the session ends here; what follows runs in the outer shell
                 continue
         if not prompted and not _is_command_line(text):
             if commands:
