@@ -65,7 +65,9 @@ def tools() -> dict[str, dict[str, Any]]:
 
 def is_known_tool(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
-    return base in tools() or base in load()["privilege_prefixes"] or _cmdlet(base) is not None
+    data = load()
+    known = base in tools() or base in data["privilege_prefixes"] or base in data["launchers"]
+    return known or _cmdlet(base) is not None
 
 
 _CMDLET = re.compile(r"^([A-Z][a-z]+)-[A-Z][A-Za-z]+$")

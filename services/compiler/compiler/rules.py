@@ -363,6 +363,8 @@ _SQL_START = re.compile(
 
 def _line_may_write(text: str) -> bool:
     """Whether one line typed in a session may change state (SQL judged as SQL)."""
+    if text.strip() in ("exit", "logout", "\\q", "quit", "exit;"):
+        return False  # leaving the session
     if _SQL_START.match(text):
         return ontology.classify_sql(text)[0] != "read"
     return _Builder._segments_may_write(text)

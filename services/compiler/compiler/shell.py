@@ -28,7 +28,8 @@ _PROMPTS = [
     re.compile(r"^\s*[a-z][\w.-]*[a-z0-9][$#%]\s"),  # ncn-mw# , host$
     re.compile(r"^\s*\$\s"),
     re.compile(r"^\s*(?:postgres|psql|\w+)=[#>]\s"),  # psql prompt (postgres=#)
-    re.compile(r"^\s*(?:mysql|redis[\w.:-]*|mongo\w*|irb\([^)]*\)[\w:]*|>>>)>?\s"),  # other REPLs
+    re.compile(r"^\s*(?:mysql|redis[\w.:-]*|mongo\w*|irb\([^)]*\)[\w:]*)>\s"),  # other REPLs (mysql> )
+    re.compile(r"^\s*>>>\s"),  # python
 ]
 _ROOT_PROMPT = re.compile(r"^\s*#\s+(?=\S)")
 # Command knowledge comes from the shared ontology (one data source with the command policy).
@@ -218,7 +219,8 @@ def _is_command_line(text: str) -> bool:
     rest = text[len(first) :]
     if re.search(r"\w:(\s|$)|\b\d{3}\b.*:|^\s+(is|are|was|were|the|a|an|to|of|in|for|has|have|not)\b", rest):
         return False  # prose or a log line: "received unexpected HTTP status: 500 ..."
-    return bool(re.search(r"[-_.]", first)) or len(words) <= 6
+    # prose has no options, paths, quotes, assignments or placeholders; a command usually has one
+    return len(words) < 4 or any(re.search(r"[-/=.'\"$<{_@:]", w) for w in words[1:])
 
 
 def opens_session(text: str) -> bool:
@@ -295,7 +297,7 @@ def looks_like_commands(content: str) -> bool:
     lines = [ln for ln in content.splitlines() if ln.strip()]
     if not lines:
         return False
-    if any(strip_prompt(ln)[0] for ln in lines):
+    if any(strip_prompt(ln)[0] for ln in lines) or _root_prompted(lines, False):
         return True
     code = [c for c in (strip_comment(ln)[0].strip() for ln in lines) if c]
     if not code:
@@ -459,7 +461,8 @@ def split_block(
             outer_prompt = this_prompt
     # a session still open at the end of the block continues into the next block of the section
     if opener is not None:
-        state.opener, state.prompt, state.typed = opener.session_of or opener.text, outer_prompt, bool(opener.session)
+        opened = opener.session_of or opener.template_text()
+        state.opener, state.prompt, state.typed = opened, outer_prompt, bool(opener.session)
     else:
         state.opener, state.prompt, state.typed = "", "", False
     return [c for c in commands if c.text or c.session], assignments
