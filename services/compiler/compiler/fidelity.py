@@ -65,7 +65,14 @@ def typed_commands(markdown: str) -> list[tuple[int, str]]:
             if prompted and not prompt:
                 continue
             first = body.split()[0]
-            if not prompted and not (ontology.is_known_tool(first) or ontology.is_powershell(body)):
+            typed_shape = (
+                ontology.is_known_tool(first)
+                or ontology.is_powershell(body)
+                or first.startswith(("/", "./"))  # a script or program by its path
+                or first in ("for", "while", "until", "if", "case", "exit")
+                or re.match(r"^[A-Za-z_]\w*=(\$\(|`)", body) is not None  # X=$(command)
+            )
+            if not prompted and not typed_shape:
                 continue
             out.append((code.line_start + start, strip_comment(body)[0]))
     return out
@@ -96,6 +103,7 @@ class Figures:
     typed_in_step: int = 0
     imperatives: int = 0
     imperatives_accounted: int = 0
+    output_as_command: int = 0  # a code-block line that is not typed in the guide became a command
     assertions: int = 0
     missed: list[str] = field(default_factory=list)
 
@@ -109,6 +117,7 @@ class Figures:
             "typed_in_step",
             "imperatives",
             "imperatives_accounted",
+            "output_as_command",
             "assertions",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -124,6 +133,7 @@ class Figures:
             f"destructive cli steps:       {self.destructive_cli}",
             f"typed commands in a step:    {share(self.typed_in_step, self.typed)}",
             f"imperatives accounted for:   {share(self.imperatives_accounted, self.imperatives)}",
+            f"output taken for commands:   {self.output_as_command}",
             f"proposed assertions:         {self.assertions}",
         ]
 
@@ -143,7 +153,15 @@ def figures(markdown: str, result: CompileResult, name: str = "") -> Figures:
             else:
                 f.assertions += sum(len(e.items) for e in step.required_evidence if e.name == "expected_output")
     texts = _step_texts(result.runbook)
-    for line, cmd in typed_commands(markdown):
+    typed = typed_commands(markdown)
+    wanted = [_norm(c) for _, c in typed]
+    from_blocks = {s.step_id for s in result.mapping.steps if s.source in ("code block", "session")}
+    for c in result.mapping.commands:
+        got = _norm(c.text)
+        if c.step_id in from_blocks and got and not any(w and (w in got or got in w) for w in wanted):
+            f.output_as_command += 1
+            f.missed.append(f"{name}:{c.line}: output taken for a command: {c.text[:100]}")
+    for line, cmd in typed:
         f.typed += 1
         want = _norm(cmd)
         if any(want in t for t in texts):

@@ -66,7 +66,7 @@ def tools() -> dict[str, dict[str, Any]]:
 def is_known_tool(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
     data = load()
-    known = base in tools() or base in data["privilege_prefixes"] or base in data["launchers"]
+    known = base in tools() or base in data["privilege_prefixes"] or base in data["launchers"] or _plugin(base)
     return known or _cmdlet(base) is not None
 
 
@@ -140,10 +140,20 @@ def _has_flag(args: list[str], flags: list[str]) -> str | None:
     return None
 
 
+def _plugin(program: str) -> str | None:
+    """``kubectl-cnpg`` is the cnpg plugin of kubectl, run directly: judged as ``kubectl cnpg``."""
+    host, _, name = program.partition("-")
+    return name if host in ("kubectl", "oc") and name else None
+
+
 def classify(argv: list[str]) -> Verdict:
     """Classify one command (argv, templates allowed in arguments) with the ontology."""
     data = load()
     program = argv[0].rsplit("/", 1)[-1]
+    plugin = _plugin(program)
+    if plugin is not None and program not in tools():
+        inner = classify([program.partition("-")[0], plugin, *argv[1:]])
+        return Verdict(inner.kind, program, inner.reason, inner.blocking)
     if TEMPLATE_REF.search(argv[0]):
         return Verdict("unknown", argv[0], "the program itself is a placeholder")
     if program in data["privilege_prefixes"]:

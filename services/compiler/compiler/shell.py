@@ -26,6 +26,7 @@ _PROMPTS = [
     re.compile(r"^\s*\[[\w.@-]+(?:\s[^\]\n]*)?\][$#]\s"),  # [root@host ~]#
     re.compile(r"^\s*(?:sh|bash|zsh|ash)-\d[\d.]*[$#]\s"),  # sh-4.4# (oc debug, toolbox)
     re.compile(r"^\s*[a-z][\w.-]*[a-z0-9][$#%]\s"),  # ncn-mw# , host$
+    re.compile(r"^\s*[a-z][\w.-]*[a-z0-9]\s+[$#]\s+(?=\S)"),  # patroni-01-db-gstg $ , workstation   $
     re.compile(r"^\s*\$\s"),
     re.compile(r"^\s*(?:postgres|psql|\w+)=[#>]\s"),  # psql prompt (postgres=#)
     re.compile(r"^\s*(?:mysql|redis[\w.:-]*|mongo\w*|irb\([^)]*\)[\w:]*)>\s"),  # other REPLs (mysql> )
@@ -190,7 +191,10 @@ def strip_comment(line: str) -> tuple[str, str]:
 
 
 def _depth(text: str) -> int:
-    words = re.findall(r"[A-Za-z_]+|[{}]", text)
+    """Open loops and conditionals: keywords in command position only, never inside quotes (a jq
+    ``select(...)`` or a word "for" in a message opens nothing)."""
+    bare = re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", " ", text)
+    words = re.findall(r"(?:^|[;&|(`\n]|\bdo|\bthen|\belse)\s*([A-Za-z_]+)", bare)
     return sum(1 for w in words if w in _OPENERS) - sum(1 for w in words if w in _CLOSERS)
 
 
@@ -212,10 +216,18 @@ def _is_command_line(text: str) -> bool:
         return True
     if first in _OPENERS | {"function", "cd", "export", "source", "."} or _FUNCTION.match(text):
         return True
+    if re.match(r"^(?:export\s+)?[A-Za-z_]\w*=(?:\$\(|`|\"\$\()", text):
+        return True  # X=$(kubectl get ...): it runs a command
     if not _COMMAND_WORD.match(first):
         return False
     if first.startswith(("./", "/", "~")):
         return True
+    if len(re.findall(r"\S {2,}\S", text)) >= 2:
+        return False  # columns of a table printed by some command
+    if re.match(r"^[A-Za-z_][\w:]*\(", text) or (len(words) == 1 and "_" in first):
+        return False  # a query (PromQL, SQL function) or a metric name, not a shell command
+    if any(not re.match(r"\s*[A-Za-z./~_$\[]", seg) for seg in text.split(" | ")[1:]):
+        return False  # "info | 1636380469.57 | ...": a log record, not a pipeline
     rest = text[len(first) :]
     if re.search(r"\w:(\s|$)|\b\d{3}\b.*:|^\s+(is|are|was|were|the|a|an|to|of|in|for|has|have|not)\b", rest):
         return False  # prose or a log line: "received unexpected HTTP status: 500 ..."
@@ -245,12 +257,23 @@ def opens_session(text: str) -> bool:
         return "--" not in args
     if prog in ("oc",) and words[:1] == ["rsh"]:
         return len(words) <= 2 and "--" not in args
+    interactive = any(a in ("-it", "-ti", "-i", "-t", "--stdin", "--tty") for a in args)
+    if prog in ("kubectl", "oc", "docker", "podman", "nerdctl") and words[:1] == ["run"] and interactive:
+        # kubectl run -it --rm test --image=debian: a shell in a new pod, unless a command follows
+        tail = args[args.index("--") + 1 :] if "--" in args else []
+        return not tail or _session_tail(tail)
     if prog in ("kubectl", "oc", "docker", "podman", "crictl", "nerdctl") and "exec" in words[:2]:
         tail = args[args.index("--") + 1 :] if "--" in args else words[-1:]
         interactive = any(a in ("-it", "-ti", "-i", "-t", "--stdin", "--tty") for a in args)
         return interactive and bool(tail) and _session_tail(tail)
     if prog == "ssh":
         return len(_ssh_positionals(args)) == 1
+    if prog == "aws" and words[:2] == ["ssm", "start-session"]:
+        return "--document-name" not in args  # a shell on the instance unless a document says otherwise
+    if prog == "gcloud" and "ssh" in words[:3]:
+        return not any(a == "--command" or a.startswith("--command=") or a == "--" for a in args)
+    if prog == "az" and words[:2] in (["ssh", "vm"], ["ssh", "arc"]):
+        return True
     if prog == "chroot":
         return len(words) == 1
     if prog in ("su",):
@@ -303,7 +326,7 @@ def looks_like_commands(content: str) -> bool:
     if not code:
         return False
     word = code[0].split()[0]
-    if ontology.is_known_tool(word) or bool(_ASSIGN.match(code[0])):
+    if ontology.is_known_tool(word) or bool(_ASSIGN.match(code[0])) or word in _OPENERS | {"function"}:
         return True
     shaped = [c for c in code if _is_command_line(c)]
     known = [c for c in shaped if ontology.is_known_tool(c.split()[0])]
