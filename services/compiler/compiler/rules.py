@@ -21,6 +21,7 @@ from .mapping import BlockMap, CommandMap, Mapping, ProseMap, StepMap, VarMap
 from .shell import (
     OUTPUT_LANGS,
     POWERSHELL_LANGS,
+    ROOT_SHELL,
     SHELL_LANGS,
     Assignment,
     Command,
@@ -269,16 +270,27 @@ class _Builder:
         approval = bool(may_write) or opener_kind != "read"
         step_id = self.new_id(section)
         short = _short(opener, 60)
-        title = _short(cmd.comment or lead or f"In the session opened by {short}", 100)
-        why = f"typed in an interactive session ({short}); runbooks never type into a session"
+        title = _short(
+            cmd.comment
+            or lead
+            or ("As root on the node" if cmd.session_of == ROOT_SHELL else f"In the session opened by {short}"),
+            100,
+        )
+        why = (
+            "typed as root on a node or host (the guide's `#` prompt); runbooks never run there"
+            if cmd.session_of == ROOT_SHELL
+            else f"typed in an interactive session ({short}); runbooks never type into a session"
+        )
         if may_write:
             why += f"; `{_short(may_write[0], 60)}` may change state"
         body = "\n".join(t.template_text() for t in typed) or "(the guide types nothing in it here)"
-        instructions = f"Manual because {why}. " + (
-            f"In the session opened by `{opener}` (an earlier step), "
-            if cmd.session_of
-            else f"Open the session:\n\n```\n{opener}\n```\n\nIn the session opened by `{short}`, "
-        )
+        if cmd.session_of == ROOT_SHELL:
+            where = f"In {ROOT_SHELL}, "
+        elif cmd.session_of:
+            where = f"In the session opened by `{opener}` (an earlier step), "
+        else:
+            where = f"Open the session:\n\n```\n{opener}\n```\n\nIn the session opened by `{short}`, "
+        instructions = f"Manual because {why}. " + where
         instructions += ("after approval, run" if approval else "run") + f":\n\n```\n{body}\n```"
         step: dict[str, Any] = {
             "id": step_id,
@@ -489,6 +501,9 @@ def _inline_commands(text: Text) -> list[Command]:
             continue
         known = ontology.is_known_tool(words[0])
         alone = not ic.before.strip() and text.text.strip() == f"`{ic.code}`"
+        after = text.text.split(f"`{ic.code}`", 1)[-1]
+        if re.match(r"\s*(commands?|tool|container|pod|binary|utility|cli|plugin|process|service)\b", after, re.I):
+            continue  # "to run `etcdctl` commands": the tool named, not a command to run
         if (known and alone) or (_RUN_PHRASE.search(ic.before) and (known or len(words) >= 2)):
             out.append(parse_command(code, text.line_start, text.line_end, origin="inline"))
     return out

@@ -33,6 +33,8 @@ _PROMPTS = [
     re.compile(r"^\s*>>>\s"),  # python
 ]
 _ROOT_PROMPT = re.compile(r"^\s*#\s+(?=\S)")
+_ROOT_ONLY = re.compile(r"^(?:#|(?:sh|bash|zsh|ash)-\d[\d.]*#)$")
+ROOT_SHELL = "a root shell on the node or host the guide works on (its `#` prompt)"
 # Command knowledge comes from the shared ontology (one data source with the command policy).
 _SESSION_PROGRAMS = set(command_ontology.SESSION_PROGRAMS)
 _NO_COMMAND_FLAGS = set(command_ontology.SESSION_COMMAND_FLAGS)
@@ -237,6 +239,7 @@ def _is_command_line(text: str) -> bool:
 
 def opens_session(text: str) -> bool:
     """Whether a command starts an interactive session the next lines are typed into."""
+    text = re.sub(r"\$\((?:[^()]|\([^()]*\))*\)", "SUBSTITUTED", text)  # $(...) names one thing
     try:
         argv = shlex.split(text)
     except ValueError:
@@ -344,15 +347,17 @@ class SessionState:
 
 def _continues_session(raw_lines: list[str], prompts: list[str], state: SessionState, root: bool) -> bool:
     """Whether a block is typed into the session the previous block left open: its prompt is not the
-    outer shell's, or (no prompt) the session has nothing typed yet and the block does not start with
-    a tool run from the operator's machine."""
+    outer shell's, or the session has nothing typed yet and the block does not start with a tool run
+    from the operator's machine."""
     first_prompt = next((p.strip() for p in prompts if p), None)
-    if first_prompt is not None:
-        return root or first_prompt != state.prompt
-    if state.typed:
-        return False
-    first = next((ln.split()[0] for ln in raw_lines if ln.strip() and not ln.strip().startswith("#")), "")
-    return bool(first) and first.rsplit("/", 1)[-1] not in _OUTER_TOOLS
+    bodies = [ln[len(p) :].strip() if p else ln.strip() for p, ln in zip(prompts, raw_lines, strict=True)]
+    first = next((b.split()[0] for b in bodies if b and not b.startswith("#")), "")
+    outer = first.rsplit("/", 1)[-1] in _OUTER_TOOLS
+    if first_prompt is not None and (root or first_prompt != state.prompt):
+        return True
+    # the outer shell's own prompt, or none: typed in the session only right after it was opened
+    # ("$ oc rsh etcd-pod" then "$ etcdctl version"), and never a client run from the operator's machine
+    return not state.typed and bool(first) and not outer
 
 
 def _root_prompted(raw_lines: list[str], session_open: bool, lang: str = "") -> bool:
@@ -399,6 +404,10 @@ def split_block(
     opener: Command | None = None  # the command whose session the next lines are typed into
     if state.opener and _continues_session(raw_lines, prompts, state, root):
         opener = Command("", first_line, first_line, session_of=state.opener)
+        commands.append(opener)
+    elif prompted and all(_ROOT_ONLY.match(p.strip()) for p in prompts if p):
+        # "# systemctl restart x" or "sh-4.4# ...": typed as root on some node, never run from here
+        opener = Command("", first_line, first_line, session_of=ROOT_SHELL)
         commands.append(opener)
     outer_prompt = ""
     k = 0
