@@ -13,23 +13,32 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from playbooks_contracts.runbook import CliStep, Runbook
+from playbooks_contracts.runbook import CliStep, Runbook, unescape
 
 from . import ontology
 from .ir import Code, Text, extract
 from .pipeline import CompileResult
 from .rules import SQL_LANGS, imperative_sentences
 from .shell import OUTPUT_LANGS, POWERSHELL_LANGS, SHELL_LANGS, prompt_of, strip_comment
-from .validate import errors
+from .validate import check, errors
 
-_VARISH = re.compile(r"\{\{\s*\.?[^}]*\}\}|<[A-Za-z][\w .:/-]*>|\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*|YOUR_[A-Z0-9_]+")
+_VARISH = re.compile(
+    r"\{\{\s*\.?[^}]*\}\}|<[A-Za-z][\w .:/-]*>|\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*|YOUR_[A-Z0-9_]+|\{[A-Za-z_]\w*\}"
+)
+_BUILTINS = ("for", "while", "until", "if", "case", "exit", "cd")
+
+
+def _known(word: str) -> bool:
+    """A program the ontology knows, also as a ``.sh`` wrapper (``kafka-topics.sh``)."""
+    return ontology.is_known_tool(word) or ontology.is_known_tool(word.removesuffix(".sh"))
+
+
 _QUOTES = re.compile(r"[\"'`\\]")
 
 
 def _norm(text: str) -> str:
     """Placeholders, quotes and spacing removed: the same command however the compiler wrote its vars."""
-    text = _VARISH.sub(" ", text)
-    text = text.replace('{ {"{{"} }', "{{").replace('{{"{{"}}', "{{")
+    text = _VARISH.sub(" ", unescape(text).replace("{ {", "{{").replace("} }", "}}"))
     return " ".join(_QUOTES.sub("", text).split())
 
 
@@ -56,7 +65,7 @@ def typed_commands(markdown: str) -> list[tuple[int, str]]:
             prompt = prompt_of(line)
             body = line[len(prompt) :].strip() if prompt else line.strip()
             root = re.match(r"^\s*#\s+(\S+)", line)
-            if not prompt and root and ontology.is_known_tool(root.group(1)):
+            if not prompt and root and (_known(root.group(1)) or root.group(1) in _BUILTINS):
                 # "# systemctl restart x": a root prompt (inside `oc debug node/...`, `sudo -i`)
                 out.append((code.line_start + start, line.strip()[1:].strip()))
                 continue
@@ -66,10 +75,10 @@ def typed_commands(markdown: str) -> list[tuple[int, str]]:
                 continue
             first = body.split()[0]
             typed_shape = (
-                ontology.is_known_tool(first)
+                _known(first)
                 or ontology.is_powershell(body)
                 or first.startswith(("/", "./"))  # a script or program by its path
-                or first in ("for", "while", "until", "if", "case", "exit")
+                or first in _BUILTINS
                 or re.match(r"^[A-Za-z_]\w*=(\$\(|`)", body) is not None  # X=$(command)
             )
             if not prompted and not typed_shape:
@@ -140,27 +149,42 @@ class Figures:
 
 def figures(markdown: str, result: CompileResult, name: str = "") -> Figures:
     """The figures of one guide and its compiled result."""
+    block_steps = {s.step_id for s in result.mapping.steps if s.source in ("code block", "session")}
+    commands = [(c.line, c.text, c.step_id) for c in result.mapping.commands]
+    return figures_of(markdown, result.runbook, result.mapping_markdown, commands, block_steps, name)
+
+
+def figures_of(
+    markdown: str,
+    runbook: dict[str, Any],
+    mapping_markdown: str,
+    commands: list[tuple[int, str, str]],
+    block_steps: set[str],
+    name: str = "",
+) -> Figures:
+    """The figures from plain data (so a runbook another version of the compiler wrote is judged by
+    the same reading and the same validation): ``commands`` are (line, text, step id) of the mapping,
+    ``block_steps`` the ids of the steps made from code blocks."""
     f = Figures(guides=1)
-    bad = errors(result.problems)
+    bad = errors(check(runbook, source=markdown))
     f.valid = int(not any(p.code == "schema" for p in bad))
     f.invented = sum(1 for p in bad if p.code == "provenance")
     if f.valid:
-        for step in Runbook.model_validate(result.runbook).leaf_steps():
+        for step in Runbook.model_validate(runbook).leaf_steps():
             if isinstance(step, CliStep):
                 f.assertions += len(step.assertions)
                 if not ontology.classify(step.with_.argv).automatable or ontology.policy_refusals(step.with_.argv):
                     f.destructive_cli += 1
             else:
                 f.assertions += sum(len(e.items) for e in step.required_evidence if e.name == "expected_output")
-    texts = _step_texts(result.runbook)
+    texts = _step_texts(runbook)
     typed = typed_commands(markdown)
     wanted = [_norm(c) for _, c in typed]
-    from_blocks = {s.step_id for s in result.mapping.steps if s.source in ("code block", "session")}
-    for c in result.mapping.commands:
-        got = _norm(c.text)
-        if c.step_id in from_blocks and got and not any(w and (w in got or got in w) for w in wanted):
+    for line, text, step_id in commands:
+        got = _norm(text)
+        if step_id in block_steps and got and not any(w and (w in got or got in w) for w in wanted):
             f.output_as_command += 1
-            f.missed.append(f"{name}:{c.line}: output taken for a command: {c.text[:100]}")
+            f.missed.append(f"{name}:{line}: output taken for a command: {text[:100]}")
     for line, cmd in typed:
         f.typed += 1
         want = _norm(cmd)
@@ -168,8 +192,8 @@ def figures(markdown: str, result: CompileResult, name: str = "") -> Figures:
             f.typed_in_step += 1
         else:
             f.missed.append(f"{name}:{line}: {cmd[:100]}")
-    accounted = _norm(result.mapping_markdown) + " " + " ".join(texts)
-    for el in (e for s in result.ir.sections for e in s.elements):
+    accounted = _norm(mapping_markdown) + " " + " ".join(texts)
+    for el in (e for s in extract(markdown).sections for e in s.elements):
         if isinstance(el, Text):
             for sentence in imperative_sentences(el.text):
                 f.imperatives += 1
