@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from playbooks_contracts.runbook import BRACE_ESCAPE, escape_braces
+from playbooks_contracts.runbook import LITERAL_BRACES, TEMPLATE_REF
 
 from . import ontology
 from .ir import Code, Section, Table, Text, TsgIR
@@ -100,15 +100,15 @@ def _short(text: str, limit: int = 100) -> str:
 
 
 def _unbrace(text: str, names: set[str]) -> str:
-    """Keep templates of known vars; write any other ``{{`` as the literal-brace escape."""
+    """Guide text made literal for the runbook: every ``{{`` is written as the literal-brace escape,
+    except where it starts a template of a declared var. Applied once to each piece of the guide's
+    text (a second pass would take the guide's own escape, if it writes one, for the compiler's)."""
 
     def fix(m: re.Match[str]) -> str:
-        if BRACE_ESCAPE.fullmatch(m.group(0)):
-            return m.group(0)
-        inner = re.fullmatch(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", m.group(0))
-        return m.group(0) if inner and inner.group(1) in names else escape_braces(m.group(0))
+        ref = TEMPLATE_REF.match(m.string, m.start())
+        return m.group(0) if ref is not None and ref.group(1) in names else LITERAL_BRACES
 
-    return re.sub(r"\{\{.*?\}\}", fix, text, flags=re.S)
+    return re.sub(r"\{\{", fix, text)
 
 
 @dataclass
@@ -195,7 +195,7 @@ class _Builder:
         self.declare(cmd.placeholders)
         step_id = self.new_id(section)
         title = _short(cmd.comment or lead or f"{_plain(section.title)}: {_short(cmd.text, 60)}".lstrip(": "), 100)
-        template = cmd.template_text()
+        template = _unbrace(cmd.template_text(), set(self.vars))
         if cmd.argv is not None:
             verdict = ontology.classify(cmd.argv)
             refused = ontology.policy_refusals(cmd.argv) if verdict.automatable else []
@@ -261,15 +261,17 @@ class _Builder:
         typed = [parse_command(t, line, line, origin="session") for line, t in cmd.session]
         for t in typed:
             self.declare(t.placeholders)
-        opener = cmd.session_of
-        if not opener:
+        raw = cmd.session_of
+        if not raw:
             self.declare(cmd.placeholders)
-            opener = cmd.template_text()
+            raw = cmd.template_text()
+        names = set(self.vars)
+        opener = _unbrace(raw, names)
         may_write = [t.text for t in typed if _line_may_write(t.template_text())]
         opener_kind = "read" if cmd.session_of else _opener_kind(cmd)
         approval = bool(may_write) or opener_kind != "read"
         step_id = self.new_id(section)
-        short = _short(opener, 60)
+        short = _unbrace(_short(raw, 60), names)
         title = _short(
             cmd.comment
             or lead
@@ -282,8 +284,8 @@ class _Builder:
             else f"typed in an interactive session ({short}); runbooks never type into a session"
         )
         if may_write:
-            why += f"; `{_short(may_write[0], 60)}` may change state"
-        body = "\n".join(t.template_text() for t in typed) or "(the guide types nothing in it here)"
+            why += f"; `{_unbrace(_short(may_write[0], 60), names)}` may change state"
+        body = _unbrace("\n".join(t.template_text() for t in typed), names) or "(nothing typed in it here)"
         if cmd.session_of == ROOT_SHELL:
             where = f"In {ROOT_SHELL}, "
         elif cmd.session_of:
@@ -326,7 +328,7 @@ class _Builder:
     @staticmethod
     def _segments_may_write(text: str) -> bool:
         """True unless every simple command in a shell line is a read of a known tool."""
-        for segment in re.split(r"\|\|?|&&|;|\n|\$\(|`|\(|\)", text):
+        for segment in re.split(r"\|\|?|&&?|;|\n|\$\(|`|\(|\)", text):
             words = segment.strip()
             if not words:
                 continue
@@ -466,7 +468,7 @@ def _sql_step(b: _Builder, code: Code, section: Section, lead: str) -> None:
         "instructions": f"Manual because {why}. "
         + ("After approval, run" if approval else "Run")
         + " this SQL against the database the guide names and paste the result:\n\n```sql\n"
-        + cmd.template_text()
+        + _unbrace(cmd.template_text(), set(b.vars))
         + "\n```",
         "required_evidence": [{"kind": "text", "name": "output"}],
     }
@@ -779,6 +781,5 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
     mapping.vars = list(b.vars.values())
     for smap, step in zip(mapping.steps, b.steps, strict=True):
         if step["type"] == "manual":
-            step["instructions"] = _unbrace(step["instructions"], set(b.vars))
             smap.approval = "approvals" in step
     return {"apiVersion": "runbook/v0", "meta": meta, "steps": b.steps}, mapping
