@@ -536,6 +536,16 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
     """The runbook document (plain data, in YAML order) and its mapping."""
     mapping = Mapping(source_name=source_name)
     b = _Builder(ir, mapping)
+    summary = next(  # the paragraph meta.description is taken from (see ir.extract)
+        (
+            e
+            for sec in ir.sections
+            if sec.level <= 1
+            for e in sec.elements
+            if isinstance(e, Text) and e.kind == "paragraph" and e.text == ir.description
+        ),
+        None,
+    )
     ir_text = "\n".join(
         e.content if isinstance(e, Code) else getattr(e, "text", "") for s in ir.sections for e in s.elements
     )
@@ -676,6 +686,14 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     checklists.setdefault(el.list_id or 0, []).append(el)
                     continue
                 flush_checklists()
+                opening = el is summary and not any(
+                    isinstance(e, Code | Table) for e in section.elements[: section.elements.index(el)]
+                )
+                if opening:
+                    # the guide's opening summary (meta.description): the steps after it carry what it says
+                    for sentence in imperative_sentences(el.text):
+                        mapping.prose.append(ProseMap(el.line_start, sentence, "meta.description and a TODO"))
+                        mapping.todos.append(f'the summary says "{_short(sentence, 120)}": check the steps cover it')
                 if _HEALTHY.search(el.text) and not _UNHEALTHY.search(el.text):
                     healthy = True
                 elif _UNHEALTHY.search(el.text):
@@ -732,8 +750,9 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                             ids = ", ".join(f"`{g[0]['id']}`" for g in group)
                             mapping.prose.append(ProseMap(el.line_start, sentence, f"{ids} (its inline command)"))
                         continue  # the sentence only says to run its inline command, which is a step
-                    if sentence in imperatives or (
-                        not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence)
+                    if not opening and (
+                        sentence in imperatives
+                        or (not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence))
                     ):
                         pending.append((sentence, el.line_start, el.line_end))
                 if (not inline and el.text.rstrip().endswith(":")) or (not inline and el.kind == "item"):
