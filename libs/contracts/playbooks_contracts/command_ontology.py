@@ -1506,3 +1506,16 @@ SESSION_COMMAND_FLAGS: list[str] = ["-c", "--command", "-e", "--execute", "-f", 
 # typed inside a session a previous block opened on some host.
 OPERATOR_CLIENTS: list[str] = ["kubectl", "oc", "az", "aws", "gcloud", "helm", "terraform", "tf", "ssh", "gh", "glab",
                                "eksctl", "argocd", "istioctl", "velero"]  # fmt: skip
+
+# PowerShell cmdlets (Verb-Noun) never run as cli steps (they need a PowerShell session), but the verb
+# tells whether the manual step needs an approval.
+POWERSHELL_READ_VERBS: list[str] = ["Get", "Test", "Resolve", "Measure", "Select", "Show", "Find", "Compare", "Trace",
+                                    "Read", "Format"]  # fmt: skip
+POWERSHELL_WRITE_VERBS: list[str] = [
+    "Start", "Stop", "Restart", "Remove", "Set", "New", "Clear", "Reset", "Add", "Move", "Rename", "Invoke", "Enable",
+    "Disable", "Install", "Uninstall", "Update", "Write", "Suspend", "Resume", "Register", "Unregister", "Import",
+    "Export",
+]  # fmt: skip
+# Environment variables a shell sets itself: in a guide they are never a placeholder to fill in.
+SHELL_VARIABLES: list[str] = ["HOME", "PATH", "USER", "PWD", "SHELL", "HOSTNAME", "OLDPWD", "TERM", "LANG", "RANDOM",
+                              "UID"]  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
+import shlex
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, Literal
@@ -56,6 +57,11 @@ def load() -> dict[str, Any]:
         "launchers": sorted(command_ontology.LAUNCHERS),
         "deny_commands": command_ontology.DENY_COMMANDS,
         "privilege_prefixes": command_ontology.PRIVILEGE_PREFIXES,
+        "powershell": {
+            "read_verbs": command_ontology.POWERSHELL_READ_VERBS,
+            "write_verbs": command_ontology.POWERSHELL_WRITE_VERBS,
+        },
+        "shell_variables": command_ontology.SHELL_VARIABLES,
     }
 
 
@@ -150,6 +156,8 @@ def classify(argv: list[str]) -> Verdict:
     """Classify one command (argv, templates allowed in arguments) with the ontology."""
     data = load()
     program = argv[0].rsplit("/", 1)[-1]
+    if program == "watch":
+        return _watch(argv[1:])
     plugin = _plugin(program)
     if plugin is not None and program not in tools():
         inner = classify([program.partition("-")[0], plugin, *argv[1:]])
@@ -231,6 +239,30 @@ def classify(argv: list[str]) -> Verdict:
                 "read", program, f"{program} without {' or '.join(needs)} runs until interrupted", blocking=True
             )
     return Verdict(kind, program, reason)
+
+
+_WATCH_VALUE = {"-n", "--interval"}
+
+
+def _watch(args: list[str]) -> Verdict:
+    """``watch [-n N] cmd``: what it repeats decides read or write; it always runs until interrupted."""
+    k = 0
+    while k < len(args) and args[k].startswith("-"):
+        k += 2 if args[k] in _WATCH_VALUE else 1
+    inner = args[k:]
+    if not inner:
+        return Verdict("unknown", "watch", "watch without a command")
+    line = inner[0] if len(inner) == 1 else shlex.join(inner)  # watch runs its arguments through sh -c
+    kinds = []
+    for segment in re.split(r"\|\|?|&&?|;|\$\(|`", line):
+        try:
+            words = shlex.split(segment)
+        except ValueError:
+            return Verdict("unknown", "watch", "watch with unbalanced quoting")
+        if words:
+            kinds.append(classify(words).kind)
+    kind: Kind = "read" if kinds and all(k == "read" for k in kinds) else "write" if "write" in kinds else "unknown"
+    return Verdict(kind, "watch", f"watch repeats `{line[:60]}` until interrupted", blocking=True)
 
 
 def policy_refusals(argv: list[str], rules: dict[str, Any] | None = None) -> list[str]:
