@@ -14,6 +14,8 @@ No I/O and no decisions here, only data. Per tool (``TOOLS``):
                      after it from subcommand rules.
   write_flags        any of these makes the command a write.
   blocking_flags     any of these makes the command run until interrupted (follow, watch).
+  max_positionals    more positional words than this and it is not this tool's command line at all
+                     (a config line that starts with the same word): unknown.
 
 ``LAUNCHERS``: programs that run another program (see command_policy for how each kind is read).
 ``EXEC_FLAGS``: options that make an otherwise ordinary tool run a program the argv does not show.
@@ -335,8 +337,9 @@ TOOLS: dict[str, dict[str, Any]] = {
     },
     "psql": {"mode": "sql", "sql_flags": ["-c", "--command"]},
     "dig": {"mode": "read"},
-    "nslookup": {"mode": "read"},
-    "host": {"mode": "read"},
+    # host NAME [SERVER]: more words are not a lookup (a pg_hba.conf "host replication ..." line)
+    "nslookup": {"mode": "read", "max_positionals": 2},
+    "host": {"mode": "read", "value_options": ["-t", "-c", "-W", "-R", "-N", "-m"], "max_positionals": 2},
     "ping": {"mode": "read", "requires_one_of": ["-c", "--count"]},
     "traceroute": {"mode": "read"},
     "tracepath": {"mode": "read"},

@@ -73,7 +73,7 @@ def typed_commands(markdown: str) -> list[tuple[int, str]]:
                 continue
             if prompted and not prompt:
                 continue
-            first = body.split()[0]
+            first = re.sub(r"^(?:[A-Za-z_]\w*=\S*\s+)+", "", body).split()[0] if body.split() else ""
             typed_shape = (
                 _known(first)
                 or ontology.is_powershell(body)

@@ -164,6 +164,10 @@ def classify(argv: list[str]) -> Verdict:
         return Verdict(inner.kind, program, inner.reason, inner.blocking)
     if TEMPLATE_REF.search(argv[0]):
         return Verdict("unknown", argv[0], "the program itself is a placeholder")
+    if re.match(r"^[A-Za-z_]\w*=", argv[0]):
+        rest = [a for a in argv if not re.match(r"^[A-Za-z_]\w*=", a)]
+        tool = rest[0] if rest else argv[0]
+        return Verdict("unknown", tool, f"sets environment variables for {tool} (a shell does that)")
     if program in data["privilege_prefixes"]:
         inner = classify(argv[1:]) if len(argv) > 1 else None
         tool = inner.tool if inner else program
@@ -181,6 +185,9 @@ def classify(argv: list[str]) -> Verdict:
         return Verdict("unknown", program, f"{program} is not in the command ontology")
     args = argv[1:]
     mode = spec["mode"]
+    most = spec.get("max_positionals")
+    if most is not None and len(positionals(args, set(spec.get("value_options", [])))) > most:
+        return Verdict("unknown", program, f"{program} takes at most {most} words besides options: is this a command?")
     write_flag = _has_flag(args, spec.get("write_flags", []))
     if write_flag:
         return Verdict("write", program, f"{program} {write_flag} writes")

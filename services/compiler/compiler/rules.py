@@ -34,6 +34,8 @@ from .shell import (
 
 SQL_LANGS = {"sql", "psql", "postgresql", "postgres", "pgsql", "plpgsql"}
 _RUN_PHRASE = re.compile(r"\b(run|execute|use|using|type|enter|with|try|command)\s*:?\s*$", re.I)
+# Only these introduce a one-word command ("run `uptime`"); "with `watch`" names a tool
+_RUN_ONE_WORD = re.compile(r"\b(run|execute|type|enter)\s*:?\s*$", re.I)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(])")
 _IMPERATIVE = re.compile(
     r"^(?:(?:then|next|also|finally|first|now|afterwards)[,:]?\s+)?(?:if\b[^,]{1,120},\s*)?"
@@ -196,7 +198,10 @@ class _Builder:
         step_id = self.new_id(section)
         title = _short(cmd.comment or lead or f"{_plain(section.title)}: {_short(cmd.text, 60)}".lstrip(": "), 100)
         template = _unbrace(cmd.template_text(), set(self.vars))
-        if cmd.argv is not None:
+        if cmd.argv is not None and cmd.argv[0] in ("cd", "pushd", "popd"):
+            # a shell builtin: it only says where the next commands of the guide run
+            why, approval = "a shell builtin: it sets the directory the next commands run in", False
+        elif cmd.argv is not None:
             verdict = ontology.classify(cmd.argv)
             refused = ontology.policy_refusals(cmd.argv) if verdict.automatable else []
             if verdict.automatable and not refused:
@@ -341,7 +346,7 @@ class _Builder:
                 continue
             if argv[0] in ("for", "while", "do", "done", "if", "then", "fi", "else", "in", "until", "xargs"):
                 return True
-            if re.match(r"^[A-Za-z_]\w*=", argv[0]):
+            if re.match(r"^[A-Za-z_]\w*=", argv[0]) or argv[0] in ("cd", "pushd", "popd"):
                 continue
             if ontology.classify(argv).kind != "read":
                 return True
@@ -506,7 +511,8 @@ def _inline_commands(text: Text) -> list[Command]:
         after = text.text.split(f"`{ic.code}`", 1)[-1]
         if re.match(r"\s*(commands?|tool|container|pod|binary|utility|cli|plugin|process|service)\b", after, re.I):
             continue  # "to run `etcdctl` commands": the tool named, not a command to run
-        if (known and alone) or (_RUN_PHRASE.search(ic.before) and (known or len(words) >= 2)):
+        one_word_ok = len(words) >= 2 or _RUN_ONE_WORD.search(ic.before) is not None
+        if (known and alone) or (_RUN_PHRASE.search(ic.before) and one_word_ok and (known or len(words) >= 2)):
             out.append(parse_command(code, text.line_start, text.line_end, origin="inline"))
     return out
 

@@ -40,6 +40,7 @@ _SESSION_PROGRAMS = set(command_ontology.SESSION_PROGRAMS)
 _NO_COMMAND_FLAGS = set(command_ontology.SESSION_COMMAND_FLAGS)
 _OUTER_TOOLS = set(command_ontology.OPERATOR_CLIENTS)
 _ASSIGN = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\S*)\s*$")
+_ENV_PREFIX = re.compile(r"^(?:[A-Za-z_]\w*=(?:'[^']*'|\"[^\"]*\"|\S*)\s+)+")
 _HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _FUNCTION = re.compile(r"^(?:function\s+[\w.-]+|[\w.-]+\s*\(\s*\))\s*(?:\{|$)")
 _OPENERS = {"for", "while", "until", "if", "case", "select"}
@@ -210,6 +211,9 @@ def _is_command_line(text: str) -> bool:
     or a command-shaped word that is not followed by log-like text ("received unexpected HTTP status:
     500" is output, "vault status" a command)."""
     text = text.split("\n", 1)[0]
+    if _ASSIGN.match(text):
+        return True
+    text = _ENV_PREFIX.sub("", text)  # APP_ENV=prod ansible-playbook ...: the program decides
     words = text.split()
     if not words:
         return False

@@ -201,3 +201,23 @@ def test_the_golden_set_meets_the_fidelity_figures() -> None:
     assert total.imperatives_accounted == total.imperatives, total.missed
     assert total.output_as_command == 0, total.missed
     assert total.assertions > 0
+
+
+def test_a_config_line_that_starts_with_a_tool_name_is_no_cli_step() -> None:
+    md = "# Pg\n\n## Allow\n\n1. Add the pg_hba entries\n    * `host replication repl 10.0.0.0/8 md5`\n"
+    step = manual_with(md, "host replication repl 10.0.0.0/8 md5")
+    assert step["approvals"] == {"min": 1} and "at most 2 words" in step["instructions"]
+
+
+def test_a_tool_named_in_passing_is_no_command_but_run_uptime_is() -> None:
+    named = compile_rules("# W\n\n## L\n\nYou may use it with `watch`, to refresh it.\n")
+    assert not named.mapping.commands
+    run = compile_rules("# W\n\n## L\n\nThen run `uptime`.\n")
+    assert [c.text for c in run.mapping.commands] == ["uptime"]
+
+
+def test_cd_is_shown_without_an_approval_and_env_prefixes_name_the_program() -> None:
+    md = "# A\n\n## Go\n\n```bash\ncd /srv/app\nAPP_ENV=prod ansible-playbook site.yml\n```\n"
+    cd, play = steps(md)
+    assert cd["type"] == "manual" and "approvals" not in cd and "shell builtin" in cd["instructions"]
+    assert play["approvals"] == {"min": 1} and "environment variables for ansible-playbook" in play["instructions"]
