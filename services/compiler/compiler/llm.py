@@ -26,6 +26,11 @@ Rules:
   "cli" steps; writes, deletes, restarts, scaling, failovers need a manual step with approvals {"min": 1}.
 - Pipes, redirects, subshells, loops and heredocs are manual steps: argv never goes through a shell.
 - Commands only when present in the TSG text; every argv token must come from the text or be a {{ .var }}.
+- Braces of another tool's template (kubectl --template='{{range .items}}...') are written {{ "{{" }}: a literal
+  {{ that is never a runbook var; a $x inside single quotes is never a var.
+- Lines typed inside a session (after oc debug node/x, kubectl exec -it ... bash, ssh host, psql) go in ONE
+  manual step: "In the session opened by <command>, run:" and every line, with approvals when any may write.
+- Every instruction sentence of the guide becomes a manual step (a checklist item) or a TODO.
 - Never invent credentials, hosts, values or destructive commands.
 - Uncertain values become meta.vars with an empty default and a TODO in mapping.todos.
 - meta.governance.allowed_commands is exactly the set of argv[0] of the cli steps.
