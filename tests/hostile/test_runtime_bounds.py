@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from healthz_probe import HEALTHZ_BOUND_S  # tests/hostile is on sys.path (no __init__.py)
 
 from playbooks_contracts.runbook import validate_runbook
 from playbooks_platform.db import set_tenant
@@ -192,21 +193,21 @@ async def test_a_replay_delay_never_freezes_the_event_loop(rt, infra: Infra, org
     assert r.status_code == 201 and r.json()["status"] == "passed", r.text
     print(f"\n2 x 1 s replay delay: {len(watch.latencies)} /healthz samples, worst {watch.worst_ms:.1f} ms")
     assert len(watch.latencies) > 20  # the loop kept answering throughout the two seconds
-    assert watch.worst_ms < 100
+    assert watch.worst_ms < HEALTHZ_BOUND_S * 1000
 
 
 async def test_retry_waits_never_freeze_the_event_loop(rt, infra: Infra, org: str) -> None:
     client, _ = rt
     doc = runbook(
-        [cli("flaky", ["echo", "x"], assertions=[{"contains": "never"}], retry={"attempts": 3, "delay": "0.5s"})]
+        [cli("flaky", ["echo", "x"], assertions=[{"contains": "never"}], retry={"attempts": 3, "delay": "1s"})]
     )
     replay = scenario({"match": {"argv": ["echo", "x"]}, "respond": {"stdout": "x"}, "calls": {"max": 3}})
     watch = LoopWatch(client)
     async with watch.watching():
         r = await create(client, infra, org, {"runbook": doc, "mode": "replay", "scenario": replay, "start": True})
     assert r.json()["history"][0]["attempts"] == 3, r.text
-    print(f"\n3 attempts, 2 x 0.5 s waits: worst /healthz {watch.worst_ms:.1f} ms")
-    assert watch.worst_ms < 100
+    print(f"\n3 attempts, 2 x 1 s waits: worst /healthz {watch.worst_ms:.1f} ms")
+    assert watch.worst_ms < HEALTHZ_BOUND_S * 1000
 
 
 # -- 3. snapshots hold state, not history -------------------------------------------------------
