@@ -137,21 +137,26 @@ class MiniLMEncoder:
         for row, tokens in enumerate(batch):
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1.0
-        x = self.word[ids] + self.position[:length] + self.token_type
+        # Activations kept as (tokens, features) 2-D arrays: each dense layer is one BLAS matrix product (a
+        # batched 3-D matmul of strided views falls back to numpy's slow non-BLAS loop).
+        x = (self.word[ids] + self.position[:length] + self.token_type).reshape(n * length, self.dimensions)
         x = _layer_norm(x, *self.emb_norm)
         head = self.dimensions // HEADS
         # Padding keys get the float32 minimum added, as transformers does: softmax gives them zero weight.
         bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
         scale = np.float32(1.0 / np.sqrt(head))
         for qkv_w, qkv_b, o_w, o_b, norm1, i_w, i_b, f_w, f_b, norm2 in self.layers:
-            qkv = (x @ qkv_w + qkv_b).reshape(n, length, 3, HEADS, head).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            qkv = (x @ qkv_w + qkv_b).reshape(n, length, 3, HEADS, head)
+            q = np.ascontiguousarray(qkv[:, :, 0].transpose(0, 2, 1, 3))  # (n, heads, length, head)
+            kt = np.ascontiguousarray(qkv[:, :, 1].transpose(0, 2, 3, 1))  # (n, heads, head, length)
+            v = np.ascontiguousarray(qkv[:, :, 2].transpose(0, 2, 1, 3))
+            scores = (q @ kt) * scale + bias
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(n, length, self.dimensions)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(n * length, self.dimensions)
             x = _layer_norm(x + context @ o_w + o_b, *norm1)
             x = _layer_norm(x + _gelu(x @ i_w + i_b) @ f_w + f_b, *norm2)
+        x = x.reshape(n, length, self.dimensions)
         pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
