@@ -10,7 +10,6 @@ release and no project page) refuses to load instead of silently changing every 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
