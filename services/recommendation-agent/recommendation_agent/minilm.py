@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-# Up to this many tokens in a call (a search query: one short text), the matrix products run on one BLAS thread.
-# Measured on the shared 2-core machine under load: a query took 1,166 ms with OpenBLAS's default threads
-# (torch's 1,181 ms) and 84 ms on one thread; threads only pay off for batches, and the query runs inline on
-# the event loop.
-SINGLE_THREAD_TOKENS = 512
+# The matrix products run on one BLAS thread. Measured on the shared 2-core machine: under load a query took
+# 1,166 ms with OpenBLAS's default threads (torch: 1,181 ms) and 84 ms on one; a batch of 88 library documents
+# 7-13 docs/s with the default threads and 10-17 docs/s on one. Threads oversubscribe the cores that the other
+# processes (and replicas) use; parallelism comes from processes.
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length (the tokenizer.json itself says 128)
 HEADS = 12
 LAYERS = 6
@@ -129,10 +128,8 @@ class MiniLMEncoder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         ids = [enc.ids for enc in self.tokenizer.encode_batch(texts)]
-        if sum(map(len, ids)) <= SINGLE_THREAD_TOKENS:
-            with self._threads.limit(limits=1, user_api="blas"):
-                return self._encode(ids, batch_size)
-        return self._encode(ids, batch_size)
+        with self._threads.limit(limits=1, user_api="blas"):
+            return self._encode(ids, batch_size)
 
     def _encode(self, ids: list[list[int]], batch_size: int) -> np.ndarray:
         out = np.empty((len(ids), self.dimensions), dtype=np.float32)
