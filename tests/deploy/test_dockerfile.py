@@ -101,7 +101,8 @@ def test_everything_copied_exists_and_is_in_the_build_context(
                 path = REPO / rel
                 assert path.exists(), f"COPY {rel}: not in the repository"
                 files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-                wanted = [f.relative_to(REPO).as_posix() for f in files if f.suffix in (".py", ".toml", ".sh", ".mako")]
+                kept = (".py", ".toml", ".sh", ".mako", ".lock")
+                wanted = [f.relative_to(REPO).as_posix() for f in files if f.suffix in kept]
                 assert wanted, rel
                 excluded = [f for f in wanted if "__pycache__" not in f and not dockerignore_includes(f)]
                 assert not excluded, f".dockerignore leaves out {excluded[:5]}"

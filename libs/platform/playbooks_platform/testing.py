@@ -11,6 +11,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -116,18 +117,23 @@ def start_infra(workdir: Path) -> Infra:
 async def running_service(
     spec: ServiceSpec | str, infra: Infra, **overrides: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, FastAPI]]:
-    """Start a service in-process (lifespan included) and give an HTTP client to it."""
+    """Start a service in-process (lifespan included) and give an HTTP client to it.
+
+    Its files (the data folder: Qdrant Edge's index, caches, run folders) go to a temporary folder of its own
+    unless the test names one: never the dev stack's ``.data/``, whose index admits one process at a time."""
     spec = load_spec(spec) if isinstance(spec, str) else spec
     await infra.migrate(spec)
     overrides.setdefault("consumer_group_prefix", fresh_group_prefix("t"))
-    settings = infra.settings(spec.settings_cls, service_name=spec.name, **overrides)
-    app = create_app(spec, settings)
-    async with app.router.lifespan_context(app):
-        for runner in app.state.runtime.consumers:
-            await runner.wait_started()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
-            yield client, app.state.runtime, app
+    with tempfile.TemporaryDirectory(prefix=f"playbooks-{spec.name}-", ignore_cleanup_errors=True) as data_dir:
+        overrides.setdefault("data_dir", Path(data_dir))
+        settings = infra.settings(spec.settings_cls, service_name=spec.name, **overrides)
+        app = create_app(spec, settings)
+        async with app.router.lifespan_context(app):
+            for runner in app.state.runtime.consumers:
+                await runner.wait_started()
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
+                yield client, app.state.runtime, app
 
 
 async def produce(

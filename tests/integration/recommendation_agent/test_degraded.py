@@ -72,7 +72,7 @@ class Upstream:
 
     def embed(self, body: dict[str, Any]) -> dict[str, Any]:
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        vectors = self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        vectors = self.model.encode(texts)
         return {
             "object": "list",
             "model": body["model"],
