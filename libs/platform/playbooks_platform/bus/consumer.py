@@ -34,7 +34,14 @@ from playbooks_contracts import topic as lookup_topic
 
 from ..errors import PoisonMessage
 from ..metrics import Metrics
-from ..telemetry import TRACE_HEADERS, context_from_headers, inject_headers, recording, tracer
+from ..telemetry import (
+    TRACE_HEADERS,
+    context_from_headers,
+    inject_headers,
+    process_span_attributes,
+    recording,
+    tracer,
+)
 from ..transient import is_transient, refused_value
 from .codec import decode
 from .publisher import OutgoingMessage, Publisher
@@ -44,7 +51,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Delivery:
-    """One consumed message, decoded, with its own ``"<topic> process"`` span."""
+    """One consumed message, decoded, with its own ``"process <topic>"`` span."""
 
     topic: Topic
     partition: int
@@ -243,16 +250,17 @@ class ConsumerRunner:
         span = None
         if traced:
             span = tracer().start_span(
-                f"{record.topic} process",
+                f"process {record.topic}",
                 context=context_from_headers(headers),
                 kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": record.topic,
-                    "messaging.kafka.destination.partition": record.partition,
-                    "messaging.kafka.message.offset": record.offset,
-                    "messaging.consumer.group.name": self.group_id,
-                },
+                attributes=process_span_attributes(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    group=self.group_id,
+                    key=record.key,
+                    size=len(record.value or b""),
+                ),
             )
         try:
             message = decode(topic, record.value)
@@ -263,6 +271,9 @@ class ConsumerRunner:
             poison.append((record, headers, exc))
             return None
         if span is not None:
+            message_id = getattr(message, "id", None)
+            if message_id is not None:  # the envelope id: the idempotency key is the message's identity
+                span.set_attribute("messaging.message.id", str(message_id))
             org = getattr(message, "org_id", None)
             if org:
                 span.set_attribute("playbooks.org_id", org)
