@@ -130,10 +130,20 @@ class OutboxRelay:
             f"SELECT id, topic, key, payload::text AS payload, headers, batch FROM {table} "
             "WHERE id = ANY(:ids) ORDER BY id"
         )
+        self._backlog_query = text(
+            f"SELECT count(*) AS rows, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age FROM {table}"
+        )
+        self.schema = schema
         self._wake = asyncio.Event()
         self._stopping = False
         self._backlog = False  # the last round left rows behind: go again at once
         self.healthy = True
+
+    async def backlog(self) -> tuple[int, float]:
+        """Rows waiting to be relayed and the age in seconds of the oldest (for ``/metrics``)."""
+        async with self.db.transaction() as session:
+            row = (await session.execute(self._backlog_query)).one()
+        return int(row.rows), float(row.age)
 
     def wake(self) -> None:
         """Call after committing outbox rows, to relay them without waiting for the next poll."""

@@ -133,7 +133,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
     settings = settings or spec.settings_cls(service_name=spec.name)
     setup_logging(spec.name, settings.log_level, settings.log_json)
     setup_tracing(spec.name, console=settings.trace_console)
-    metrics = Metrics(spec.name)
+    metrics = Metrics(spec.name, spec.version)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -260,6 +260,13 @@ def _ops_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(runtime: RuntimeDep) -> Response:
+        if runtime.relay is not None:
+            # Read at scrape time (one count on a table kept near empty); a database that does not
+            # answer leaves the last figures and shows up in /readyz instead.
+            with contextlib.suppress(Exception):
+                rows, age = await asyncio.wait_for(runtime.relay.backlog(), 2.0)
+                runtime.metrics.outbox_backlog(runtime.relay.schema).set(rows)
+                runtime.metrics.outbox_age(runtime.relay.schema).set(age)
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return router
