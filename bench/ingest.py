@@ -130,7 +130,8 @@ class Counter:
 
     async def published(self) -> float:
         text = (await self.http.get("/metrics")).text
-        found = re.search(rf'^playbooks_messages_published_total{{topic="{re.escape(TRIGGERS.name)}"}} (\S+)$', text, re.M)
+        series = rf'^playbooks_messages_published_total{{topic="{re.escape(TRIGGERS.name)}"}} (\S+)$'
+        found = re.search(series, text, re.M)
         return float(found.group(1)) if found else 0.0
 
     async def until(self, n: int, timeout: float = 120) -> float:
