@@ -72,9 +72,11 @@ async def scrape(infra: Infra):
         await produce(infra.kafka_bootstrap, UPSTREAM_ACTIVITY_EVENTS.name, [{"orgId": org, "activity": {"type": "x"}}])
         await produce(infra.kafka_bootstrap, UPSTREAM_ACTIVITY_EVENTS.name, [b"{not json"], key=org)
         await eventually(
-            lambda: ingest_rt.metrics.total("playbooks_messages_dead_lettered_total") >= 1
-            and ingest_rt.metrics.total("playbooks_consumer_lag_messages") >= 0
-            and "playbooks_consumer_lag_messages{" in ingest_rt.metrics.render().decode(),
+            lambda: (
+                ingest_rt.metrics.total("playbooks_messages_dead_lettered_total") >= 1
+                and ingest_rt.metrics.total("playbooks_consumer_lag_messages") >= 0
+                and "playbooks_consumer_lag_messages{" in ingest_rt.metrics.render().decode()
+            ),
             timeout=30,
         )
         await ingest.get("/healthz")
