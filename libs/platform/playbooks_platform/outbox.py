@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import Envelope, Topic
 
+from .backoff import Backoff
 from .bus.publisher import OutgoingMessage, Publisher
 from .db import Database
 from .telemetry import inject_headers
@@ -179,19 +180,19 @@ class OutboxRelay:
         return len(messages)
 
     async def run(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, 5.0)
         while not self._stopping:
             # Cleared before the round: a wake() while it runs starts the next one at once.
             self._wake.clear()
             try:
                 await self.relay_once()
-                self.healthy, delay = True, 0.1
+                self.healthy = True
+                backoff.reset()
             except Exception as exc:
                 if not is_transient(exc):
                     log.exception("outbox relay failed")
                 self.healthy = False
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(backoff.next())
                 continue
             if not self._backlog:
                 with contextlib.suppress(TimeoutError):

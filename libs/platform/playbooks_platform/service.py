@@ -24,6 +24,7 @@ from opentelemetry import trace
 from playbooks_contracts import Topic
 
 from .auth import CurrentPrincipal, TokenVerifier
+from .backoff import jittered
 from .bus import ConsumerRunner, Publisher
 from .bus.consumer import Handler
 from .db import Database
@@ -289,7 +290,7 @@ async def _start_with_retry(start: Callable[[], Awaitable[None]], what: str, att
             if attempt == attempts:
                 raise
             log.warning(f"waiting for the {what}", extra={"error": str(exc), "attempt": attempt})
-            await asyncio.sleep(min(0.2 * attempt, 2.0))
+            await asyncio.sleep(jittered(min(0.2 * attempt, 2.0)))
 
 
 def _instrument_http(app: FastAPI) -> None:

@@ -3,7 +3,7 @@
 A batch is handed to the handler as a whole (one database transaction for many messages is
 what makes throughput). If the handler fails:
 
-* a transient failure (database or broker unreachable) is retried with backoff for as long as
+* a transient failure (database or broker unreachable) is retried with jittered backoff for as long as
   it lasts, without committing or skipping anything, and the runner reports not-ready;
 * any other failure splits the batch in halves, and a failing half again, down to the message
   that fails; that one is tried alone up to ``max_attempts`` times, and if it still fails goes
@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from playbooks_contracts import Topic
 from playbooks_contracts import topic as lookup_topic
 
+from ..backoff import Backoff, jittered
 from ..errors import PoisonMessage
 from ..metrics import Metrics
 from ..telemetry import (
@@ -195,15 +196,14 @@ class ConsumerRunner:
         await self._commit({tp: records for (tp, records), ok in zip(batch.items(), done, strict=True) if ok})
 
     async def _start_consumer(self) -> None:
-        delay = self.backoff_s or 0.2
+        backoff = Backoff(self.backoff_s or 0.2, self.max_backoff_s)
         while True:
             try:
                 await self._consumer.start()
                 return
             except Exception as exc:  # broker not up yet: keep trying, report not ready
                 self._unhealthy(f"cannot reach the broker: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+                await asyncio.sleep(backoff.next())
 
     async def wait_started(self, timeout: float = 30) -> None:
         await asyncio.wait_for(self._started.wait(), timeout)
@@ -287,7 +287,7 @@ class ConsumerRunner:
 
         Returns None on success, "stopping" if interrupted, or the deterministic error.
         """
-        delay = self.backoff_s or 0.05
+        backoff = Backoff(self.backoff_s or 0.05, self.max_backoff_s)
         while True:
             try:
                 await self.handler(deliveries)
@@ -298,10 +298,10 @@ class ConsumerRunner:
                     return exc
                 self._unhealthy(f"transient failure, retrying: {type(exc).__name__}: {exc}")
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    await asyncio.wait_for(self._stopping.wait(), backoff.next())
                     return "stopping"
                 except TimeoutError:
-                    delay = min(delay * 2, self.max_backoff_s)
+                    pass
                 continue
             self.healthy, self.last_error = True, None
             if self.metrics:
@@ -346,7 +346,7 @@ class ConsumerRunner:
             if isinstance(error, PoisonMessage) or refused_value(error):
                 break  # no retry can change the answer
             if attempt < self.max_attempts:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+                await asyncio.sleep(jittered(min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)))
         assert error is not None
         delivery.span.record_exception(error)
         delivery.span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
@@ -391,15 +391,14 @@ class ConsumerRunner:
         if isinstance(key, bytes):
             key = key.decode("utf-8", "replace")
         # The dead-letter write must not be lost either: retry it like any transient failure.
-        delay = self.backoff_s or 0.05
+        backoff = Backoff(self.backoff_s or 0.05, self.max_backoff_s)
         while True:
             try:
                 await self.publisher.publish_many([OutgoingMessage(topic.dlq, payload, key, dlq_headers)])
                 break
             except Exception as exc:
                 self._unhealthy(f"cannot write to {topic.dlq}: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+                await asyncio.sleep(backoff.next())
         if self.metrics:
             self.metrics.dead_lettered(topic.name, self.group_id, type(error).__name__).inc()
         log.error("dead-lettered", extra={"topic": topic.name, "offset": offset, "reason": str(error)[:500]})
@@ -407,7 +406,7 @@ class ConsumerRunner:
     async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
         self._record_lag(offsets)
-        delay = self.backoff_s or 0.05
+        backoff = Backoff(self.backoff_s or 0.05, self.max_backoff_s)
         while True:
             try:
                 await self._consumer.commit(offsets)
@@ -418,8 +417,7 @@ class ConsumerRunner:
                     log.warning("commit failed, messages will be redelivered", extra={"error": str(exc)})
                     return
                 self._unhealthy(f"commit failed: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+                await asyncio.sleep(backoff.next())
 
     def _record_lag(self, handled: dict[TopicPartition, int]) -> None:
         """Lag per partition: the fetch's high watermark minus the next offset to handle.
