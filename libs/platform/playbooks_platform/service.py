@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
 
 from playbooks_contracts import Topic
+from playbooks_contracts.runbook import RUNBOOK_SCHEMA_PATH, runbook_json_schema
 
 from .auth import CurrentPrincipal, TokenVerifier
 from .backoff import jittered
@@ -258,6 +259,11 @@ def _ops_router() -> APIRouter:
             "roles": sorted(principal.roles),
             "permissions": sorted(p.value for p in permissions_of(principal.roles)),
         }
+
+    @router.get(RUNBOOK_SCHEMA_PATH, summary="The runbook JSON Schema (its $id resolves here)")
+    async def runbook_schema() -> JSONResponse:
+        # Editors fetch it from a running platform: the compiled runbooks' yaml-language-server line names it.
+        return JSONResponse(runbook_json_schema(), media_type="application/schema+json")
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(runtime: RuntimeDep) -> Response:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from playbooks_contracts.runbook import yaml_language_server_line
 from playbooks_platform.errors import Invalid
 
 from .pipeline import CompileResult, compile_document
@@ -31,7 +32,7 @@ def _compile(path: Path, *, name: str | None, llm: bool) -> CompileResult:
 
 def _write(result: CompileResult, out: Path, mapping: Path | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(result.yaml)
+    out.write_text(yaml_language_server_line() + result.yaml)  # editors validate it against the schema
     if mapping is not None:
         mapping.parent.mkdir(parents=True, exist_ok=True)
         mapping.write_text(result.mapping_markdown)

@@ -19,7 +19,14 @@ from rich.table import Table
 
 from playbooks_contracts.documents import DocumentTooLarge, load_yaml
 from playbooks_contracts.policy import OrgPolicy
-from playbooks_contracts.runbook import RunbookInvalid, parse_runbook, validate_runbook
+from playbooks_contracts.runbook import (
+    RUNBOOK_SCHEMA_ID,
+    RunbookInvalid,
+    parse_runbook,
+    runbook_json_schema,
+    validate_runbook,
+    yaml_language_server_line,
+)
 
 from .debugger import Debugger
 from .engine import Engine, EngineError, verify
@@ -254,6 +261,30 @@ def scenario_check(path: Path) -> None:
         raise _fail(f"{path}: {exc}", 1) from None
     Replayer(scenario)
     console.print(f"{path}: valid scenario")
+
+
+@app.command()
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the schema to this file instead of printing it.")
+    ] = None,
+    line: Annotated[
+        bool,
+        typer.Option(
+            "--line", help="Print the '# yaml-language-server: $schema=...' line compiled runbooks start with."
+        ),
+    ] = False,
+) -> None:
+    """Print the runbook JSON Schema (its $id is where a running platform serves it), for editors and CI."""
+    if line:
+        typer.echo(yaml_language_server_line(), nl=False)
+        return
+    text = json.dumps(runbook_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text)
+    console.print(f"{out}: runbook schema ({RUNBOOK_SCHEMA_ID}); map it to *.runbook.yaml in your editor", markup=False)
 
 
 for _ep in entry_points(group="runbook.commands"):
