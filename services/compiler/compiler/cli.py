@@ -12,6 +12,7 @@ from rich.table import Table
 
 from playbooks_contracts.runbook import yaml_language_server_line
 from playbooks_platform.errors import Invalid
+from playbooks_platform.progress import progress
 
 from .pipeline import CompileResult, compile_document
 
@@ -49,7 +50,11 @@ def compile_command(
         bool, typer.Option("--llm/--rules", help="Try the configured LLM first (PLAYBOOKS_LLM_URL).")
     ] = False,
 ) -> None:
-    """Compile prose TSGs into governed runbooks with a mapping report; exit 1 if any result is invalid."""
+    """Compile prose TSGs into governed runbooks with a mapping report; exit 1 if any result is invalid.
+
+    Exit codes: 0 every runbook valid; 1 a runbook is invalid (its problems are printed); 2 usage error
+    (no such file, no *.md in the folder).
+    """
     if source.is_dir():
         files = sorted(source.glob("*.md"))
         if not files:
@@ -58,8 +63,12 @@ def compile_command(
         target = out or source / "compiled"
         table = Table("TSG", "steps", "cli", "manual", "approvals", "vars", "TODOs", "valid", "ms", title="compiled")
         bad = 0
-        for f in files:
-            result = _compile(f, name=None, llm=llm)
+        with progress(len(files), "compiling") as done:
+            results = []
+            for f in files:
+                results.append((f, _compile(f, name=None, llm=llm)))
+                done(f.name)
+        for f, result in results:
             _write(result, target / f"{f.stem}.runbook.yaml", target / f"{f.stem}.mapping.md")
             s = result.stats()
             bad += not result.valid
