@@ -141,3 +141,19 @@ def test_a_service_logs_json_when_its_stderr_is_not_a_terminal(monkeypatch: pyte
         assert "hello" in tty.getvalue() and not tty.getvalue().lstrip().startswith("{")
     finally:
         root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+
+
+def test_progress_is_drawn_at_a_terminal_and_silent_in_a_pipe() -> None:
+    from rich.console import Console
+
+    from playbooks_platform.progress import progress
+
+    seen = io.StringIO()
+    with progress(3, "migrating", console=Console(file=seen, force_terminal=True, width=100)) as done:
+        for name in ("trigger-ingest", "condition-engine", "runbook-runtime"):
+            done(name)
+    assert "migrating" in seen.getvalue() and "3/3" in seen.getvalue()
+    piped = io.StringIO()
+    with progress(3, "migrating", console=Console(file=piped, force_terminal=False)) as done:
+        done("trigger-ingest")
+    assert piped.getvalue() == ""
