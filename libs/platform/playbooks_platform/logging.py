@@ -86,7 +86,8 @@ def setup_logging(service: str, level: str = "INFO", json: bool | None = None) -
     else (a pipe, a file, a container's log collector) gets JSON.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service) if wants_json(json) else ConsoleFormatter(service, colour=True))
+    colour = not wants_json(None)  # colours only for a terminal, also when plain lines were asked for
+    handler.setFormatter(JsonFormatter(service) if wants_json(json) else ConsoleFormatter(service, colour=colour))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

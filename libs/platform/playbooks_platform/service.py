@@ -221,6 +221,10 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
     return app
 
 
+class SchemaResponse(JSONResponse):
+    media_type = "application/schema+json"
+
+
 def _ops_router() -> APIRouter:
     router = APIRouter(tags=["operations"])
 
@@ -260,10 +264,15 @@ def _ops_router() -> APIRouter:
             "permissions": sorted(p.value for p in permissions_of(principal.roles)),
         }
 
-    @router.get(RUNBOOK_SCHEMA_PATH, summary="The runbook JSON Schema (its $id resolves here)")
-    async def runbook_schema() -> JSONResponse:
+    @router.get(
+        RUNBOOK_SCHEMA_PATH,
+        summary="The runbook JSON Schema (its $id resolves here)",
+        response_class=SchemaResponse,
+        responses={200: {"content": {SchemaResponse.media_type: {"schema": {"type": "object"}}}}},
+    )
+    async def runbook_schema() -> SchemaResponse:
         # Editors fetch it from a running platform: the compiled runbooks' yaml-language-server line names it.
-        return JSONResponse(runbook_json_schema(), media_type="application/schema+json")
+        return SchemaResponse(runbook_json_schema())
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(runtime: RuntimeDep) -> Response:
