@@ -166,7 +166,7 @@ class _Batches:
 
     def partition_of(self, topic: str, key: str | None) -> int:
         """The partition a keyed message goes to (an unkeyed one: the next in the round)."""
-        if key is None:
+        if not key:  # as append(): an empty key is no key
             partitions = self.partitions[topic]
             return partitions[(self._unkeyed + 1) % len(partitions)]
         return self._partition(topic, key.encode())
