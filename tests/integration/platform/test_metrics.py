@@ -81,7 +81,9 @@ async def scrape(infra: Infra):
         )
         await ingest.get("/healthz")
         ingest_text = (await ingest.get("/metrics")).text
-    async with running_service("condition-engine", infra) as (engine, _rt, _):
+    # API role: its relay runs (the outbox gauges), no consumer reads the shared topics' backlog and
+    # leaves outbox rows behind for other tests' relays.
+    async with running_service("condition-engine", infra, role="api") as (engine, _rt, _):
         engine_text = (await engine.get("/metrics")).text
     return ingest_text, engine_text
 
