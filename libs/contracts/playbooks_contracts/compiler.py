@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .base import StrictModel, WireModel
 from .documents import MAX_DOCUMENT_CHARS, MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_NODES
+from .recommendation import PLAYBOOK_ID_PATTERN, VERSION_PATTERN
 
 
 class CompileRequest(StrictModel):
@@ -18,8 +19,14 @@ class CompileRequest(StrictModel):
         default="auto", description="auto: the LLM when one is configured (falls back to the rules); rules: rules only."
     )
     publish: bool = Field(default=False, description="Also publish the runbook to runbooks.compiled.v1 for review.")
-    playbook_id: str | None = Field(default=None, max_length=200, description="Id to publish under (default: derived).")
-    version: str = Field(default="1", max_length=50)
+    # The same id and version rules as the consumers of runbooks.compiled.v1 (recommendation-agent,
+    # runbook-runtime): a publish they would dead-letter is refused here with a 422 instead.
+    playbook_id: str | None = Field(
+        default=None, pattern=PLAYBOOK_ID_PATTERN, description="Id to publish under (default: derived)."
+    )
+    version: str = Field(
+        default="1.0.0", pattern=VERSION_PATTERN, description="Version to publish as: MAJOR.MINOR.PATCH."
+    )
 
 
 class Diagnostic(WireModel):

@@ -19,6 +19,9 @@ plus optional ``with.stdin``; ``capture`` maps a capture name to ``stdout``, ``s
 ``checklist`` (with ``items``) or ``attachment``, ``approvals {min, roles}``, ``replay_mode``:
 ``reuse_evidence`` | ``require_new``) and ``group`` (``title`` and nested ``steps``; groups do not
 nest). Templates are written ``{{ .name }}`` and must name a var or a capture of an earlier step.
+Braces that belong to another tool (``kubectl --template='{{range .items}}...'``, Go or Jinja
+templates) are written with the escape ``{{ "{{" }}`` (Go's own): it renders to a literal ``{{`` and
+is never read as a template, in argv items, stdin and instructions alike.
 Unknown fields are rejected with the path of the offender. Use :func:`parse_runbook` (raises
 :class:`RunbookInvalid` with every problem and its location), :func:`validate_runbook` (the list of
 problems) and :func:`runbook_json_schema` (the JSON Schema exported to ``proto-contracts/``).
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -54,6 +57,33 @@ STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 TEMPLATE_REF = re.compile(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # RE2: with Python's re, 20,000 characters of "{{" took 12.8 s here (each start scans to the end)
 ANY_TEMPLATE = compile_pattern(r"\{\{.*?\}\}")
+# ``{{ "{{" }}``: literal braces (Go's escape), so other tools' templates survive rendering.
+LITERAL_BRACES = '{{ "{{" }}'
+BRACE_ESCAPE = re.compile(r'\{\{\s*"\{\{"\s*\}\}')
+_TEMPLATE_OR_ESCAPE = re.compile(BRACE_ESCAPE.pattern + "|" + TEMPLATE_REF.pattern)
+
+
+def is_template(text: str) -> bool:
+    """Whether a ``{{...}}`` span is allowed: a ``{{ .name }}`` reference or the literal-brace escape."""
+    return bool(TEMPLATE_REF.fullmatch(text) or BRACE_ESCAPE.fullmatch(text))
+
+
+def escape_braces(text: str) -> str:
+    """``text`` with every ``{{`` written as the escape: nothing in it is a template any more."""
+    return text.replace("{{", LITERAL_BRACES)
+
+
+def render_text(text: str, value: Callable[[str], str]) -> str:
+    """``{{ .name }}`` replaced by ``value(name)`` and the escape by ``{{``, in one pass (a value is
+    never read again, so a value holding braces stays as it is)."""
+    return _TEMPLATE_OR_ESCAPE.sub(lambda m: value(m.group(1)) if m.group(1) else "{{", text)
+
+
+def unescape(text: str) -> str:
+    """The escape turned back into ``{{``; templates left as written."""
+    return BRACE_ESCAPE.sub("{{", text)
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -208,7 +238,11 @@ class Meta(_Strict):
 
 
 class CliWith(_Strict):
-    argv: list[str] = Field(min_length=1, description="Program and arguments; never a shell command line.")
+    argv: list[str] = Field(
+        min_length=1,
+        description="Program and arguments; never a shell command line. Templates are {{ .name }}; "
+        'write literal braces (another tool\'s template) as {{ "{{" }}.',
+    )
     stdin: str | None = None
 
     @field_validator("argv")
@@ -297,7 +331,9 @@ class ManualStep(_Strict):
     id: StepId
     type: Literal["manual"]
     title: str = Field(min_length=1)
-    instructions: str = ""
+    instructions: str = Field(
+        default="", description='Markdown for the operator; {{ .name }} templates, literal braces as {{ "{{" }}.'
+    )
     required_evidence: list[EvidenceItem] = Field(default_factory=list)
     approvals: Approvals | None = None
     replay_mode: Literal["reuse_evidence", "require_new"] = "require_new"
@@ -382,8 +418,14 @@ def cross_check(runbook: Runbook) -> list[tuple[str, str]]:
             texts.append((f"{loc}.instructions", step.instructions))
         for where, text in texts:
             for match in ANY_TEMPLATE.findall(text):
-                if not TEMPLATE_REF.fullmatch(match):
-                    problems.append((where, f"unsupported template {match!r}: only {{{{ .name }}}} is allowed"))
+                if not is_template(match):
+                    problems.append(
+                        (
+                            where,
+                            f"unsupported template {match!r}: only {{{{ .name }}}} is allowed "
+                            f"(write literal braces as {LITERAL_BRACES})",
+                        )
+                    )
             for name in template_refs(text):
                 if name in known:
                     continue

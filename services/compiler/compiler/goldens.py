@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from playbooks_contracts.runbook import TEMPLATE_REF
+from playbooks_contracts.runbook import TEMPLATE_REF, unescape
 
 from .pipeline import CompileResult, compile_rules, dump_yaml
 from .validate import errors
@@ -83,9 +83,10 @@ def command_found(command: str, runbook: dict[str, Any]) -> bool:
     for step in runbook.get("steps", []):
         leaves = step.get("steps", [step]) if step.get("type") == "group" else [step]
         for leaf in leaves:
-            if leaf.get("type") == "cli" and argv is not None and leaf["with"]["argv"] == argv:
+            # other tools' braces are written with the runbook's escape: compare them as the guide wrote them
+            if leaf.get("type") == "cli" and argv is not None and [unescape(a) for a in leaf["with"]["argv"]] == argv:
                 return True
-            if leaf.get("type") == "manual" and wanted in _norm(leaf.get("instructions", "")):
+            if leaf.get("type") == "manual" and wanted in _norm(unescape(leaf.get("instructions", ""))):
                 return True
     return False
 

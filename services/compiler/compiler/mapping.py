@@ -37,6 +37,21 @@ class VarMap:
 
 
 @dataclass
+class BlockMap:
+    line_start: int
+    line_end: int
+    lang: str
+    decision: str  # used by steps ... | kept as reference: ... | dropped: ...
+
+
+@dataclass
+class ProseMap:
+    line: int
+    sentence: str
+    where: str  # the step that carries it, or "TODO"
+
+
+@dataclass
 class Mapping:
     source_name: str
     engine: str = "rules"
@@ -45,6 +60,9 @@ class Mapping:
     vars: list[VarMap] = field(default_factory=list)
     todos: list[str] = field(default_factory=list)
     uncertainties: list[str] = field(default_factory=list)
+    blocks: list[BlockMap] = field(default_factory=list)
+    prose: list[ProseMap] = field(default_factory=list)
+    sections: list[tuple[str, int, int]] = field(default_factory=list)  # (path, first line, last line)
 
 
 def _cell(text: str) -> str:
@@ -100,6 +118,29 @@ def render(mapping: Mapping, *, title: str) -> str:
         out += ["| step | why manual | approval |", "|---|---|---|"]
         for s in manual:
             out.append(f"| `{s.step_id}` | {_cell(s.why_manual)} | {'required' if s.approval else 'no'} |")
+    else:
+        out.append("None.")
+    out += ["", "## Sections", ""]
+    if mapping.sections:
+        out += ["| section | lines | steps |", "|---|---|---|"]
+        for path, start, end in mapping.sections:
+            ids = [s.step_id for s in mapping.steps if s.section == path]
+            where = ", ".join(f"`{i}`" for i in ids) or "no step: prose, links or reference only (nothing to run)"
+            out.append(f"| {_cell(path or '(before the first heading)')} | {start}-{end} | {where} |")
+    else:
+        out.append("None.")
+    out += ["", "## Code blocks", ""]
+    if mapping.blocks:
+        out += ["| lines | language | decision |", "|---|---|---|"]
+        for b in mapping.blocks:
+            out.append(f"| {b.line_start}-{b.line_end} | {b.lang or 'untagged'} | {_cell(b.decision)} |")
+    else:
+        out.append("None.")
+    out += ["", "## Prose instructions", ""]
+    if mapping.prose:
+        out += ["| line | sentence | where |", "|---|---|---|"]
+        for p in mapping.prose:
+            out.append(f"| {p.line} | {_cell(p.sentence)} | {_cell(p.where)} |")
     else:
         out.append("None.")
     out += ["", "## TODOs and uncertainties", ""]

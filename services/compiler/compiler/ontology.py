@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
+import shlex
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, Literal
@@ -56,6 +57,11 @@ def load() -> dict[str, Any]:
         "launchers": sorted(command_ontology.LAUNCHERS),
         "deny_commands": command_ontology.DENY_COMMANDS,
         "privilege_prefixes": command_ontology.PRIVILEGE_PREFIXES,
+        "powershell": {
+            "read_verbs": command_ontology.POWERSHELL_READ_VERBS,
+            "write_verbs": command_ontology.POWERSHELL_WRITE_VERBS,
+        },
+        "shell_variables": command_ontology.SHELL_VARIABLES,
     }
 
 
@@ -65,7 +71,9 @@ def tools() -> dict[str, dict[str, Any]]:
 
 def is_known_tool(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
-    return base in tools() or base in load()["privilege_prefixes"] or _cmdlet(base) is not None
+    data = load()
+    known = base in tools() or base in data["privilege_prefixes"] or base in data["launchers"] or _plugin(base)
+    return known or _cmdlet(base) is not None
 
 
 _CMDLET = re.compile(r"^([A-Z][a-z]+)-[A-Z][A-Za-z]+$")
@@ -99,7 +107,7 @@ def classify_sql(sql: str) -> tuple[Kind, str]:
     return "read", "read-only SQL"
 
 
-def _positionals(args: list[str], value_options: set[str]) -> list[str]:
+def positionals(args: list[str], value_options: set[str]) -> list[str]:
     out: list[str] = []
     skip = False
     for arg in args:
@@ -138,12 +146,28 @@ def _has_flag(args: list[str], flags: list[str]) -> str | None:
     return None
 
 
+def _plugin(program: str) -> str | None:
+    """``kubectl-cnpg`` is the cnpg plugin of kubectl, run directly: judged as ``kubectl cnpg``."""
+    host, _, name = program.partition("-")
+    return name if host in ("kubectl", "oc") and name else None
+
+
 def classify(argv: list[str]) -> Verdict:
     """Classify one command (argv, templates allowed in arguments) with the ontology."""
     data = load()
     program = argv[0].rsplit("/", 1)[-1]
+    if program == "watch":
+        return _watch(argv[1:])
+    plugin = _plugin(program)
+    if plugin is not None and program not in tools():
+        inner = classify([program.partition("-")[0], plugin, *argv[1:]])
+        return Verdict(inner.kind, program, inner.reason, inner.blocking)
     if TEMPLATE_REF.search(argv[0]):
         return Verdict("unknown", argv[0], "the program itself is a placeholder")
+    if re.match(r"^[A-Za-z_]\w*=", argv[0]):
+        rest = [a for a in argv if not re.match(r"^[A-Za-z_]\w*=", a)]
+        tool = rest[0] if rest else argv[0]
+        return Verdict("unknown", tool, f"sets environment variables for {tool} (a shell does that)")
     if program in data["privilege_prefixes"]:
         inner = classify(argv[1:]) if len(argv) > 1 else None
         tool = inner.tool if inner else program
@@ -161,6 +185,9 @@ def classify(argv: list[str]) -> Verdict:
         return Verdict("unknown", program, f"{program} is not in the command ontology")
     args = argv[1:]
     mode = spec["mode"]
+    most = spec.get("max_positionals")
+    if most is not None and len(positionals(args, set(spec.get("value_options", [])))) > most:
+        return Verdict("unknown", program, f"{program} takes at most {most} words besides options: is this a command?")
     write_flag = _has_flag(args, spec.get("write_flags", []))
     if write_flag:
         return Verdict("write", program, f"{program} {write_flag} writes")
@@ -181,7 +208,7 @@ def classify(argv: list[str]) -> Verdict:
             return Verdict("write", program, f"HTTP {method} may change state")
         kind, reason = "read", f"HTTP {method}"
     elif mode == "subcommand":
-        pos = _positionals(args, set(spec.get("value_options", [])))
+        pos = positionals(args, set(spec.get("value_options", [])))
         best: tuple[int, Kind, str] | None = None
         for key, label in (("write", "write"), ("read", "read")):
             for entry in spec.get(key, []):
@@ -194,7 +221,7 @@ def classify(argv: list[str]) -> Verdict:
         _, kind, subject = best
         reason = f"{program} {subject} " + ("only reads" if kind == "read" else "changes state")
     elif mode == "verb":
-        pos = [p for p in _positionals(args, set(spec.get("value_options", []))) if not TEMPLATE_REF.search(p)]
+        pos = [p for p in positionals(args, set(spec.get("value_options", []))) if not TEMPLATE_REF.search(p)]
         hit = next((p for p in pos for g in spec.get("write_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
         if hit is not None:
             return Verdict("write", program, f"{program} ... {hit} changes state")
@@ -221,6 +248,30 @@ def classify(argv: list[str]) -> Verdict:
     return Verdict(kind, program, reason)
 
 
+_WATCH_VALUE = {"-n", "--interval"}
+
+
+def _watch(args: list[str]) -> Verdict:
+    """``watch [-n N] cmd``: what it repeats decides read or write; it always runs until interrupted."""
+    k = 0
+    while k < len(args) and args[k].startswith("-"):
+        k += 2 if args[k] in _WATCH_VALUE else 1
+    inner = args[k:]
+    if not inner:
+        return Verdict("unknown", "watch", "watch without a command")
+    line = inner[0] if len(inner) == 1 else shlex.join(inner)  # watch runs its arguments through sh -c
+    kinds = []
+    for segment in re.split(r"\|\|?|&&?|;|\$\(|`", line):
+        try:
+            words = shlex.split(segment)
+        except ValueError:
+            return Verdict("unknown", "watch", "watch with unbalanced quoting")
+        if words:
+            kinds.append(classify(words).kind)
+    kind: Kind = "read" if kinds and all(k == "read" for k in kinds) else "write" if "write" in kinds else "unknown"
+    return Verdict(kind, "watch", f"watch repeats `{line[:60]}` until interrupted", blocking=True)
+
+
 def policy_refusals(argv: list[str], rules: dict[str, Any] | None = None) -> list[str]:
     """What the command policy refuses in ``argv`` beyond the allow-list (launchers, code it cannot read,
     options that run programs, the runbook's own subcommand and flag rules), judged by name."""
@@ -239,3 +290,7 @@ def deny_commands() -> list[str]:
 
 def shell_variables() -> set[str]:
     return set(load()["shell_variables"])
+
+
+def imperative_verbs() -> frozenset[str]:
+    return frozenset(load()["imperative_verbs"])

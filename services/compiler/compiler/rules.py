@@ -13,16 +13,20 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from playbooks_contracts.runbook import LITERAL_BRACES, TEMPLATE_REF
+
 from . import ontology
 from .ir import Code, Section, Table, Text, TsgIR
-from .mapping import CommandMap, Mapping, StepMap, VarMap
+from .mapping import BlockMap, CommandMap, Mapping, ProseMap, StepMap, VarMap
 from .shell import (
     OUTPUT_LANGS,
     POWERSHELL_LANGS,
+    ROOT_SHELL,
     SHELL_LANGS,
     Assignment,
     Command,
     Placeholder,
+    SessionState,
     looks_like_commands,
     parse_command,
     split_block,
@@ -30,6 +34,8 @@ from .shell import (
 
 SQL_LANGS = {"sql", "psql", "postgresql", "postgres", "pgsql", "plpgsql"}
 _RUN_PHRASE = re.compile(r"\b(run|execute|use|using|type|enter|with|try|command)\s*:?\s*$", re.I)
+# Only these introduce a one-word command ("run `uptime`"); "with `watch`" names a tool
+_RUN_ONE_WORD = re.compile(r"\b(run|execute|type|enter)\s*:?\s*$", re.I)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(])")
 _IMPERATIVE = re.compile(
     r"^(?:(?:then|next|also|finally|first|now|afterwards)[,:]?\s+)?(?:if\b[^,]{1,120},\s*)?"
@@ -39,6 +45,33 @@ _IMPERATIVE = re.compile(
     r"sign in|acknowledge|announce|communicate|declare|engage|reach out|follow up|double-check)\b",
     re.I,
 )
+_LEAD_IN = re.compile(
+    r"^(?:(?:then|next|also|finally|first|second|now|afterwards|otherwise|lastly|instead|alternatively|again)"
+    r"[,:]?\s+)?(?:(?:if|when|once|after|before|where|in case|to|for|while|until|as soon as)\b[^,]{1,160},\s*)?",
+    re.I,
+)
+_NOT_IMPERATIVE = re.compile(r"^(?:note\s+(?:that|:)|see\b|read\s+more|use\s+(?:case|this\b))", re.I)
+
+
+def imperative_sentences(text: str) -> list[str]:
+    """The sentences of a prose text that tell the reader to do something: they start with a verb of
+    the ontology's imperative list (after "Then," or "If ..., "). Questions and sentences that only
+    introduce what follows (ending in ':') are left out."""
+    verbs = ontology.imperative_verbs()
+    out = []
+    for sentence in (s.strip() for s in _SENTENCES.split(text)):
+        if not sentence or sentence.endswith((":", "?")):
+            continue
+        rest = sentence[_LEAD_IN.match(sentence).end() :]  # type: ignore[union-attr]
+        word = re.match(r"[A-Za-z][\w-]*", rest)
+        if word is None or word.group(0).lower() not in verbs or _NOT_IMPERATIVE.match(rest):
+            continue
+        if rest == sentence and not rest[0].isupper():
+            continue  # a fragment in the middle of a sentence, not its start
+        out.append(sentence)
+    return out
+
+
 _VALUE = r"(?:`([^`]+)`|\"([^\"]+)\"|'([^']+)'|([A-Za-z][\w./:-]*))"
 _SHOULD = re.compile(
     r"\bshould\s+(not\s+)?(?:only\s+)?(?:show|say|read|return|print|display|report|list|contain|include|be|output|"
@@ -69,13 +102,15 @@ def _short(text: str, limit: int = 100) -> str:
 
 
 def _unbrace(text: str, names: set[str]) -> str:
-    """Keep templates of known vars; break any other ``{{`` so the runtime never renders it."""
+    """Guide text made literal for the runbook: every ``{{`` is written as the literal-brace escape,
+    except where it starts a template of a declared var. Applied once to each piece of the guide's
+    text (a second pass would take the guide's own escape, if it writes one, for the compiler's)."""
 
     def fix(m: re.Match[str]) -> str:
-        inner = re.fullmatch(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", m.group(0))
-        return m.group(0) if inner and inner.group(1) in names else m.group(0).replace("{{", "{ {").replace("}}", "} }")
+        ref = TEMPLATE_REF.match(m.string, m.start())
+        return m.group(0) if ref is not None and ref.group(1) in names else LITERAL_BRACES
 
-    return re.sub(r"\{\{.*?\}\}", fix, text, flags=re.S)
+    return re.sub(r"\{\{", fix, text)
 
 
 @dataclass
@@ -162,8 +197,11 @@ class _Builder:
         self.declare(cmd.placeholders)
         step_id = self.new_id(section)
         title = _short(cmd.comment or lead or f"{_plain(section.title)}: {_short(cmd.text, 60)}".lstrip(": "), 100)
-        template = cmd.template_text()
-        if cmd.argv is not None:
+        template = _unbrace(cmd.template_text(), set(self.vars))
+        if cmd.argv is not None and cmd.argv[0] in ("cd", "pushd", "popd"):
+            # a shell builtin: it only says where the next commands of the guide run
+            why, approval = "a shell builtin: it sets the directory the next commands run in", False
+        elif cmd.argv is not None:
             verdict = ontology.classify(cmd.argv)
             refused = ontology.policy_refusals(cmd.argv) if verdict.automatable else []
             if verdict.automatable and not refused:
@@ -223,10 +261,79 @@ class _Builder:
             ),
         )
 
+    def session_step(self, cmd: Command, section: Section, lead: str, source: str) -> dict[str, Any]:
+        """One manual step for a session: how to open it and every line typed in it, in order."""
+        typed = [parse_command(t, line, line, origin="session") for line, t in cmd.session]
+        for t in typed:
+            self.declare(t.placeholders)
+        raw = cmd.session_of
+        if not raw:
+            self.declare(cmd.placeholders)
+            raw = cmd.template_text()
+        names = set(self.vars)
+        opener = _unbrace(raw, names)
+        may_write = [t.text for t in typed if _line_may_write(t.template_text())]
+        opener_kind = "read" if cmd.session_of else _opener_kind(cmd)
+        approval = bool(may_write) or opener_kind != "read"
+        step_id = self.new_id(section)
+        short = _unbrace(_short(raw, 60), names)
+        title = _short(
+            cmd.comment
+            or lead
+            or ("As root on the node" if cmd.session_of == ROOT_SHELL else f"In the session opened by {short}"),
+            100,
+        )
+        why = (
+            "typed as root on a node or host (the guide's `#` prompt); runbooks never run there"
+            if cmd.session_of == ROOT_SHELL
+            else f"typed in an interactive session ({short}); runbooks never type into a session"
+        )
+        if may_write:
+            why += f"; `{_unbrace(_short(may_write[0], 60), names)}` may change state"
+        body = _unbrace("\n".join(t.template_text() for t in typed), names) or "(nothing typed in it here)"
+        if cmd.session_of == ROOT_SHELL:
+            where = f"In {ROOT_SHELL}, "
+        elif cmd.session_of:
+            where = f"In the session opened by `{opener}` (an earlier step), "
+        else:
+            where = f"Open the session:\n\n```\n{opener}\n```\n\nIn the session opened by `{short}`, "
+        instructions = f"Manual because {why}. " + where
+        instructions += ("after approval, run" if approval else "run") + f":\n\n```\n{body}\n```"
+        step: dict[str, Any] = {
+            "id": step_id,
+            "type": "manual",
+            "title": title,
+            "instructions": instructions,
+            "required_evidence": [{"kind": "text", "name": "output"}],
+        }
+        if approval:
+            step["approvals"] = {"min": 1}
+        decision = f"manual{' + approval' if approval else ''}: {why}"
+        if not cmd.session_of:
+            self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, decision))
+        for (line, text), _t in zip(cmd.session, typed, strict=True):
+            self.mapping.commands.append(CommandMap(line, text, step_id, f"{decision} (in the session)"))
+        texts = ([] if cmd.session_of else [cmd.text]) + [t for _, t in cmd.session]
+        return self.add(
+            step,
+            StepMap(
+                step_id,
+                "manual",
+                title,
+                " > ".join(section.path),
+                cmd.line_start,
+                cmd.line_end,
+                source,
+                texts,
+                why,
+                approval,
+            ),
+        )
+
     @staticmethod
     def _segments_may_write(text: str) -> bool:
         """True unless every simple command in a shell line is a read of a known tool."""
-        for segment in re.split(r"\|\|?|&&|;|\n|\$\(|`|\(|\)", text):
+        for segment in re.split(r"\|\|?|&&?|;|\n|\$\(|`|\(|\)", text):
             words = segment.strip()
             if not words:
                 continue
@@ -239,7 +346,7 @@ class _Builder:
                 continue
             if argv[0] in ("for", "while", "do", "done", "if", "then", "fi", "else", "in", "until", "xargs"):
                 return True
-            if re.match(r"^[A-Za-z_]\w*=", argv[0]):
+            if re.match(r"^[A-Za-z_]\w*=", argv[0]) or argv[0] in ("cd", "pushd", "popd"):
                 continue
             if ontology.classify(argv).kind != "read":
                 return True
@@ -265,6 +372,91 @@ class _Builder:
         )
 
 
+_SQL_START = re.compile(
+    r"^\s*(select|show|explain|table|values|insert|update|delete|alter|drop|create|truncate|"
+    r"grant|revoke|vacuum|analyze|reindex|cluster|begin|commit|rollback|set|reset|copy|"
+    r"checkpoint|lock|\\\w+)\b",
+    re.I,
+)
+
+
+def _line_may_write(text: str) -> bool:
+    """Whether one line typed in a session may change state (SQL judged as SQL)."""
+    if text.strip() in ("exit", "logout", "\\q", "quit", "exit;"):
+        return False  # leaving the session
+    if _SQL_START.match(text):
+        return ontology.classify_sql(text)[0] != "read"
+    return _Builder._segments_may_write(text)
+
+
+def _opener_kind(cmd: Command) -> str:
+    if cmd.argv is None:
+        return "write" if _Builder._segments_may_write(cmd.template_text()) else "read"
+    verdict = ontology.classify(cmd.argv)
+    return "read" if verdict.kind == "read" else verdict.kind
+
+
+_HEALTHY = re.compile(
+    r"\b(healthy|working|expected output|should (?:look|see|show|return|print)|succe(?:ss|eded|ssful)|normal|"
+    r"all (?:members|nodes|pods) are)\b",
+    re.I,
+)
+_UNHEALTHY = re.compile(
+    r"\b(broken|not working|fail(?:s|ed|ing)?|unhealthy|error|problem|bad|degraded|lagging)\b", re.I
+)
+# Status words a healthy example may show, and their unhealthy counterparts.
+_GOOD_WORDS = [
+    "Running",
+    "running",
+    "Ready",
+    "Bound",
+    "Succeeded",
+    "Completed",
+    "Available",
+    "active (running)",
+    "healthy",
+]
+_BAD_WORDS = [
+    "CrashLoopBackOff",
+    "NotReady",
+    "Error",
+    "Failed",
+    "Pending",
+    "Evicted",
+    "OOMKilled",
+    "unhealthy",
+    "start failed",
+    "stopped",
+    "unknown",
+]
+
+
+def _propose_assertions(step: dict[str, Any], output: str, healthy: bool, guide: str) -> list[str]:
+    """Checks read off an example output the guide shows as healthy: the status words it shows
+    (contains) and the unhealthy ones it does not, where the guide names them elsewhere
+    (not_contains). Added to a cli step; to a manual step as checklist items."""
+    if not healthy:
+        return []
+    said = [w for w in _GOOD_WORDS if re.search(r"(?<![\w-])" + re.escape(w) + r"(?![\w-])", output)]
+    absent = [
+        w for w in _BAD_WORDS if w not in output and re.search(r"(?<![\w-])" + re.escape(w) + r"(?![\w-])", guide)
+    ]
+    checks = [{"contains": w} for w in said[:2]] + [{"not_contains": w} for w in absent[:3]]
+    if not said:
+        return []
+    if step["type"] == "cli":
+        for check in checks:
+            if check not in step.setdefault("assertions", []):
+                step["assertions"].append(check)
+    else:
+        items = [
+            f"the output {'contains' if 'contains' in c else 'does not contain'} `{next(iter(c.values()))}`"
+            for c in checks
+        ]
+        step["required_evidence"].append({"kind": "checklist", "name": "expected_output", "items": items})
+    return [f"{next(iter(c))}: {next(iter(c.values()))!r}" for c in checks]
+
+
 def _sql_step(b: _Builder, code: Code, section: Section, lead: str) -> None:
     kind, reason = ontology.classify_sql(code.content)
     cmd = parse_command(code.content.strip(), code.line_start, code.line_end, origin="sql")
@@ -281,7 +473,7 @@ def _sql_step(b: _Builder, code: Code, section: Section, lead: str) -> None:
         "instructions": f"Manual because {why}. "
         + ("After approval, run" if approval else "Run")
         + " this SQL against the database the guide names and paste the result:\n\n```sql\n"
-        + cmd.template_text()
+        + _unbrace(cmd.template_text(), set(b.vars))
         + "\n```",
         "required_evidence": [{"kind": "text", "name": "output"}],
     }
@@ -316,7 +508,11 @@ def _inline_commands(text: Text) -> list[Command]:
             continue
         known = ontology.is_known_tool(words[0])
         alone = not ic.before.strip() and text.text.strip() == f"`{ic.code}`"
-        if (known and alone) or (_RUN_PHRASE.search(ic.before) and (known or len(words) >= 2)):
+        after = text.text.split(f"`{ic.code}`", 1)[-1]
+        if re.match(r"\s*(commands?|tool|container|pod|binary|utility|cli|plugin|process|service)\b", after, re.I):
+            continue  # "to run `etcdctl` commands": the tool named, not a command to run
+        one_word_ok = len(words) >= 2 or _RUN_ONE_WORD.search(ic.before) is not None
+        if (known and alone) or (_RUN_PHRASE.search(ic.before) and one_word_ok and (known or len(words) >= 2)):
             out.append(parse_command(code, text.line_start, text.line_end, origin="inline"))
     return out
 
@@ -346,16 +542,32 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
     """The runbook document (plain data, in YAML order) and its mapping."""
     mapping = Mapping(source_name=source_name)
     b = _Builder(ir, mapping)
+    summary = next(  # the paragraph meta.description is taken from (see ir.extract)
+        (
+            e
+            for sec in ir.sections
+            if sec.level <= 1
+            for e in sec.elements
+            if isinstance(e, Text) and e.kind == "paragraph" and e.text == ir.description
+        ),
+        None,
+    )
+    ir_text = "\n".join(
+        e.content if isinstance(e, Code) else getattr(e, "text", "") for s in ir.sections for e in s.elements
+    )
     for section in ir.sections:
         lead = ""
         last_command: dict[str, Any] | None = None
         group: list[tuple[dict[str, Any], Command]] = []  # the steps of the last code block or paragraph
         pending: list[tuple[str, int, int]] = []  # prose instructions waiting to become one manual step
         checklists: dict[int, list[Text]] = {}
+        session = SessionState()  # a session a block leaves open, for the next blocks of this section
+        healthy = False  # the prose just before says the next example output is what healthy looks like
+        mapping.sections.append((" > ".join(section.path), section.line_start, section.line_end))
 
         def flush(section: Section = section, pending: list[tuple[str, int, int]] = pending) -> None:
             if pending:
-                b.checklist_step(
+                step = b.checklist_step(
                     section,
                     [p[0] for p in pending],
                     (pending[0][1], pending[-1][2]),
@@ -363,6 +575,8 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     "prose instruction: a person does it and ticks it off",
                     title=pending[0][0],
                 )
+                step_id = step["id"]
+                mapping.prose += [ProseMap(line, text, f"`{step_id}` (checklist item)") for text, line, _ in pending]
                 pending.clear()
 
         def flush_checklists(section: Section = section, checklists: dict[int, list[Text]] = checklists) -> None:
@@ -381,6 +595,7 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                 flush()
                 lang = el.lang
                 if lang in SQL_LANGS:
+                    mapping.blocks.append(BlockMap(el.line_start, el.line_end, lang, "used: SQL, one manual step"))
                     _sql_step(b, el, section, lead)
                     last_command = b.steps[-1]
                     group = [(last_command, Command(el.content, el.line_start, el.line_end))]
@@ -392,32 +607,68 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     or (not lang and not looks_like_commands(el.content))
                 ):
                     if last_command is not None and (lang in OUTPUT_LANGS or not lang):
+                        proposed = _propose_assertions(last_command, el.content, healthy, ir_text)
+                        decision = f"kept as reference: example output of `{last_command['id']}`" + (
+                            f"; shown as healthy, so proposed {', '.join(proposed)} (review them)" if proposed else ""
+                        )
+                        mapping.blocks.append(BlockMap(el.line_start, el.line_end, lang, decision))
+                        healthy = False
                         mapping.uncertainties.append(
                             f"lines {el.line_start}-{el.line_end}: example output after `{last_command['id']}` "
-                            "kept as reference, not turned into assertions"
+                            + (
+                                f"shown as healthy: proposed {', '.join(proposed)}"
+                                if proposed
+                                else "kept as reference, not turned into assertions"
+                            )
                         )
                     else:
+                        mapping.blocks.append(
+                            BlockMap(
+                                el.line_start, el.line_end, lang, "kept as reference: not commands (no known tool)"
+                            )
+                        )
                         mapping.uncertainties.append(
                             f"lines {el.line_start}-{el.line_end}: {lang or 'untagged'} block in "
                             f"'{section.title}' not interpreted (not commands)"
                         )
                     continue
-                commands, assignments = split_block(el.content, el.line_start, lang=lang)
+                commands, assignments = split_block(el.content, el.line_start, lang=lang, session=session)
                 for a in assignments:
                     b.assign(a)
+                first_step = len(b.steps)
                 if commands:
                     group = []
                 for cmd in commands:
                     if lang in POWERSHELL_LANGS or ontology.is_powershell(cmd.text):
                         cmd.shell = cmd.shell or "PowerShell cmdlet: needs a PowerShell session"
                         cmd.argv = None
+                    if cmd.session or cmd.session_of:
+                        last_command = b.session_step(cmd, section, lead if len(commands) == 1 else "", "session")
+                        group.append((last_command, cmd))
+                        continue
                     last_command = b.command_step(cmd, section, lead if len(commands) == 1 else "", "code block")
                     group.append((last_command, cmd))
                     if cmd.output:
+                        proposed = _propose_assertions(last_command, "\n".join(cmd.output), healthy, ir_text)
                         mapping.uncertainties.append(
-                            f"line {cmd.line_start}: example output under `{_short(cmd.text, 60)}` kept as "
-                            "reference, not turned into assertions"
+                            f"line {cmd.line_start}: example output under `{_short(cmd.text, 60)}` "
+                            + (
+                                f"shown as healthy: proposed {', '.join(proposed)}"
+                                if proposed
+                                else "kept as reference, not turned into assertions"
+                            )
                         )
+                made = [s["id"] for s in b.steps[first_step:]]
+                mapping.blocks.append(
+                    BlockMap(
+                        el.line_start,
+                        el.line_end,
+                        lang,
+                        f"used by {', '.join(f'`{i}`' for i in made)}"
+                        if made
+                        else "dropped: only assignments or comments (values kept as variable defaults)",
+                    )
+                )
                 lead = ""
             elif isinstance(el, Table):
                 flush()
@@ -441,6 +692,18 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                     checklists.setdefault(el.list_id or 0, []).append(el)
                     continue
                 flush_checklists()
+                opening = el is summary and not any(
+                    isinstance(e, Code | Table) for e in section.elements[: section.elements.index(el)]
+                )
+                if opening:
+                    # the guide's opening summary (meta.description): the steps after it carry what it says
+                    for sentence in imperative_sentences(el.text):
+                        mapping.prose.append(ProseMap(el.line_start, sentence, "meta.description and a TODO"))
+                        mapping.todos.append(f'the summary says "{_short(sentence, 120)}": check the steps cover it')
+                if _HEALTHY.search(el.text) and not _UNHEALTHY.search(el.text):
+                    healthy = True
+                elif _UNHEALTHY.search(el.text):
+                    healthy = False
                 inline = _inline_commands(el)
                 if inline:
                     flush()
@@ -449,6 +712,7 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                         last_command = b.command_step(cmd, section, "", "inline command")
                         group.append((last_command, cmd))
                 sentences = [s.strip() for s in _SENTENCES.split(el.text) if s.strip()]
+                imperatives = set(imperative_sentences(el.text))
                 for sentence in sentences:
                     found, stated = expectations(sentence)
                     if stated:
@@ -485,7 +749,17 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
                         )
                         pending.append((f"Confirm: {sentence}", el.line_start, el.line_end))
                         continue
-                    if not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence):
+                    said = [c.code for c in el.codes if f"`{c.code}`" in sentence]
+                    carried = inline and said and all(any(c.text == code.strip() for c in inline) for code in said)
+                    if carried:
+                        if sentence in imperatives:
+                            ids = ", ".join(f"`{g[0]['id']}`" for g in group)
+                            mapping.prose.append(ProseMap(el.line_start, sentence, f"{ids} (its inline command)"))
+                        continue  # the sentence only says to run its inline command, which is a step
+                    if not opening and (
+                        sentence in imperatives
+                        or (not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence))
+                    ):
                         pending.append((sentence, el.line_start, el.line_end))
                 if (not inline and el.text.rstrip().endswith(":")) or (not inline and el.kind == "item"):
                     lead = _lead(el.text)
@@ -532,6 +806,5 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
     mapping.vars = list(b.vars.values())
     for smap, step in zip(mapping.steps, b.steps, strict=True):
         if step["type"] == "manual":
-            step["instructions"] = _unbrace(step["instructions"], set(b.vars))
             smap.approval = "approvals" in step
     return {"apiVersion": "runbook/v0", "meta": meta, "steps": b.steps}, mapping

@@ -11,6 +11,9 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from playbooks_contracts import command_ontology
+from playbooks_contracts.runbook import escape_braces
+
 from . import ontology
 
 SHELL_LANGS = {"bash", "sh", "shell", "zsh", "console", "shell-session", "shellsession", "terminal", "ksh", "fish"}
@@ -20,11 +23,26 @@ OUTPUT_LANGS = {"text", "txt", "output", "log", "plaintext", "plain", "none", "s
 _PROMPTS = [
     re.compile(r"^\s*PS(?: [^>\n]*)?>\s?"),  # PS> and PS C:\> (PowerShell)
     re.compile(r"^\s*[\w.-]+@[\w.-]+(?::[^$#\n]*)?[$#]\s"),  # user@host:~$
+    re.compile(r"^\s*\[[\w.@-]+(?:\s[^\]\n]*)?\][$#]\s"),  # [root@host ~]#
+    re.compile(r"^\s*(?:sh|bash|zsh|ash)-\d[\d.]*[$#]\s"),  # sh-4.4# (oc debug, toolbox)
+    re.compile(r"^\s*[a-z][\w.-]*[a-z0-9][$#%]\s"),  # ncn-mw# , host$
+    re.compile(r"^\s*[a-z][\w.-]*[a-z0-9]\s+[$#]\s+(?=\S)"),  # patroni-01-db-gstg $ , workstation   $
     re.compile(r"^\s*\$\s"),
     re.compile(r"^\s*(?:postgres|psql|\w+)=[#>]\s"),  # psql prompt (postgres=#)
+    re.compile(r"^\s*(?:mysql|redis[\w.:-]*|mongo\w*|irb\([^)]*\)[\w:]*)>\s"),  # other REPLs (mysql> )
+    re.compile(r"^\s*>>>\s"),  # python
 ]
+_ROOT_PROMPT = re.compile(r"^\s*#\s+(?=\S)")
+_ROOT_ONLY = re.compile(r"^(?:#|(?:sh|bash|zsh|ash)-\d[\d.]*#)$")
+ROOT_SHELL = "a root shell on the node or host the guide works on (its `#` prompt)"
+# Command knowledge comes from the shared ontology (one data source with the command policy).
+_SESSION_PROGRAMS = set(command_ontology.SESSION_PROGRAMS)
+_NO_COMMAND_FLAGS = set(command_ontology.SESSION_COMMAND_FLAGS)
+_OUTER_TOOLS = set(command_ontology.OPERATOR_CLIENTS)
 _ASSIGN = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\S*)\s*$")
+_ENV_PREFIX = re.compile(r"^(?:[A-Za-z_]\w*=(?:'[^']*'|\"[^\"]*\"|\S*)\s+)+")
 _HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+_FUNCTION = re.compile(r"^(?:function\s+[\w.-]+|[\w.-]+\s*\(\s*\))\s*(?:\{|$)")
 _OPENERS = {"for", "while", "until", "if", "case", "select"}
 _CLOSERS = {"done", "fi", "esac"}
 _PLACEHOLDERS = [
@@ -60,6 +78,8 @@ class Command:
     shell: str | None = None  # why it needs a shell
     placeholders: list[Placeholder] = field(default_factory=list)
     output: list[str] = field(default_factory=list)  # example output shown under it
+    session: list[tuple[int, str]] = field(default_factory=list)  # (line, text) typed in the session it opens
+    session_of: str = ""  # set when this only holds lines typed in a session an earlier block opened
 
     def template_text(self) -> str:
         """The command with its placeholders written as templates."""
@@ -84,15 +104,49 @@ def var_name(raw: str) -> str:
     return name[:64]
 
 
+def _quoted_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, quote) of each quoted span, as a POSIX shell reads the quotes."""
+    spans: list[tuple[int, int, str]] = []
+    quote, start, k = "", 0, 0
+    while k < len(text):
+        ch = text[k]
+        if quote == "'":
+            if ch == "'":
+                spans.append((start, k + 1, quote))
+                quote = ""
+        elif ch == "\\":
+            k += 1
+        elif quote == '"':
+            if ch == '"':
+                spans.append((start, k + 1, quote))
+                quote = ""
+        elif ch in "'\"":
+            quote, start = ch, k
+        k += 1
+    return spans
+
+
 def find_placeholders(text: str, line: int) -> list[tuple[int, int, Placeholder]]:
-    """(start, end, placeholder) spans in ``text``, left to right, not overlapping."""
+    """(start, end, placeholder) spans in ``text``, left to right, not overlapping. Inside single
+    quotes only ``<name>`` and ``YOUR_NAME`` are placeholders (``'{{range $k, $v := .x}}'`` is another
+    tool's template, and the shell never expands ``$k`` there); inside double quotes ``{{...}}`` is."""
     spans: list[tuple[int, int, Placeholder]] = []
     shell_vars = ontology.shell_variables()
+    quoted = _quoted_spans(text)
+
+    def quote_at(pos: int) -> str:
+        return next((q for s, e, q in quoted if s < pos < e), "")
+
     for pattern in _PLACEHOLDERS:
         for m in pattern.finditer(text):
             if any(s < m.end() and m.start() < e for s, e, _ in spans):
                 continue
             if pattern.pattern.startswith(r"\$") and m.group(1) in shell_vars:
+                continue
+            quote = quote_at(m.start())
+            if quote == "'" and not m.group(0).startswith(("<", "YOUR_")):
+                continue
+            if quote == '"' and m.group(0).startswith("{"):
                 continue
             spans.append((m.start(), m.end(), Placeholder(var_name(m.group(1)), m.group(0), line)))
     spans.sort(key=lambda s: s[0])
@@ -106,6 +160,15 @@ def substitute(text: str, placeholders: list[Placeholder]) -> str:
     return text
 
 
+def prompt_of(line: str) -> str:
+    """The prompt a line starts with ('' when none)."""
+    for pattern in _PROMPTS:
+        m = pattern.match(line)
+        if m:
+            return line[: m.end()]
+    return ""
+
+
 def strip_prompt(line: str) -> tuple[bool, str]:
     for pattern in _PROMPTS:
         m = pattern.match(line)
@@ -114,7 +177,7 @@ def strip_prompt(line: str) -> tuple[bool, str]:
     return False, line
 
 
-def _strip_comment(line: str) -> tuple[str, str]:
+def strip_comment(line: str) -> tuple[str, str]:
     """(code, comment) of one line; a # inside quotes or a word is not a comment."""
     quote = ""
     for k, ch in enumerate(line):
@@ -131,7 +194,10 @@ def _strip_comment(line: str) -> tuple[str, str]:
 
 
 def _depth(text: str) -> int:
-    words = re.findall(r"[A-Za-z_]+|[{}]", text)
+    """Open loops and conditionals: keywords in command position only, never inside quotes (a jq
+    ``select(...)`` or a word "for" in a message opens nothing)."""
+    bare = re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", " ", text)
+    words = re.findall(r"(?:^|[;&|(`\n]|\bdo|\bthen|\belse)\s*([A-Za-z_]+)", bare)
     return sum(1 for w in words if w in _OPENERS) - sum(1 for w in words if w in _CLOSERS)
 
 
@@ -141,42 +207,226 @@ def _continues(line: str, powershell: bool) -> bool:
 
 
 def _is_command_line(text: str) -> bool:
-    first = text.split(maxsplit=1)[0] if text.split() else ""
-    return bool(_COMMAND_WORD.match(first)) or bool(_ASSIGN.match(text))
+    """A line a reader types, not a line of output: a known tool, an assignment, a path to a program,
+    or a command-shaped word that is not followed by log-like text ("received unexpected HTTP status:
+    500" is output, "vault status" a command)."""
+    text = text.split("\n", 1)[0]
+    if _ASSIGN.match(text):
+        return True
+    text = _ENV_PREFIX.sub("", text)  # APP_ENV=prod ansible-playbook ...: the program decides
+    words = text.split()
+    if not words:
+        return False
+    first = words[0]
+    if ontology.is_known_tool(first) or _ASSIGN.match(text) or ontology.is_powershell(text):
+        return True
+    if first in _OPENERS | {"function", "cd", "export", "source", "."} or _FUNCTION.match(text):
+        return True
+    if re.match(r"^(?:export\s+)?[A-Za-z_]\w*=(?:\$\(|`|\"\$\()", text):
+        return True  # X=$(kubectl get ...): it runs a command
+    if not _COMMAND_WORD.match(first):
+        return False
+    if first.startswith(("./", "/", "~")):
+        return True
+    if len(re.findall(r"\S {2,}\S", text)) >= 2:
+        return False  # columns of a table printed by some command
+    if re.match(r"^[A-Za-z_][\w:]*\(", text) or (len(words) == 1 and "_" in first):
+        return False  # a query (PromQL, SQL function) or a metric name, not a shell command
+    if any(not re.match(r"\s*[A-Za-z./~_$\[]", seg) for seg in text.split(" | ")[1:]):
+        return False  # "info | 1636380469.57 | ...": a log record, not a pipeline
+    rest = text[len(first) :]
+    if re.search(r"\w:(\s|$)|\b\d{3}\b.*:|^\s+(is|are|was|were|the|a|an|to|of|in|for|has|have|not)\b", rest):
+        return False  # prose or a log line: "received unexpected HTTP status: 500 ..."
+    # prose has no options, paths, quotes, assignments or placeholders; a command usually has one
+    return len(words) < 4 or any(re.search(r"[-/=.'\"$<{_@:]", w) for w in words[1:])
+
+
+def opens_session(text: str) -> bool:
+    """Whether a command starts an interactive session the next lines are typed into."""
+    text = re.sub(r"\$\((?:[^()]|\([^()]*\))*\)", "SUBSTITUTED", text)  # $(...) names one thing
+    try:
+        argv = shlex.split(text)
+    except ValueError:
+        return False
+    while argv and (argv[0] in ("sudo", "doas") or _ASSIGN.match(argv[0])):
+        argv = argv[1:]
+        while argv and argv[0].startswith("-") and argv[0] not in ("-i", "-s"):
+            argv = argv[2:] if argv[0] in ("-u", "-g", "--user") else argv[1:]
+        if argv and argv[0] in ("-i", "-s"):
+            return True
+    if not argv:
+        return False
+    prog = argv[0].rsplit("/", 1)[-1]
+    args = argv[1:]
+    spec = ontology.tools().get(prog, {})
+    words = ontology.positionals(args, set(spec.get("value_options", [])))
+    if prog in ("oc", "kubectl") and words[:1] == ["debug"]:
+        return "--" not in args
+    if prog in ("oc",) and words[:1] == ["rsh"]:
+        return len(words) <= 2 and "--" not in args
+    interactive = any(a in ("-it", "-ti", "-i", "-t", "--stdin", "--tty") for a in args)
+    if prog in ("kubectl", "oc", "docker", "podman", "nerdctl") and words[:1] == ["run"] and interactive:
+        # kubectl run -it --rm test --image=debian: a shell in a new pod, unless a command follows
+        tail = args[args.index("--") + 1 :] if "--" in args else []
+        return not tail or _session_tail(tail)
+    if prog in ("kubectl", "oc", "docker", "podman", "crictl", "nerdctl") and "exec" in words[:2]:
+        tail = args[args.index("--") + 1 :] if "--" in args else words[-1:]
+        interactive = any(a in ("-it", "-ti", "-i", "-t", "--stdin", "--tty") for a in args)
+        return interactive and bool(tail) and _session_tail(tail)
+    if prog == "ssh":
+        return len(_ssh_positionals(args)) == 1
+    if prog == "aws" and words[:2] == ["ssm", "start-session"]:
+        return "--document-name" not in args  # a shell on the instance unless a document says otherwise
+    if prog == "gcloud" and "ssh" in words[:3]:
+        return not any(a == "--command" or a.startswith("--command=") or a == "--" for a in args)
+    if prog == "az" and words[:2] in (["ssh", "vm"], ["ssh", "arc"]):
+        return True
+    if prog == "chroot":
+        return len(words) == 1
+    if prog in ("su",):
+        return True
+    if prog in ("gitlab-rails", "rails") and words[:1] in (["console"], ["c"], ["dbconsole"]):
+        return True
+    if prog in ("nsenter", "machinectl", "toolbox"):
+        return not any(a in ("--", "-c") for a in args) or prog == "toolbox"
+    return _session_tail([prog, *args])
+
+
+def _session_tail(tail: list[str]) -> bool:
+    prog = tail[0].rsplit("/", 1)[-1]
+    if prog == "su" or (prog in ("sudo",) and any(a in ("-i", "-s", "su") for a in tail[1:])):
+        return True
+    if tail[0] not in _SESSION_PROGRAMS and prog not in _SESSION_PROGRAMS:
+        return False
+    if any(a in _NO_COMMAND_FLAGS or a.startswith(("--command=", "-c", "--eval=")) for a in tail[1:]):
+        return False
+    if prog in ("bash", "sh", "zsh", "ash", "python", "python3", "irb"):
+        return not [a for a in tail[1:] if not a.startswith("-")]
+    if prog == "redis-cli":
+        known = {"-h", "-p", "-a", "-n", "--user", "--pass", "-u"}
+        pos = [a for k, a in enumerate(tail[1:]) if not a.startswith("-") and tail[k] not in known]
+        return not pos
+    return True
+
+
+def _ssh_positionals(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a.startswith("-"):
+            skip = len(a) == 2 and a[1] in "bcDEeFIiJLlmOopQRSWw"
+        else:
+            out.append(a)
+    return out
 
 
 def looks_like_commands(content: str) -> bool:
-    """For an untagged block: prompts, or a first line that starts with a known tool."""
+    """For an untagged block: prompts, a first line that starts with a known tool, or lines that are
+    mostly command-shaped with at least one known tool among them (a comment may come first)."""
     lines = [ln for ln in content.splitlines() if ln.strip()]
     if not lines:
         return False
-    if any(strip_prompt(ln)[0] for ln in lines):
+    if any(strip_prompt(ln)[0] for ln in lines) or _root_prompted(lines, False):
         return True
-    first = _strip_comment(lines[0])[0].strip()
-    if not first:
-        first = next((_strip_comment(ln)[0].strip() for ln in lines if _strip_comment(ln)[0].strip()), "")
-    word = first.split()[0] if first.split() else ""
-    return ontology.is_known_tool(word) or bool(_ASSIGN.match(first))
+    code = [c for c in (strip_comment(ln)[0].strip() for ln in lines) if c]
+    if not code:
+        return False
+    word = code[0].split()[0]
+    if ontology.is_known_tool(word) or bool(_ASSIGN.match(code[0])) or word in _OPENERS | {"function"}:
+        return True
+    shaped = [c for c in code if _is_command_line(c)]
+    known = [c for c in shaped if ontology.is_known_tool(c.split()[0])]
+    return bool(known) and _is_command_line(code[0]) and 5 * len(shaped) >= 4 * len(code)
 
 
-def split_block(content: str, first_line: int, *, lang: str = "") -> tuple[list[Command], list[Assignment]]:
-    """The commands (and simple assignments) of one shell code block."""
+@dataclass
+class SessionState:
+    """A session left open at the end of a block, for the blocks after it in the same section."""
+
+    opener: str = ""
+    prompt: str = ""
+    typed: bool = False  # lines were already typed into it
+
+
+def _continues_session(raw_lines: list[str], prompts: list[str], state: SessionState, root: bool) -> bool:
+    """Whether a block is typed into the session the previous block left open: its prompt is not the
+    outer shell's, or the session has nothing typed yet and the block does not start with a tool run
+    from the operator's machine."""
+    first_prompt = next((p.strip() for p in prompts if p), None)
+    bodies = [ln[len(p) :].strip() if p else ln.strip() for p, ln in zip(prompts, raw_lines, strict=True)]
+    first = next((b.split()[0] for b in bodies if b and not b.startswith("#")), "")
+    outer = first.rsplit("/", 1)[-1] in _OUTER_TOOLS
+    if first_prompt is not None and (root or first_prompt != state.prompt):
+        return True
+    # the outer shell's own prompt, or none: typed in the session only right after it was opened
+    # ("$ oc rsh etcd-pod" then "$ etcdctl version"), and never a client run from the operator's machine
+    return not state.typed and bool(first) and not outer
+
+
+def _root_prompted(raw_lines: list[str], session_open: bool, lang: str = "") -> bool:
+    """Whether '# word' lines are a root prompt rather than comments: the word is a known tool and
+    either a session is open or no other line of the block says otherwise."""
+    hashed = [ln for ln in raw_lines if _ROOT_PROMPT.match(ln)]
+    if not hashed:
+        return False
+    known = [ln for ln in hashed if ontology.is_known_tool(ln.split()[1] if len(ln.split()) > 1 else "")]
+    if not known:
+        return False
+    others = [ln for ln in raw_lines if ln.strip() and not _ROOT_PROMPT.match(ln)]
+    transcript = lang in ("console", "shell-session", "shellsession", "terminal")
+    return (
+        session_open
+        or transcript
+        or len(known) == len(hashed)
+        or (not others and 2 * len(known) >= len(hashed))
+        or any(prompt_of(ln) for ln in others)
+    )
+
+
+def split_block(
+    content: str, first_line: int, *, lang: str = "", session: SessionState | None = None
+) -> tuple[list[Command], list[Assignment]]:
+    """The commands (and simple assignments) of one shell code block. Lines typed inside a session a
+    command opens (``oc debug node/x``, ``kubectl exec -it pod -- bash``, ``ssh host``, ``psql``)
+    are kept with that command (``Command.session``), never run on their own; ``session`` carries a
+    session left open into the next block of the same section."""
+    state = session if session is not None else SessionState()
     powershell = lang in POWERSHELL_LANGS
     raw_lines = content.splitlines()
-    prompted = any(strip_prompt(ln)[0] for ln in raw_lines)
+    root = _root_prompted(raw_lines, bool(state.opener), lang)
+    prompts = [prompt_of(ln) for ln in raw_lines]
+    if root:
+        prompts = [
+            p or (_ROOT_PROMPT.match(ln).group(0) if _ROOT_PROMPT.match(ln) else "")
+            for p, ln in zip(prompts, raw_lines, strict=True)
+        ]  # type: ignore[union-attr]
+    prompted = any(prompts)
     commands: list[Command] = []
     assignments: list[Assignment] = []
     comment = ""
+    opener: Command | None = None  # the command whose session the next lines are typed into
+    if state.opener and _continues_session(raw_lines, prompts, state, root):
+        opener = Command("", first_line, first_line, session_of=state.opener)
+        commands.append(opener)
+    elif prompted and all(_ROOT_ONLY.match(p.strip()) for p in prompts if p):
+        # "# systemctl restart x" or "sh-4.4# ...": typed as root on some node, never run from here
+        opener = Command("", first_line, first_line, session_of=ROOT_SHELL)
+        commands.append(opener)
+    outer_prompt = ""
     k = 0
     while k < len(raw_lines):
         line_no = first_line + k
-        had_prompt, line = strip_prompt(raw_lines[k])
-        if prompted and not had_prompt:
+        prompt = prompts[k]
+        line = raw_lines[k][len(prompt) :] if prompt else raw_lines[k]
+        if prompted and not prompt:
             if line.strip() and commands:
                 commands[-1].output.append(line.rstrip())
             k += 1
             continue
-        code, note = _strip_comment(line)
+        code, note = strip_comment(line) if not (opener is not None and not prompted) else (line.rstrip(), "")
+        if opener is not None and not prompted and line.strip().startswith("#"):
+            code, note = "", line.strip()[1:].strip()
         if not code.strip():
             comment = note or comment if line.strip() != "" else ""
             k += 1
@@ -187,10 +437,10 @@ def split_block(content: str, first_line: int, *, lang: str = "") -> tuple[list[
         while _continues(parts[-1], powershell) and end + 1 < len(raw_lines):
             parts[-1] = parts[-1].rstrip()[:-1].rstrip()
             end += 1
-            nxt = strip_prompt(raw_lines[end])[1] if prompted else raw_lines[end]
+            nxt = raw_lines[end][len(prompts[end]) :] if prompted else raw_lines[end]
             if prompted and re.match(r"^\s*>\s", nxt):
                 nxt = re.sub(r"^\s*>\s", "", nxt)
-            parts.append(_strip_comment(nxt)[0].strip())
+            parts.append(strip_comment(nxt)[0].strip())
         text = " ".join(p for p in parts if p)
         heredoc = _HEREDOC.search(text)
         if heredoc:
@@ -202,13 +452,31 @@ def split_block(content: str, first_line: int, *, lang: str = "") -> tuple[list[
                 if raw_lines[end].strip() == word:
                     break
             text = text + "\n" + "\n".join(body)
+        elif _FUNCTION.match(text):
+            braces = text.count("{") - text.count("}")
+            while (braces > 0 or "{" not in text) and end + 1 < len(raw_lines):
+                end += 1
+                nxt = raw_lines[end].rstrip()
+                text += "\n" + nxt
+                braces += nxt.count("{") - nxt.count("}")
         elif _depth(text) > 0:
             while _depth(text) > 0 and end + 1 < len(raw_lines):
                 end += 1
-                nxt = _strip_comment(strip_prompt(raw_lines[end])[1])[0].strip()
+                nxt = strip_comment(strip_prompt(raw_lines[end])[1])[0].strip()
                 if nxt:
                     text += "\n" + nxt
         k = end + 1
+        this_prompt = prompt.strip()
+        if opener is not None:
+            # inside a session: everything typed until the prompt of the outer shell comes back
+            if prompted and outer_prompt and this_prompt == outer_prompt:
+                opener = None
+            else:
+                opener.session.append((line_no, text))
+                opener.line_end = first_line + end
+                if text.strip() in ("exit", "logout", "\\q", "quit", "exit;"):
+                    opener = None  # the session ends here; what follows runs in the outer shell
+                continue
         if not prompted and not _is_command_line(text):
             if commands:
                 commands[-1].output.append(text)
@@ -221,9 +489,19 @@ def split_block(content: str, first_line: int, *, lang: str = "") -> tuple[list[
             assignments.append(Assignment(var_name(assign.group(1)), value, line_no))
             comment = ""
             continue
-        commands.append(parse_command(text, line_no, first_line + end, comment=comment))
+        cmd = parse_command(text, line_no, first_line + end, comment=comment)
+        commands.append(cmd)
         comment = ""
-    return commands, assignments
+        if opens_session(text):
+            opener = cmd
+            outer_prompt = this_prompt
+    # a session still open at the end of the block continues into the next block of the section
+    if opener is not None:
+        opened = opener.session_of or opener.template_text()
+        state.opener, state.prompt, state.typed = opened, outer_prompt, bool(opener.session)
+    else:
+        state.opener, state.prompt, state.typed = "", "", False
+    return [c for c in commands if c.text or c.session], assignments
 
 
 def shell_reason(text: str) -> str | None:
@@ -300,8 +578,10 @@ def parse_command(text: str, line_start: int, line_end: int, *, comment: str = "
             if not tokens:
                 reason = "empty command"
             else:
+                # other tools' braces stay literal (the runbook's escape); placeholders become templates
                 cmd.argv = [
-                    _SENTINEL_RE.sub(lambda m: "{{ ." + placeholders[int(m.group(1))].name + " }}", t) for t in tokens
+                    _SENTINEL_RE.sub(lambda m: "{{ ." + placeholders[int(m.group(1))].name + " }}", escape_braces(t))
+                    for t in tokens
                 ]
     cmd.shell = reason
     return cmd

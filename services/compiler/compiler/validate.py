@@ -6,7 +6,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from playbooks_contracts.runbook import TEMPLATE_REF, CliStep, Runbook, iter_leaves, validate_runbook
+from playbooks_contracts.runbook import (
+    BRACE_ESCAPE,
+    TEMPLATE_REF,
+    CliStep,
+    Runbook,
+    iter_leaves,
+    unescape,
+    validate_runbook,
+)
 
 from . import ontology
 from .shell import source_tokens
@@ -46,6 +54,7 @@ class Provenance:
 
     def token(self, token: str) -> bool:
         """A literal token, or one whose literal parts (around templates) appear in order on one line."""
+        token = unescape(token)
         parts = [p for p in TEMPLATE_REF.split(token)[::2] if p]
         if not TEMPLATE_REF.search(token):
             return self.word(token)
@@ -110,7 +119,8 @@ def check(data: Any, *, source: str | None = None) -> list[Problem]:
         for reason in ontology.policy_refusals(argv, dict(governance.commands)):
             problems.append(Problem("error", "governance", f"{loc}.with.argv", reason))
         for k, arg in enumerate(argv):
-            if arg in _SHELL_TOKENS or "$(" in arg or "`" in arg or re.search(r"\$[A-Za-z_{]", arg):
+            foreign = BRACE_ESCAPE.search(arg) is not None  # another tool's template: its $x are its own
+            if arg in _SHELL_TOKENS or "$(" in arg or "`" in arg or (not foreign and re.search(r"\$[A-Za-z_{]", arg)):
                 problems.append(
                     Problem(
                         "error",

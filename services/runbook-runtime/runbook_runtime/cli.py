@@ -107,6 +107,18 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _unmet(engine: Engine) -> list[str]:
+    """Scenario steps a finished replay called fewer times than their ``calls.min`` (cli-replay's
+    ``exec`` verifies this when its command ends, and fails the same way)."""
+    if engine.replayer is None or engine.state.status != "passed":
+        return []
+    return [
+        f"scenario {row['step']} {row['argv']!r}: called {row['calls']} time(s), needs at least {row['min']}"
+        for row in engine.replayer.report()
+        if not row["ok"]
+    ]
+
+
 def _report(engine: Engine, folder: RunFolder) -> int:
     state = engine.state
     for r in state.history:
@@ -118,6 +130,12 @@ def _report(engine: Engine, folder: RunFolder) -> int:
         console.print(f"run {state.run_id} waits at {step.id}: {', '.join(missing)}")
         console.print(f"continue with: runbook debug --run {state.run_id}")
     console.print(f"run {state.run_id}: {state.status} (trace: {folder.trace_path})")
+    unmet = _unmet(engine)
+    for line in unmet:
+        console.print(line, markup=False)
+    if unmet:
+        console.print("the runbook passed, but the scenario was not played to the end (see runbook replay-verify)")
+        return 1
     return {"passed": 0, "waiting": 3}.get(state.status, 1)
 
 
@@ -184,8 +202,11 @@ def exec_(
     rec = attach_recording(engine) if record and mode is ExecMode.real else None
     engine.continue_()
     if rec is not None and record is not None:
-        write_scenario(engine, rec, record)
-        console.print(f"scenario written to {record}")
+        evidence = write_scenario(engine, rec, record)
+        if rec.calls:
+            console.print(f"scenario written to {record}")
+        else:
+            console.print(f"no CLI call was made, so no scenario was written (evidence: {evidence})")
     raise typer.Exit(_report(engine, folder))
 
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 from collections.abc import Mapping, Sequence
 
 from playbooks_contracts.command_policy import CommandPolicy, Layer, Resolved, Resolver, layers_for
 from playbooks_contracts.command_policy import render_argv as policy_render
-from playbooks_contracts.runbook import ANY_TEMPLATE, TEMPLATE_REF, CliStep, Governance, Meta, Runbook, iter_leaves
+from playbooks_contracts.runbook import (
+    ANY_TEMPLATE,
+    CliStep,
+    Governance,
+    Meta,
+    Runbook,
+    is_template,
+    iter_leaves,
+    render_text,
+)
 
 # The child environment starts from these, never from the whole parent environment.
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TERM", "USER", "TMPDIR")
@@ -101,18 +109,17 @@ def resolve_vars(
 def render(text: str, values: Mapping[str, str], governance: Governance) -> str:
     """Substitute ``{{ .name }}`` from vars and captures; a missing or denied name is an error."""
     for match in ANY_TEMPLATE.findall(text):
-        if not TEMPLATE_REF.fullmatch(match):
+        if not is_template(match):
             raise GovernanceError(f"unsupported template {match!r}")
 
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
+    def sub(name: str) -> str:
         if name not in values:
             if governance.env_denied(name):
                 raise GovernanceError(f"{{{{ .{name} }}}} names a denied environment variable")
             raise GovernanceError(f"{{{{ .{name} }}}} is not a var or an earlier capture")
         return values[name]
 
-    return TEMPLATE_REF.sub(sub, text)
+    return render_text(text, sub)
 
 
 def child_env(governance: Governance, env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -39,7 +39,7 @@ from .limits import Limits
 from .limits import check as check_limits
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
 from .redaction import Redactor
-from .scenario import Scenario
+from .scenario import Scenario, ScenarioInvalid, parse_scenario
 from .state import Mode, RunState, StepEvidence, StepResult
 
 SOURCE = "runbook-runtime"
@@ -161,11 +161,9 @@ def check_scenario(doc: dict[str, Any] | None, mode: str) -> Scenario | None:
     if doc is None:
         return None
     try:
-        return Scenario.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise Invalid(f"invalid scenario at {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+        return parse_scenario(doc)
+    except ScenarioInvalid as exc:
+        raise Invalid(str(exc)) from None
 
 
 async def create_run(
@@ -396,10 +394,14 @@ def engine_for(
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
     runbook = parse_runbook(row["runbook"])
     state = run_state(row)
-    scenario = Scenario.model_validate(row["scenario"]) if row["scenario"] else None
     floor = approval_floor or ApprovalFloor()
     if operator_commands is None:
         return Engine(runbook, state, recorder, runner=_nothing, approval_floor=floor)
+    try:
+        scenario = parse_scenario(row["scenario"]) if row["scenario"] else None
+    except ScenarioInvalid as exc:
+        # stored before the loader followed cli-replay's rules: reading the run still works, advancing says why not
+        raise Invalid(f"this run's scenario is no longer accepted: {exc}") from None
     layers = effective_layers(runbook, mode=row["mode"], operator_commands=operator_commands, org=org)
     return Engine(
         runbook,

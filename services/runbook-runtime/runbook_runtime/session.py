@@ -17,7 +17,7 @@ from playbooks_contracts.runbook import Runbook, parse_runbook
 
 from .engine import Engine, EngineError, NullRecorder, new_state, runbook_digest
 from .redaction import SECRET_MASK
-from .scenario import Scenario
+from .scenario import Scenario, ScenarioInvalid, parse_scenario
 from .state import Mode, RunState
 from .store import RunFolder, run_id_for
 
@@ -28,9 +28,32 @@ def evidence_path(scenario_path: Path) -> Path:
 
 
 def load_scenario(path: Path) -> tuple[Scenario, dict[str, Any]]:
-    scenario = Scenario.model_validate(yaml.safe_load(path.read_text()))
+    """The scenario at ``path`` and the evidence beside it; :class:`ScenarioInvalid` says why either is refused."""
+    scenario = parse_scenario(_read_yaml(path, "scenario"))
     ev = evidence_path(path)
-    return scenario, (yaml.safe_load(ev.read_text()) or {}) if ev.exists() else {}
+    evidence = _read_yaml(ev, "evidence") if ev.exists() else {}
+    if not isinstance(evidence or {}, dict):
+        raise ScenarioInvalid(f"{ev}: evidence must be a mapping of step id to evidence")
+    return scenario, evidence or {}
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        return load_yaml(path.read_text(), what=str(path))  # the API's size and nesting limits
+    except FileNotFoundError:
+        raise ScenarioInvalid(f"{path}: no such {what} file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioInvalid(f"{path}: cannot read the {what} file: {exc}") from None
+    except DocumentTooLarge as exc:
+        raise ScenarioInvalid(str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioInvalid(f"{path}: failed to parse {what}: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
 
 
 def load_policy(path: Path) -> OrgPolicy:
@@ -66,9 +89,17 @@ def open_run(
 ) -> tuple[Engine, RunFolder, bool]:
     """(engine, folder, resumed): a key that names an existing run resumes it instead of starting over."""
     raw = runbook_path.read_text()
-    runbook = parse_runbook(yaml.safe_load(raw))
+    try:
+        doc = load_yaml(raw, what=str(runbook_path))
+    except DocumentTooLarge as exc:
+        raise EngineError(str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise EngineError(f"{runbook_path}: failed to parse runbook: {_yaml_problem(exc)}") from None
+    runbook = parse_runbook(doc)
     if mode == "replay" and scenario_path is None:
         raise EngineError("--mode replay needs --scenario scenario.yaml")
+    if mode == "replay" and scenario_path is not None:
+        load_scenario(scenario_path)  # refused before a run folder exists, so a refusal leaves nothing behind
     run_id = run_id_for(key) if key else str(uuid.uuid4())
     folder = RunFolder(root, run_id)
     if mode == "dry-run":
@@ -95,7 +126,11 @@ def open_run(
     )
     state.scenario_path = str(scenario_path.resolve()) if scenario_path else None
     folder.create()
-    engine = _engine_for(state, runbook, raw, folder, policy)
+    try:
+        engine = _engine_for(state, runbook, raw, folder, policy)
+    except BaseException:
+        folder.remove()  # nothing ran: a refused run leaves no folder behind
+        raise
     engine._emit("run_started", runbook=state.runbook_path, digest=state.runbook_digest, mode=mode, actor=actor)
     engine.snapshot("step-0000.json")
     return engine, folder, False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ class RunFolder:
         for d in (self.snapshots, self.attachments):
             d.mkdir(parents=True, exist_ok=True)
         return self
+
+    def remove(self) -> None:
+        """Delete a run folder that holds no snapshot yet (a run refused before it started)."""
+        if self.path.is_dir() and not any(self.snapshots.glob("*.json")):
+            shutil.rmtree(self.path)
 
     def exists(self) -> bool:
         return self.snapshots.is_dir() and any(self.snapshots.glob("*.json"))

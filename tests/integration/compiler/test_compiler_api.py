@@ -38,17 +38,32 @@ async def test_compile_returns_runbook_mapping_and_diagnostics(compiler, infra: 
 
 async def test_compile_and_publish_for_review(compiler, infra: Infra, org: str) -> None:
     r = await compiler.post(
-        "/api/compile", json={"markdown": MD, "publish": True, "version": "3"}, headers=infra.auth(org)
+        "/api/compile", json={"markdown": MD, "publish": True, "version": "3.0.0"}, headers=infra.auth(org)
     )
     assert r.status_code == 200, r.text
     published = r.json()["published"]
-    assert published["topic"] == RUNBOOKS_COMPILED.name and published["version"] == "3"
+    assert published["topic"] == RUNBOOKS_COMPILED.name and published["version"] == "3.0.0"
     [msg] = await collect(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, where=lambda m: m.key == org)
     assert msg.value["id"] == published["message_id"]
     assert msg.value["type"] == "runbook.compiled" and msg.value["org_id"] == org
     data = msg.value["data"]
     assert data["playbook_id"] == published["playbook_id"] and data["name"] == "Pods crash"
     assert data["runbook"] == r.json()["runbook"] and "## Steps" in data["mapping_markdown"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("version", "1"), ("version", "v2"), ("version", "1.0"), ("playbook_id", "Bad Id!")]
+)
+async def test_publish_under_an_id_or_version_the_consumers_refuse_is_a_422(
+    compiler, infra: Infra, org: str, field: str, value: str
+) -> None:
+    """recommendation-agent dead-letters a runbooks.compiled.v1 message whose version is not
+    MAJOR.MINOR.PATCH (or whose id it cannot store): the compile call refuses it up front instead."""
+    r = await compiler.post(
+        "/api/compile", json={"markdown": MD, "publish": True, field: value}, headers=infra.auth(org)
+    )
+    assert r.status_code == 422, r.text
+    assert field in r.text
 
 
 async def test_validate_yaml_and_json_with_source(compiler, infra: Infra, org: str) -> None:

@@ -11,7 +11,7 @@ from agent_review import REVIEWER, publish_doc
 from playbooks_contracts import Envelope
 from playbooks_contracts.recommendation import STATUSES, TRANSITIONS
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOKS_COMPILED
-from playbooks_platform.testing import Infra, eventually, produce
+from playbooks_platform.testing import Infra, eventually, produce, running_service
 from recommendation_agent.vector_index import TENANTS, point_id
 
 # How to reach each status from a publish: (status published with, transitions after it).
@@ -257,6 +257,27 @@ async def test_compiled_runbook_becomes_pending_review(agent, infra: Infra, org:
     )
     found = {x["playbook_id"]: x for x in r.json()["results"]}
     assert found[pid]["status"] == "pending_review" and found[pid]["source"] == "tenant"
+
+
+async def test_compile_with_publish_and_defaults_arrives_as_pending_review(agent, infra: Infra, org: str):
+    """POST /api/compile with publish: true and no version: the runbook arrives in the library (real
+    broker, real consumer) under a version recommendation-agent accepts, never in its dead letters."""
+    client, _ = agent
+    guide = "# Stuck consumers\n\n## Look\n\n```bash\nkubectl get pods -n <ns>\n```\n\nThen restart the cache.\n"
+    async with running_service("compiler", infra) as (compiler, _runtime, _app):
+        r = await compiler.post("/api/compile", json={"markdown": guide, "publish": True}, headers=infra.auth(org))
+    assert r.status_code == 200, r.text
+    published = r.json()["published"]
+    assert published["version"] == "1.0.0"
+    pid = published["playbook_id"]
+
+    async def arrived():
+        got = await client.get(f"{base(org)}/{pid}/1.0.0", headers=infra.auth(org))
+        return got.json() if got.status_code == 200 else None
+
+    got = await eventually(arrived, timeout=30)
+    assert got["status"] == "pending_review"
+    assert got["document"]["runbook"] == r.json()["runbook"]
 
 
 async def test_signed_upload_publish_download(agent, infra: Infra, org: str, make_doc):

@@ -243,6 +243,29 @@ async def test_replay_answers_from_the_scenario(rt, infra: Infra, org: str) -> N
     assert not await collect(infra.kafka_bootstrap, PLAYBOOK_EXECUTIONS.name, where=for_org(org), timeout=1)
 
 
+@pytest.mark.parametrize(("deny", "who"), [([], "db"), (["na*"], "placeholder")])
+async def test_a_replay_renders_cli_replay_templates_with_the_runs_vars(
+    rt, infra: Infra, org: str, deny: list[str], who: str
+) -> None:
+    client, _ = rt
+    doc = runbook(with_manual=False)
+    doc["meta"]["governance"]["allowed_commands"] = ["echo", "printf"]
+    scenario = {
+        # the run's var `name` (db) stands in for cli-replay's environment: it overrides the scenario's
+        # default unless deny_env_vars names it
+        "meta": {"name": "templated", "vars": {"name": "placeholder"}, "security": {"deny_env_vars": deny}},
+        "steps": [
+            {"match": {"argv": ["echo", "db"]}, "respond": {"stdout": "{{ .name }}\n", "capture": {"seen": "db"}}},
+            {"match": {"argv": ["printf", "{{ .any }}"]}, "respond": {"stdout": "token=abc123"}},
+            {"match": {"argv": ["echo", "{{ .any }}"]}, "respond": {"stdout": "hi {{ .capture.seen }}\n"}},
+        ],
+    }
+    body = {"runbook": doc, "mode": "replay", "scenario": scenario, "start": True}
+    r = await client.post("/v1/runs", json=body, headers=infra.auth(org))
+    assert r.json()["status"] == "passed", r.json()["history"]
+    assert r.json()["captures"] == {"who": who}
+
+
 async def test_dry_run_only_plans(rt, infra: Infra, org: str, tmp_path) -> None:
     client, _ = rt
     marker = tmp_path / "touched"

@@ -146,3 +146,27 @@ def test_runbook_refs_cannot_leave_the_runbooks_folder(tmp_path: Path) -> None:
         resolve_ref(settings, "../secret.yaml")
     with pytest.raises(Invalid, match="no runbooks_dir"):
         resolve_ref(RunbookRuntimeSettings(), "ok.yaml")
+
+
+def test_literal_braces_reach_the_program_as_written_and_templates_still_render(tmp_path: Path) -> None:
+    """Another tool's template ({{range .items}}, $k) is written with the escape {{ "{{" }}: the program
+    gets the braces, the runbook's own {{ .greeting }} in the same item is rendered, and a value that
+    holds braces is never read again as a template."""
+    item = '{{ "{{" }}range $k, $v := .metadata.labels}}{{ "{{" }}$k}} {{ .greeting }}{{ "{{" }}end}}'
+    engine, _ = start(runbook(cli("a", "echo", item, capture={"out": "stdout"})), tmp_path)
+    assert engine.next().status == "passed"
+    assert engine.state.captures["out"].strip() == "{{range $k, $v := .metadata.labels}}{{$k}} hello{{end}}"
+    engine, _ = start(
+        runbook(cli("a", "echo", "{{ .greeting }}", capture={"out": "stdout"})),
+        tmp_path / "2",
+        vars_={"greeting": '{{ "{{" }}x'},
+    )
+    assert engine.next().status == "passed"
+    assert engine.state.captures["out"].strip() == '{{ "{{" }}x'
+
+
+def test_bare_foreign_braces_are_still_refused_with_the_escape_named() -> None:
+    from playbooks_contracts.runbook import validate_runbook
+
+    problems = validate_runbook(runbook(cli("a", "echo", "{{range .items}}")))
+    assert problems and 'write literal braces as {{ "{{" }}' in problems[0].message
