@@ -59,8 +59,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Every benchmark (BENCHES="ingest compiler" for some), a progress bar at a terminal.
 bench: $(STAMP)
-	@for b in $(filter-out bench/soak.py,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/run.py $(BENCHES)
 
 # Sustained mixed load on every service (SOAK_SECONDS, SOAK_RATE); not part of CI.
 soak: $(STAMP)

@@ -104,7 +104,7 @@ class Counter:
     The run ends when the service appended its last message to a record batch for triggers.v1:
     that message's timestamp (set by the service's producer; the acknowledgement of that last
     batch, a few milliseconds, is not counted). The service's own count of acknowledged messages
-    (``bus_published_total`` on /metrics) says when to look, and is asked four times a second:
+    (``playbooks_messages_published_total`` on /metrics) says when to look, and is asked four times a second:
     asking every 20 ms cost 1.5 ms of the service's CPU each time, an eighth of a core between
     the two processes. Then the topic is read from the end offsets taken before the run, to find
     ``n`` messages of the run's orgs. Nothing reads the topic while the run goes on: an assigned
@@ -130,7 +130,8 @@ class Counter:
 
     async def published(self) -> float:
         text = (await self.http.get("/metrics")).text
-        found = re.search(rf'^bus_published_total{{topic="{re.escape(TRIGGERS.name)}"}} (\S+)$', text, re.M)
+        series = rf'^playbooks_messages_published_total{{topic="{re.escape(TRIGGERS.name)}"}} (\S+)$'
+        found = re.search(series, text, re.M)
         return float(found.group(1)) if found else 0.0
 
     async def until(self, n: int, timeout: float = 120) -> float:

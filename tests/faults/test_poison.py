@@ -41,7 +41,6 @@ async def test_poison_is_dead_lettered_and_the_partition_flows(infra: Infra, ser
                     assert d.headers["dlq.error"]  # the reason, for whoever reads the dead letters
 
                 def counted(name: str = topic.name) -> bool:
-                    labels = {"topic": name}
-                    return (runtime.metrics.registry.get_sample_value("bus_dead_lettered_total", labels) or 0) >= 2
+                    return runtime.metrics.total("playbooks_messages_dead_lettered_total", topic=name) >= 2
 
                 await eventually(counted, timeout=10)

@@ -42,5 +42,4 @@ async def test_two_replicas_split_partitions_without_duplicates(infra: Infra) ->
         )
         assert sorted(r.value["id"] for r in got) == sorted(ids)  # each exactly once
         for rt in (first, second):  # both replicas did part of the work
-            labels = {"topic": UPSTREAM_ACTIVITY_EVENTS.name}
-            assert (rt.metrics.registry.get_sample_value("bus_consumed_total", labels) or 0) > 0
+            assert rt.metrics.total("playbooks_messages_consumed_total", topic=UPSTREAM_ACTIVITY_EVENTS.name) > 0

@@ -20,11 +20,22 @@ import uuid
 import jwt
 import pytest
 
+from playbooks_contracts.runbook import RUNBOOK_SCHEMA_PATH
 from playbooks_platform.permissions import ROLE_PERMISSIONS, Permission, api_routes, roles_granting, route_permission
 from playbooks_platform.service import installed_services, load_spec
 from playbooks_platform.testing import Infra, running_service
 
-OPEN = {"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+# The runbook JSON Schema is public like the OpenAPI document: editors fetch it without a token.
+OPEN = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/docs/oauth2-redirect",
+    RUNBOOK_SCHEMA_PATH,
+}
 WITH_API = [name for name in installed_services() if load_spec(name).routers]
 
 

@@ -501,10 +501,22 @@ def parse_runbook(data: Any) -> Runbook:
     return Runbook.model_validate(data)
 
 
+# Where the runbook JSON Schema resolves: every service serves it at this path, and the dev stack's
+# compiler at this address, so an editor opening a compiled runbook fetches it from the running
+# platform (or from a copy `runbook schema` wrote, mapped in the editor's settings).
+RUNBOOK_SCHEMA_PATH = "/schemas/runbook/v0.json"
+RUNBOOK_SCHEMA_ID = f"http://127.0.0.1:8006{RUNBOOK_SCHEMA_PATH}"
+
+
+def yaml_language_server_line(schema: str = RUNBOOK_SCHEMA_ID) -> str:
+    """The first line of a compiled runbook: the YAML language server (VS Code's YAML extension) reads it."""
+    return f"# yaml-language-server: $schema={schema}\n"
+
+
 def runbook_json_schema() -> dict[str, Any]:
     """JSON Schema of the runbook document (field names as written in YAML: ``apiVersion``, ``with``)."""
     schema = Runbook.model_json_schema(by_alias=True, mode="validation")
-    schema["$id"] = "urn:playbooks:schema:runbook"
+    schema["$id"] = RUNBOOK_SCHEMA_ID
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Runbook (runbook/v0)"
     return schema

@@ -73,6 +73,7 @@ class TokenVerifier:
                 algorithms=algorithms,
                 audience=self.settings.jwt_audience,
                 issuer=self.settings.jwt_issuer,
+                leeway=self.settings.jwt_leeway_s,
                 options={"require": ["exp", "sub", "org"]},
             )
         except jwt.ExpiredSignatureError:

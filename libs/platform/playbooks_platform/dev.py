@@ -20,6 +20,7 @@ from .auth import issue_token
 from .bus import create_topics
 from .embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database
 from .migrations import upgrade
+from .progress import progress
 from .service import installed_services, load_spec
 from .settings import EMBEDDED_POSTGRES_PORT, SERVICE_PORTS, PlatformSettings
 
@@ -99,7 +100,8 @@ class DevStack:
             **dev_policy_env(os.environ),
         }
         packages = [s.package for s in map(load_spec, installed_services()) if s.schema]
-        upgrade(packages, db_url)
+        with progress(len(packages), "migrating") as done:
+            upgrade(packages, db_url, on_done=done)
         created = asyncio.run(create_topics(bootstrap))
         console.print(f"migrations applied for {len(packages)} services; {len(created)} topics created")
 

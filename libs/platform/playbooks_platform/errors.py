@@ -47,6 +47,11 @@ class PayloadTooLarge(DomainError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Unsupported media type"
+
+
 class Invalid(DomainError):
     """Input that is well-formed JSON but breaks a domain rule."""
 

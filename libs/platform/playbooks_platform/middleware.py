@@ -94,4 +94,4 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.http_requests(scope["method"], route, str(status["code"])).inc()
-            self.metrics.http_latency(route).observe(time.perf_counter() - start)
+            self.metrics.http_latency(scope["method"], route).observe(time.perf_counter() - start)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from alembic import command, context, op
@@ -31,12 +31,16 @@ def alembic_config(package: str, url: str) -> Config:
     return cfg
 
 
-def upgrade(packages: Iterable[str], url: str) -> None:
-    """Bring every given service schema to its latest revision (safe to run again)."""
+def upgrade(packages: Iterable[str], url: str, *, on_done: Callable[[str], None] | None = None) -> None:
+    """Bring every given service schema to its latest revision (safe to run again).
+
+    ``on_done(package)`` is called after each one (a progress bar)."""
     asyncio.run(_bootstrap(url))
     for package in packages:
         log.info("migrating", extra={"package": package})
         command.upgrade(alembic_config(package, url), "head")
+        if on_done is not None:
+            on_done(package)
 
 
 async def _bootstrap(url: str) -> None:

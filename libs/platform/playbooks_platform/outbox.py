@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import Envelope, Topic
 
+from .backoff import Backoff
 from .bus.publisher import OutgoingMessage, Publisher
 from .db import Database
 from .telemetry import inject_headers
@@ -130,10 +131,20 @@ class OutboxRelay:
             f"SELECT id, topic, key, payload::text AS payload, headers, batch FROM {table} "
             "WHERE id = ANY(:ids) ORDER BY id"
         )
+        self._backlog_query = text(
+            f"SELECT count(*) AS rows, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age FROM {table}"
+        )
+        self.schema = schema
         self._wake = asyncio.Event()
         self._stopping = False
         self._backlog = False  # the last round left rows behind: go again at once
         self.healthy = True
+
+    async def backlog(self) -> tuple[int, float]:
+        """Rows waiting to be relayed and the age in seconds of the oldest (for ``/metrics``)."""
+        async with self.db.transaction() as session:
+            row = (await session.execute(self._backlog_query)).one()
+        return int(row.rows), float(row.age)
 
     def wake(self) -> None:
         """Call after committing outbox rows, to relay them without waiting for the next poll."""
@@ -169,19 +180,19 @@ class OutboxRelay:
         return len(messages)
 
     async def run(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, 5.0)
         while not self._stopping:
             # Cleared before the round: a wake() while it runs starts the next one at once.
             self._wake.clear()
             try:
                 await self.relay_once()
-                self.healthy, delay = True, 0.1
+                self.healthy = True
+                backoff.reset()
             except Exception as exc:
                 if not is_transient(exc):
                     log.exception("outbox relay failed")
                 self.healthy = False
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(backoff.next())
                 continue
             if not self._backlog:
                 with contextlib.suppress(TimeoutError):

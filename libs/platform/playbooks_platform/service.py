@@ -22,8 +22,10 @@ from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
 
 from playbooks_contracts import Topic
+from playbooks_contracts.runbook import RUNBOOK_SCHEMA_PATH, runbook_json_schema
 
 from .auth import CurrentPrincipal, TokenVerifier
+from .backoff import jittered
 from .bus import ConsumerRunner, Publisher
 from .bus.consumer import Handler
 from .db import Database
@@ -133,7 +135,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
     settings = settings or spec.settings_cls(service_name=spec.name)
     setup_logging(spec.name, settings.log_level, settings.log_json)
     setup_tracing(spec.name, console=settings.trace_console)
-    metrics = Metrics(spec.name)
+    metrics = Metrics(spec.name, spec.version)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -219,6 +221,10 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
     return app
 
 
+class SchemaResponse(JSONResponse):
+    media_type = "application/schema+json"
+
+
 def _ops_router() -> APIRouter:
     router = APIRouter(tags=["operations"])
 
@@ -258,8 +264,25 @@ def _ops_router() -> APIRouter:
             "permissions": sorted(p.value for p in permissions_of(principal.roles)),
         }
 
+    @router.get(
+        RUNBOOK_SCHEMA_PATH,
+        summary="The runbook JSON Schema (its $id resolves here)",
+        response_class=SchemaResponse,
+        responses={200: {"content": {SchemaResponse.media_type: {"schema": {"type": "object"}}}}},
+    )
+    async def runbook_schema() -> SchemaResponse:
+        # Editors fetch it from a running platform: the compiled runbooks' yaml-language-server line names it.
+        return SchemaResponse(runbook_json_schema())
+
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(runtime: RuntimeDep) -> Response:
+        if runtime.relay is not None:
+            # Read at scrape time (one count on a table kept near empty); a database that does not
+            # answer leaves the last figures and shows up in /readyz instead.
+            with contextlib.suppress(Exception):
+                rows, age = await asyncio.wait_for(runtime.relay.backlog(), 2.0)
+                runtime.metrics.outbox_backlog(runtime.relay.schema).set(rows)
+                runtime.metrics.outbox_age(runtime.relay.schema).set(age)
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return router
@@ -282,7 +305,7 @@ async def _start_with_retry(start: Callable[[], Awaitable[None]], what: str, att
             if attempt == attempts:
                 raise
             log.warning(f"waiting for the {what}", extra={"error": str(exc), "attempt": attempt})
-            await asyncio.sleep(min(0.2 * attempt, 2.0))
+            await asyncio.sleep(jittered(min(0.2 * attempt, 2.0)))
 
 
 def _instrument_http(app: FastAPI) -> None:

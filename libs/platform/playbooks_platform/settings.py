@@ -125,10 +125,20 @@ class PlatformSettings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_issuer: str = "playbooks"
     jwt_audience: str = "playbooks"
+    jwt_leeway_s: float = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="Clock skew tolerated on a token's exp, nbf and iat, in seconds: the identity provider's "
+        "clock and this host's never agree exactly.",
+    )
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"])
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(
+        default=None,
+        description="true: JSON log lines; false: readable lines; unset: JSON unless stderr is a terminal.",
+    )
     trace_console: bool = Field(default=False, description="Print spans to stdout (when no OTLP endpoint is set).")
     data_dir: Path = Path(".data")
     listen_host: str = Field(

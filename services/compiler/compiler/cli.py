@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from playbooks_contracts.runbook import yaml_language_server_line
 from playbooks_platform.errors import Invalid
+from playbooks_platform.progress import progress
 
 from .pipeline import CompileResult, compile_document
 
@@ -31,7 +33,7 @@ def _compile(path: Path, *, name: str | None, llm: bool) -> CompileResult:
 
 def _write(result: CompileResult, out: Path, mapping: Path | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(result.yaml)
+    out.write_text(yaml_language_server_line() + result.yaml)  # editors validate it against the schema
     if mapping is not None:
         mapping.parent.mkdir(parents=True, exist_ok=True)
         mapping.write_text(result.mapping_markdown)
@@ -48,7 +50,11 @@ def compile_command(
         bool, typer.Option("--llm/--rules", help="Try the configured LLM first (PLAYBOOKS_LLM_URL).")
     ] = False,
 ) -> None:
-    """Compile prose TSGs into governed runbooks with a mapping report; exit 1 if any result is invalid."""
+    """Compile prose TSGs into governed runbooks with a mapping report; exit 1 if any result is invalid.
+
+    Exit codes: 0 every runbook valid; 1 a runbook is invalid (its problems are printed); 2 usage error
+    (no such file, no *.md in the folder).
+    """
     if source.is_dir():
         files = sorted(source.glob("*.md"))
         if not files:
@@ -57,8 +63,12 @@ def compile_command(
         target = out or source / "compiled"
         table = Table("TSG", "steps", "cli", "manual", "approvals", "vars", "TODOs", "valid", "ms", title="compiled")
         bad = 0
-        for f in files:
-            result = _compile(f, name=None, llm=llm)
+        with progress(len(files), "compiling") as done:
+            results = []
+            for f in files:
+                results.append((f, _compile(f, name=None, llm=llm)))
+                done(f.name)
+        for f, result in results:
             _write(result, target / f"{f.stem}.runbook.yaml", target / f"{f.stem}.mapping.md")
             s = result.stats()
             bad += not result.valid

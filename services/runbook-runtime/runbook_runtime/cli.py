@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -19,7 +20,14 @@ from rich.table import Table
 
 from playbooks_contracts.documents import DocumentTooLarge, load_yaml
 from playbooks_contracts.policy import OrgPolicy
-from playbooks_contracts.runbook import RunbookInvalid, parse_runbook, validate_runbook
+from playbooks_contracts.runbook import (
+    RUNBOOK_SCHEMA_ID,
+    RunbookInvalid,
+    parse_runbook,
+    runbook_json_schema,
+    validate_runbook,
+    yaml_language_server_line,
+)
 
 from .debugger import Debugger
 from .engine import Engine, EngineError, verify
@@ -30,11 +38,41 @@ from .session import load_policy, load_scenario, open_run, policy_layers, resume
 from .state import Mode
 from .store import RunFolder
 
-app = typer.Typer(help="Governed runbooks: validate, execute, debug, replay, verify.", no_args_is_help=True)
+# Every command's --help ends with the exit codes it returns: scripts and CI branch on them.
+EXIT_RUN = (
+    "Exit codes: 0 the run passed; 1 the run failed; 2 usage error or the runbook/policy is refused before "
+    "running; 3 a manual step waits for evidence or an approval."
+)
+EXIT_CHECK = "Exit codes: 0 valid; 1 problems found (each printed with its location); 2 usage error or unreadable file."
+EXIT_PLAIN = "Exit codes: 0 success; 2 usage error or unreadable file."
+
+app = typer.Typer(
+    help="Governed runbooks: validate, execute, debug, replay, verify.",
+    epilog="Each command's --help lists its exit codes.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RootOpt = Annotated[Path, typer.Option("--root", help="Folder holding runs/ (the run folders).")]
+RunbookArg = Annotated[Path, typer.Argument(help="The runbook file (YAML or JSON, runbook/v0).")]
+RunIdArg = Annotated[str, typer.Argument(help="A run id, as `runbook exec` printed it (a folder under --root runs/).")]
+
+
+class ExecMode(StrEnum):
+    """How a runbook's CLI steps run."""
+
+    real = "real"
+    replay = "replay"
+    dry_run = "dry-run"
+
+
+class DebugMode(StrEnum):
+    real = "real"
+    replay = "replay"
+
+
 VarOpt = Annotated[list[str] | None, typer.Option("--var", help="k=v, repeatable.")]
 PolicyOpt = Annotated[
     Path | None,
@@ -101,8 +139,8 @@ def _report(engine: Engine, folder: RunFolder) -> int:
     return {"passed": 0, "waiting": 3}.get(state.status, 1)
 
 
-@app.command()
-def validate(path: Path, policy: PolicyOpt = None) -> None:
+@app.command(epilog=EXIT_CHECK)
+def validate(path: RunbookArg, policy: PolicyOpt = None) -> None:
     """Print every problem of a runbook with its location, every command the policy refuses; exit 1 if any."""
     org = _policy(policy)
     try:
@@ -122,10 +160,13 @@ def validate(path: Path, policy: PolicyOpt = None) -> None:
     console.print(f"{path}: valid")
 
 
-@app.command("exec")
+@app.command("exec", epilog=EXIT_RUN)
 def exec_(
-    path: Path,
-    mode: Annotated[str, typer.Option(help="real | replay | dry-run")] = "real",
+    path: RunbookArg,
+    mode: Annotated[
+        ExecMode,
+        typer.Option(help="real: run the commands; replay: answer them from --scenario; dry-run: print the plan."),
+    ] = ExecMode.real,
     scenario: Annotated[Path | None, typer.Option(help="cli-replay scenario (replay mode).")] = None,
     var: VarOpt = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key: the same key resumes the same run.")] = None,
@@ -135,14 +176,13 @@ def exec_(
     policy: PolicyOpt = None,
 ) -> None:
     """Execute a runbook until it finishes, fails, or a manual step waits for evidence (exit 3)."""
-    if mode not in ("real", "replay", "dry-run"):
-        raise _fail(f"--mode {mode!r}: use real, replay or dry-run")
+    mode = ExecMode(mode)  # also when called from `record` with a plain string
     org = _policy(policy)
     try:
         engine, folder, resumed = open_run(
             path,
             root=root,
-            mode=cast(Mode, mode),
+            mode=cast(Mode, mode.value),
             scenario_path=scenario,
             vars_=_vars(var),
             key=key,  # type: ignore[arg-type]
@@ -150,7 +190,7 @@ def exec_(
         )
     except (RunbookInvalid, EngineError, GovernanceError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    if mode == "dry-run":
+    if mode is ExecMode.dry_run:
         plan = engine.redact.tree(engine.plan())  # rendered argv would show secret vars
         if as_json:
             typer.echo(json.dumps(plan, indent=2))
@@ -159,7 +199,7 @@ def exec_(
         return
     if resumed:
         console.print(f"resuming run {engine.state.run_id} at step {engine.state.current_step_index + 1}")
-    rec = attach_recording(engine) if record and mode == "real" else None
+    rec = attach_recording(engine) if record and mode is ExecMode.real else None
     engine.continue_()
     if rec is not None and record is not None:
         evidence = write_scenario(engine, rec, record)
@@ -178,23 +218,27 @@ def _print_plan(engine: Engine, plan: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(epilog=EXIT_RUN)
 def record(
-    path: Path,
+    path: RunbookArg,
     out: Annotated[Path, typer.Option("--out", help="Scenario file to write.")],
     var: VarOpt = None,
     root: RootOpt = DEFAULT_ROOT,
     policy: PolicyOpt = None,
 ) -> None:
     """Run for real and write the CLI calls as a cli-replay scenario (and manual evidence beside it)."""
-    exec_(path, mode="real", scenario=None, var=var, key=None, record=out, as_json=False, root=root, policy=policy)
+    exec_(
+        path, mode=ExecMode.real, scenario=None, var=var, key=None, record=out, as_json=False, root=root, policy=policy
+    )
 
 
-@app.command()
+@app.command(epilog=EXIT_RUN)
 def debug(
-    path: Annotated[Path | None, typer.Argument()] = None,
-    mode: Annotated[str, typer.Option(help="real | replay")] = "real",
-    scenario: Annotated[Path | None, typer.Option()] = None,
+    path: Annotated[Path | None, typer.Argument(help="The runbook file to start (or attach with --run).")] = None,
+    mode: Annotated[DebugMode, typer.Option(help="real: run the commands; replay: answer them from --scenario.")] = (
+        DebugMode.real
+    ),
+    scenario: Annotated[Path | None, typer.Option(help="cli-replay scenario (replay mode).")] = None,
     var: VarOpt = None,
     run: Annotated[str | None, typer.Option("--run", help="Attach to an existing run instead.")] = None,
     root: RootOpt = DEFAULT_ROOT,
@@ -205,9 +249,14 @@ def debug(
     try:
         if run:
             engine, _ = resume_run(run, root=root, policy=org)
-        elif path is not None and mode in ("real", "replay"):
+        elif path is not None:
             engine, _, _ = open_run(
-                path, root=root, mode=cast(Mode, mode), scenario_path=scenario, vars_=_vars(var), policy=org
+                path,
+                root=root,
+                mode=cast(Mode, DebugMode(mode).value),
+                scenario_path=scenario,
+                vars_=_vars(var),
+                policy=org,
             )
         else:
             raise EngineError("give a runbook path (with --mode real|replay) or --run RUN_ID")
@@ -218,8 +267,8 @@ def debug(
     raise typer.Exit(code)
 
 
-@app.command("verify")
-def verify_(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
+@app.command("verify", epilog=EXIT_CHECK)
+def verify_(run_id: RunIdArg, root: RootOpt = DEFAULT_ROOT) -> None:
     """Check every required step passed, manual evidence is present, assertions held; exit 1 naming gaps."""
     try:
         engine, _ = resume_run(run_id, root=root)
@@ -233,8 +282,8 @@ def verify_(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
     console.print(f"run {run_id}: every required step satisfied")
 
 
-@app.command()
-def resume(run_id: str, root: RootOpt = DEFAULT_ROOT, policy: PolicyOpt = None) -> None:
+@app.command(epilog=EXIT_RUN)
+def resume(run_id: RunIdArg, root: RootOpt = DEFAULT_ROOT, policy: PolicyOpt = None) -> None:
     """Continue a run from its last snapshot."""
     org = _policy(policy)
     try:
@@ -245,8 +294,8 @@ def resume(run_id: str, root: RootOpt = DEFAULT_ROOT, policy: PolicyOpt = None) 
     raise typer.Exit(_report(engine, folder))
 
 
-@app.command("replay-verify")
-def replay_verify(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
+@app.command("replay-verify", epilog=EXIT_CHECK)
+def replay_verify(run_id: RunIdArg, root: RootOpt = DEFAULT_ROOT) -> None:
     """Report every scenario step's call count against its min/max for a replay run."""
     try:
         engine, _ = resume_run(run_id, root=root)
@@ -266,8 +315,8 @@ def replay_verify(run_id: str, root: RootOpt = DEFAULT_ROOT) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
-def scenario_check(path: Path) -> None:
+@app.command(epilog=EXIT_CHECK)
+def scenario_check(path: Annotated[Path, typer.Argument(help="A cli-replay scenario file (YAML).")]) -> None:
     """Validate a cli-replay scenario file."""
     try:
         scenario, _ = load_scenario(path)
@@ -275,6 +324,30 @@ def scenario_check(path: Path) -> None:
         raise _fail(f"{path}: {exc}", 1) from None
     Replayer(scenario)
     console.print(f"{path}: valid scenario")
+
+
+@app.command(epilog=EXIT_PLAIN)
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the schema to this file instead of printing it.")
+    ] = None,
+    line: Annotated[
+        bool,
+        typer.Option(
+            "--line", help="Print the '# yaml-language-server: $schema=...' line compiled runbooks start with."
+        ),
+    ] = False,
+) -> None:
+    """Print the runbook JSON Schema (its $id is where a running platform serves it), for editors and CI."""
+    if line:
+        typer.echo(yaml_language_server_line(), nl=False)
+        return
+    text = json.dumps(runbook_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text)
+    console.print(f"{out}: runbook schema ({RUNBOOK_SCHEMA_ID}); map it to *.runbook.yaml in your editor", markup=False)
 
 
 for _ep in entry_points(group="runbook.commands"):

@@ -20,6 +20,7 @@ from playbooks_contracts import patterns
 from playbooks_contracts.command_policy import Layer, layers_for
 from playbooks_contracts.policy import ApprovalFloor
 from playbooks_contracts.runbook import CliStep, ManualStep, Runbook
+from playbooks_platform.backoff import jittered
 
 from .executor import Runner, Transcript, real_runner, replay_runner
 from .governance import GovernanceError, child_env, command_policy, render, render_argv, resolve_vars, summarise
@@ -298,7 +299,9 @@ class Engine:
             if attempt > 1:
                 factor = 2 ** (attempt - 2) if step.retry.strategy == "exponential" else 1
                 delay = step.retry.delay * factor
-                self._sleep(delay if self.limits is None else min(delay, self.limits.retry_delay))
+                delay = delay if self.limits is None else min(delay, self.limits.retry_delay)
+                # Real commands hit shared systems: runs that failed together must not retry together.
+                self._sleep(jittered(delay) if self.state.mode == "real" else delay)
             try:
                 transcript = self.runner(argv, stdin, timeout)
             except GovernanceError as exc:

@@ -121,6 +121,9 @@ async def operate(
         executor=step_executor(runtime),
         what=what,
         default_policy=settings.default_org_policy,
+        on_ended=lambda state, seconds: runtime.metrics.run_duration("runbook", state.mode, state.status).observe(
+            seconds
+        ),
     )
     if runtime.relay is not None:
         runtime.relay.wake()

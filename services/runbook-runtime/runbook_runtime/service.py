@@ -473,8 +473,11 @@ async def operate(
     what: str = "an advance",
     blocking: bool = False,  # kept for callers: every action now runs off the event loop
     default_policy: OrgPolicy | None = None,
+    on_ended: Callable[[RunState, float], None] | None = None,
 ) -> Any:
     """Apply ``action(engine)`` to the run and persist everything it recorded.
+
+    ``on_ended(state, seconds)`` is called once the advance that ended the run is written (metrics).
 
     Three steps, none holding a connection or a lock while the action runs: a short transaction claims
     the run (409 if another claim holds it), the action runs in ``executor`` (a worker thread; never the
@@ -498,11 +501,13 @@ async def operate(
         )
     # shielded: a client that goes away must not leave the claim taken or the results of a command unwritten
     return await asyncio.shield(
-        _execute_and_write(database, row, owner, stored, action, operator_commands, limits, executor, org)
+        _execute_and_write(database, row, owner, stored, action, operator_commands, limits, executor, org, on_ended)
     )
 
 
 FLUSH_EVERY_STEPS = 20
+# The outcomes a run's duration is measured to.
+ENDED = frozenset({"passed", "failed", "rejected", "cancelled"})
 
 
 @dataclass
@@ -537,7 +542,7 @@ class _Progress:
     def start(self, engine: Engine) -> None:
         self.engine = engine
         self.written = len(engine.state.history)
-        self.was_finished = engine.state.status in ("passed", "failed")
+        self.was_finished = engine.state.status in ENDED
 
     def after_snapshot(self, recorder: DbRecorder) -> None:
         """Called in the worker after each snapshot: flush once enough steps are waiting."""
@@ -668,6 +673,7 @@ async def _execute_and_write(
     limits: Limits,
     executor: Executor | None,
     org: OrgPolicy,
+    on_ended: Callable[[RunState, float], None] | None = None,
 ) -> Any:
     org_id, run_id = row["org_id"], row["run_id"]
     progress = _Progress(database, row, owner, limits, asyncio.get_running_loop())
@@ -697,6 +703,10 @@ async def _execute_and_write(
         await _release(database, org_id, run_id, owner)
         raise
     await progress.write(last)
+    state = progress.engine.state if progress.engine is not None else None
+    if on_ended is not None and state is not None and not progress.was_finished and state.status in ENDED:
+        ended = state.history[-1].ended_at if state.history else state.started_at
+        on_ended(state, max((ended - state.started_at).total_seconds(), 0.0))
     return outcome
 
 

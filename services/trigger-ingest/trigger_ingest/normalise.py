@@ -13,6 +13,7 @@ from pydantic_core import PydanticSerializationError
 from playbooks_contracts import derived_id, utcnow
 from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, SCHEMA_VERSION, PositionIds
 from playbooks_contracts.triggers import EventMeta, TriggerType
+from playbooks_platform.cloudevents import binary_headers
 
 
 class Normalised(NamedTuple):
@@ -23,6 +24,8 @@ class Normalised(NamedTuple):
     org_id: str
     envelope: bytes
     data_bytes: int  # the size of its data, which the limit holds HTTP submissions to
+    # Kafka binary-mode CloudEvents headers describing the envelope (the payload is not changed)
+    ce_headers: dict[str, str]
 
 
 def normalise(
@@ -50,19 +53,32 @@ def normalise(
         data = event.__pydantic_serializer__.to_json(event, exclude=_NOT_DATA)
     except PydanticSerializationError as exc:
         raise ValueError(f"cannot be published: {exc}") from None
+    occurred_at = event.occurred_at or received_at or utcnow()
+    # A producer's source is held to the limit by its model; ours (a long user id) is cut to it.
+    source = event.source or source[:MAX_SOURCE_LENGTH]
     envelope = {
         "id": ident,
         "type": trigger,  # a str: orjson writes its value
         "org_id": org_id,
-        "occurred_at": event.occurred_at or received_at or utcnow(),
-        # A producer's source is held to the limit by its model; ours (a long user id) is cut to it.
-        "source": event.source or source[:MAX_SOURCE_LENGTH],
+        "occurred_at": occurred_at,
+        "source": source,
         "schema_version": SCHEMA_VERSION,
         "causation_id": event.causation_id,
         "depth": event.depth,
         "data": orjson.Fragment(data),
     }
-    return Normalised(ident, org_id, orjson.dumps(envelope, option=orjson.OPT_UTC_Z), len(data))
+    ce_headers = binary_headers(
+        id=str(ident), source=source, type=CE_TYPE_PREFIX + trigger, time=_rfc3339(occurred_at), subject=None
+    )
+    return Normalised(ident, org_id, orjson.dumps(envelope, option=orjson.OPT_UTC_Z), len(data), ce_headers)
+
+
+# The CloudEvents type of a trigger message; its last part is the trigger, as trigger-ingest reads types.
+CE_TYPE_PREFIX = "io.playbooks.trigger."
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 # What an event carries besides its data: it goes to the envelope's own fields.

@@ -1,25 +1,29 @@
-"""HTTP API of trigger-ingest: ``POST /v1/events/{trigger}`` and ``POST /v1/events:batch``."""
+"""HTTP API of trigger-ingest: ``POST /v1/events/{trigger}``, ``POST /v1/events:batch`` and ``POST /v1/cloudevents``."""
 
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, status
+import orjson
+from fastapi import APIRouter, Header, Request, status
 
 from playbooks_contracts import utcnow
 from playbooks_contracts.triggers import (
     EVENT_IN,
+    MAX_BATCH_EVENTS,
     EventAccepted,
     EventBatchIn,
     EventMeta,
     EventsAccepted,
     TriggerType,
 )
+from playbooks_platform import cloudevents
 from playbooks_platform.auth import Principal
-from playbooks_platform.errors import Invalid, PayloadTooLarge
+from playbooks_platform.errors import Forbidden, Invalid, PayloadTooLarge, UnsupportedMediaType
 from playbooks_platform.permissions import Publisher
 from playbooks_platform.service import Runtime, RuntimeDep
 
+from .cloudevent_mapping import to_event
 from .normalise import http_fallback_id, normalise
 from .service import accept_events
 from .settings import TriggerIngestSettings
@@ -117,3 +121,92 @@ async def submit_batch(
     accepted = await _accept(runtime, principal, idempotency_key, [(e.trigger, e) for e in batch.events])
     duplicates = sum(a.duplicate for a in accepted)
     return EventsAccepted(accepted=len(accepted) - duplicates, duplicates=duplicates, events=accepted)
+
+
+_CE_ATTRIBUTES = {
+    "type": "object",
+    "required": ["specversion", "id", "source", "type"],
+    "properties": {
+        "specversion": {"const": "1.0"},
+        "id": {"type": "string", "minLength": 1},
+        "source": {"type": "string", "minLength": 1, "format": "uri-reference"},
+        "type": {
+            "type": "string",
+            "description": "Names the trigger in its last dot-separated part, e.g. com.example.crm.activity_event",
+        },
+        "time": {"type": "string", "format": "date-time"},
+        "datacontenttype": {"type": "string", "enum": ["application/json"]},
+        "subject": {"type": "string"},
+        "data": {"type": "object", "description": "The trigger's event fields (as POST /v1/events/{trigger})"},
+    },
+}
+
+
+@router.post(
+    "/cloudevents",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_RESPONSES
+    | {
+        403: {"description": "The token lacks 'publish', or an event names another org than the token's"},
+        415: {"description": "Neither a CloudEvents content type nor binary-mode ce- headers"},
+    },
+    summary="Submit CloudEvents 1.0: structured, batch, or binary mode (ce- headers)",
+    description="Structured mode: `Content-Type: application/cloudevents+json`, one event. Batch mode: "
+    "`application/cloudevents-batch+json`, a JSON array of up to 1,000 events. Binary mode: the attributes "
+    "in `ce-specversion`, `ce-id`, `ce-source`, `ce-type` (and `ce-time`, ...) headers, the data as a JSON "
+    "body. The event's org is always the token's: an event naming another (`orgid`, `tenantid` extensions) "
+    "is refused with 403. `id` becomes the envelope id (a non-UUID id is made stable from org, source and id, "
+    "so a resent event is a duplicate), `time` its occurred_at, `source` its source.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                cloudevents.STRUCTURED: {"schema": _CE_ATTRIBUTES},
+                cloudevents.BATCH: {"schema": {"type": "array", "items": _CE_ATTRIBUTES, "maxItems": MAX_BATCH_EVENTS}},
+                "application/json": {"schema": {"type": "object", "description": "Binary mode: the data only"}},
+            },
+        }
+    },
+)
+async def submit_cloudevents(request: Request, principal: Publisher, runtime: RuntimeDep) -> EventsAccepted:
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    body = await request.body()
+    try:
+        if media in (cloudevents.STRUCTURED, cloudevents.BATCH):
+            parsed = _json(body)
+            events = (
+                [cloudevents.from_structured(parsed)]
+                if media == cloudevents.STRUCTURED
+                else cloudevents.from_batch(parsed, MAX_BATCH_EVENTS)
+            )
+        else:
+            attributes = cloudevents.binary_attributes(dict(request.headers), cloudevents.HTTP_PREFIX)
+            if attributes is None:
+                raise UnsupportedMediaType(
+                    f"content type {media or '(none)'!r} is not a CloudEvent: send {cloudevents.STRUCTURED!r}, "
+                    f"{cloudevents.BATCH!r}, or binary mode (ce-specversion, ce-id, ce-source, ce-type headers "
+                    "and a JSON body)"
+                )
+            if not cloudevents.is_json(attributes.get("datacontenttype")):
+                raise UnsupportedMediaType(f"binary-mode data must be JSON, got {media!r}")
+            events = [cloudevents.from_attributes(attributes, _json(body) if body else None)]
+        submitted = []
+        for i, event in enumerate(events):
+            try:
+                submitted.append(to_event(event, org_id=principal.org_id))
+            except cloudevents.CloudEventError as exc:
+                raise type(exc)(f"event {i}: {exc}" if len(events) > 1 else str(exc)) from None
+    except cloudevents.OrgClaimRefused as exc:
+        raise Forbidden(str(exc)) from None
+    except cloudevents.CloudEventError as exc:
+        raise Invalid(str(exc)) from None
+    accepted = await _accept(runtime, principal, None, submitted)
+    duplicates = sum(a.duplicate for a in accepted)
+    return EventsAccepted(accepted=len(accepted) - duplicates, duplicates=duplicates, events=accepted)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise cloudevents.CloudEventError(f"the body is not JSON: {exc}") from None

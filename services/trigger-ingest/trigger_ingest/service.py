@@ -97,10 +97,15 @@ async def publish_new(
     new: Sequence[int],
     trace_headers: Sequence[dict[str, str]] | None = None,
 ) -> None:
-    """Publish the events at the ``new`` indexes to ``triggers.v1``, keyed by org; returns once
-    the broker acknowledged them all."""
+    """Publish the events at the ``new`` indexes to ``triggers.v1``, keyed by org, with binary-mode
+    CloudEvents headers (``ce_*``) beside the trace context; returns once the broker acknowledged them all."""
     await publisher.publish_many(
-        OutgoingMessage(TRIGGERS, events[i].envelope, events[i].org_id, trace_headers[i] if trace_headers else {})
+        OutgoingMessage(
+            TRIGGERS,
+            events[i].envelope,
+            events[i].org_id,
+            events[i].ce_headers | trace_headers[i] if trace_headers else events[i].ce_headers,
+        )
         for i in new
     )
 

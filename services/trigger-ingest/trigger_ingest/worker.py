@@ -6,14 +6,17 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from playbooks_contracts import utcnow
 from playbooks_contracts.triggers import UPSTREAM_TRIGGER
 from playbooks_platform.bus import Delivery
 from playbooks_platform.bus.consumer import Handler
+from playbooks_platform.cloudevents import KAFKA_PREFIX, CloudEventError, binary_attributes
 from playbooks_platform.errors import PoisonMessage
 from playbooks_platform.service import Runtime
 
+from .cloudevent_mapping import apply_kafka_attributes
 from .normalise import Normalised, normalise, topic_fallback_id
 from .service import claim_new, publish_new
 from .settings import TriggerIngestSettings
@@ -32,6 +35,8 @@ def upstream_handler(runtime: Runtime) -> Handler:
         for d in deliveries:
             if d.raw is not None and len(d.raw) > settings.max_event_bytes:
                 raise PoisonMessage(f"message is {len(d.raw)} bytes, over the limit of {settings.max_event_bytes}")
+            if any(k.startswith(KAFKA_PREFIX) for k in d.headers):
+                d.message = _binary_mode(d)
             msg = d.message
             orgs.append(msg.org_id)  # type: ignore[attr-defined]
             ids.append(msg.id or topic_fallback_id(d.topic.name, d.partition, d.offset))  # type: ignore[attr-defined]
@@ -54,6 +59,15 @@ def upstream_handler(runtime: Runtime) -> Handler:
             )
 
     return handle
+
+
+def _binary_mode(d: Delivery) -> Any:
+    """A CloudEvent in Kafka binary mode: its ``ce_*`` headers fill the id, time and source."""
+    attributes = binary_attributes(d.headers, KAFKA_PREFIX) or {}
+    try:
+        return apply_kafka_attributes(d.message, attributes, UPSTREAM_TRIGGER[type(d.message)])
+    except CloudEventError as exc:
+        raise PoisonMessage(f"CloudEvent refused: {exc}") from None
 
 
 async def _envelopes(deliveries: Sequence[Delivery], ids: Sequence[uuid.UUID]) -> list[Normalised]:

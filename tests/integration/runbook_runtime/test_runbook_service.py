@@ -214,7 +214,9 @@ async def test_failed_assertion_and_verify_over_http(rt, infra: Infra, org: str)
 
 
 async def test_replay_answers_from_the_scenario(rt, infra: Infra, org: str) -> None:
-    client, _ = rt
+    client, runtime = rt
+    ended = {"kind": "runbook", "mode": "replay", "status": "passed"}
+    before = runtime.metrics.total("playbooks_run_duration_seconds_count", **ended)
     doc = runbook(with_manual=False)
     doc["meta"]["governance"]["allowed_commands"] = ["echo", "printf", "kubectl"]
     doc["steps"][1]["with"]["argv"] = ["kubectl", "get", "pods"]  # not installed here: replay must not run it
@@ -230,6 +232,8 @@ async def test_replay_answers_from_the_scenario(rt, infra: Infra, org: str) -> N
     r = await client.post("/v1/runs", json=body, headers=infra.auth(org))
     assert r.json()["status"] == "passed", r.json()["history"]
     assert r.json()["captures"] == {"who": "db"}
+    # the run's duration is observed once, when the advance that ended it is written
+    assert runtime.metrics.total("playbooks_run_duration_seconds_count", **ended) == before + 1
     # replays are not executions of the playbook
     rid = r.json()["run_id"]
     steps = await collect(

@@ -20,6 +20,7 @@ from playbooks_contracts.topics import (
 )
 from playbooks_platform.errors import NotFound
 from playbooks_platform.service import installed_services
+from playbooks_platform.telemetry import SCHEMA_URL
 from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
 
 UPSTREAM_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -85,7 +86,7 @@ async def test_http_event_and_its_trigger_message_share_one_trace(
     chain = [s for s in spans.get_finished_spans() if trace_of(s) == trace_id]
     [server] = [s for s in chain if s.kind == SpanKind.SERVER]
     assert server.attributes["http.route"] == "/v1/events/activity_event"
-    [publish] = [s for s in chain if s.name == "triggers.v1 publish"]
+    [publish] = [s for s in chain if s.name == "send triggers.v1"]
     assert publish.kind == SpanKind.PRODUCER and span_id(publish) == parent_id
     # The claim is one statement (a WITH around the insert): find it by what it writes.
     assert any("INSERT INTO trigger_ingest.seen_events" in str(s.attributes.get("db.statement")) for s in chain), (
@@ -106,11 +107,23 @@ async def test_upstream_trace_continues_through_ingest(
     trace_id, parent_id = traceparent_ids(msg.headers["traceparent"])
     assert trace_id == UPSTREAM_TRACE, "the upstream system's trace goes on"
     chain = await eventually(lambda: [s for s in spans.get_finished_spans() if trace_of(s) == UPSTREAM_TRACE])
-    [process] = [s for s in chain if s.name == f"{UPSTREAM_ACTIVITY_EVENTS.name} process"]
+    [process] = [s for s in chain if s.name == f"process {UPSTREAM_ACTIVITY_EVENTS.name}"]
     assert process.kind == SpanKind.CONSUMER and parent_of(process) == UPSTREAM_PARENT
     assert process.attributes["playbooks.org_id"] == org
-    assert process.attributes["messaging.kafka.message.offset"] >= 0
-    [publish] = [s for s in chain if s.name == "triggers.v1 publish"]
+    # One generation of the messaging conventions (telemetry.SEMCONV_VERSION), none of the deprecated names.
+    attributes = dict(process.attributes)
+    assert attributes["messaging.kafka.offset"] >= 0
+    assert attributes["messaging.operation.type"] == "process" == attributes["messaging.operation.name"]
+    assert attributes["messaging.destination.name"] == UPSTREAM_ACTIVITY_EVENTS.name
+    assert attributes["messaging.destination.partition.id"].isdigit()
+    assert attributes["messaging.consumer.group.name"].endswith("trigger-ingest.upstream")
+    assert not {"messaging.kafka.message.offset", "messaging.kafka.destination.partition"} & set(attributes)
+    assert process.instrumentation_scope.schema_url == SCHEMA_URL
+    [publish] = [s for s in chain if s.name == "send triggers.v1"]
+    assert publish.attributes["messaging.operation.type"] == "send"
+    assert publish.attributes["messaging.kafka.message.key"] == org
+    assert publish.attributes["messaging.destination.partition.id"] == str(msg.partition)
+    assert publish.attributes["messaging.message.id"] == msg.value["id"], "the envelope id names it"
     assert parent_of(publish) == span_id(process), "the publish span is a child of the message that caused it"
     assert parent_id == span_id(publish), "the trigger message names its publish span"
 
@@ -158,12 +171,12 @@ async def test_runbook_request_trace_continues_through_the_run_and_its_outbox(
     for message in (step, executed):
         assert traceparent_ids(message.headers["traceparent"])[0] == UPSTREAM_TRACE
     chain = [s for s in spans.get_finished_spans() if trace_of(s) == UPSTREAM_TRACE]
-    [process] = [s for s in chain if s.name == f"{RUNBOOK_REQUESTS.name} process"]
+    [process] = [s for s in chain if s.name == f"process {RUNBOOK_REQUESTS.name}"]
     assert parent_of(process) == UPSTREAM_PARENT and process.attributes["playbooks.org_id"] == org
     publishes = {s.name: s for s in chain if s.kind == SpanKind.PRODUCER}
-    assert {f"{RUNBOOK_STEP_RESULTS.name} publish", f"{PLAYBOOK_EXECUTIONS.name} publish"} <= set(publishes)
+    assert {f"send {RUNBOOK_STEP_RESULTS.name}", f"send {PLAYBOOK_EXECUTIONS.name}"} <= set(publishes)
     # Relayed from the outbox after commit, the messages still name their publish span in this trace.
-    assert traceparent_ids(step.headers["traceparent"])[1] == span_id(publishes[f"{RUNBOOK_STEP_RESULTS.name} publish"])
+    assert traceparent_ids(step.headers["traceparent"])[1] == span_id(publishes[f"send {RUNBOOK_STEP_RESULTS.name}"])
 
 
 @requires("condition-engine", "runbook-runtime")
@@ -215,10 +228,10 @@ async def test_one_trace_from_the_ingest_request_to_the_runbook_run(
     assert any(s.kind == SpanKind.SERVER for s in spans.get_finished_spans() if trace_of(s) == trace_id)
     # Every hop of the chain, across three services, is in the one trace the HTTP request started.
     for hop in (
-        f"{TRIGGERS.name} publish",
-        f"{TRIGGERS.name} process",
-        f"{RUNBOOK_REQUESTS.name} publish",
-        f"{RUNBOOK_REQUESTS.name} process",
-        f"{PLAYBOOK_EXECUTIONS.name} publish",
+        f"send {TRIGGERS.name}",
+        f"process {TRIGGERS.name}",
+        f"send {RUNBOOK_REQUESTS.name}",
+        f"process {RUNBOOK_REQUESTS.name}",
+        f"send {PLAYBOOK_EXECUTIONS.name}",
     ):
         assert hop in names, f"{hop} is not in the request's trace: {sorted(names)}"

@@ -206,7 +206,7 @@ async def test_readyz_checks_database_and_broker(ingest) -> None:
     assert r.status_code == 200, r.text
     assert set(r.json()["checks"]) >= {"database", "broker"}
     m = await client.get("/metrics")
-    assert "playbooks_messages_consumed_total" in m.text or "http_requests" in m.text
+    assert "playbooks_http_requests_total" in m.text and "process_resident_memory_bytes" in m.text
 
 
 async def test_order_within_an_org_is_kept(ingest, infra: Infra, org: str) -> None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from runbook_builders import cli, manual, runbook
 
-from playbooks_contracts.runbook import RunbookInvalid, parse_runbook, runbook_json_schema, validate_runbook
+from playbooks_contracts.runbook import (
+    RUNBOOK_SCHEMA_ID,
+    RunbookInvalid,
+    parse_runbook,
+    runbook_json_schema,
+    validate_runbook,
+)
 
 
 def problems(doc) -> list[str]:
@@ -55,6 +61,6 @@ def test_parse_raises_with_every_problem_and_schema_uses_yaml_names() -> None:
     else:
         raise AssertionError("an invalid runbook parsed")
     schema = runbook_json_schema()
-    assert schema["$id"] == "urn:playbooks:schema:runbook"
+    assert schema["$id"] == RUNBOOK_SCHEMA_ID  # resolvable: every service serves it there
     assert "apiVersion" in schema["properties"]
     assert "with" in schema["$defs"]["CliStep"]["properties"]

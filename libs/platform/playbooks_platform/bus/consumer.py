@@ -3,7 +3,7 @@
 A batch is handed to the handler as a whole (one database transaction for many messages is
 what makes throughput). If the handler fails:
 
-* a transient failure (database or broker unreachable) is retried with backoff for as long as
+* a transient failure (database or broker unreachable) is retried with jittered backoff for as long as
   it lasts, without committing or skipping anything, and the runner reports not-ready;
 * any other failure splits the batch in halves, and a failing half again, down to the message
   that fails; that one is tried alone up to ``max_attempts`` times, and if it still fails goes
@@ -32,9 +32,17 @@ from pydantic import BaseModel
 from playbooks_contracts import Topic
 from playbooks_contracts import topic as lookup_topic
 
+from ..backoff import Backoff, jittered
 from ..errors import PoisonMessage
 from ..metrics import Metrics
-from ..telemetry import TRACE_HEADERS, context_from_headers, inject_headers, recording, tracer
+from ..telemetry import (
+    TRACE_HEADERS,
+    context_from_headers,
+    inject_headers,
+    process_span_attributes,
+    recording,
+    tracer,
+)
 from ..transient import is_transient, refused_value
 from .codec import decode
 from .publisher import OutgoingMessage, Publisher
@@ -44,7 +52,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Delivery:
-    """One consumed message, decoded, with its own ``"<topic> process"`` span."""
+    """One consumed message, decoded, with its own ``"process <topic>"`` span."""
 
     topic: Topic
     partition: int
@@ -188,15 +196,14 @@ class ConsumerRunner:
         await self._commit({tp: records for (tp, records), ok in zip(batch.items(), done, strict=True) if ok})
 
     async def _start_consumer(self) -> None:
-        delay = self.backoff_s or 0.2
+        backoff = Backoff(self.backoff_s or 0.2, self.max_backoff_s)
         while True:
             try:
                 await self._consumer.start()
                 return
             except Exception as exc:  # broker not up yet: keep trying, report not ready
                 self._unhealthy(f"cannot reach the broker: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+                await asyncio.sleep(backoff.next())
 
     async def wait_started(self, timeout: float = 30) -> None:
         await asyncio.wait_for(self._started.wait(), timeout)
@@ -243,16 +250,17 @@ class ConsumerRunner:
         span = None
         if traced:
             span = tracer().start_span(
-                f"{record.topic} process",
+                f"process {record.topic}",
                 context=context_from_headers(headers),
                 kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": record.topic,
-                    "messaging.kafka.destination.partition": record.partition,
-                    "messaging.kafka.message.offset": record.offset,
-                    "messaging.consumer.group.name": self.group_id,
-                },
+                attributes=process_span_attributes(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    group=self.group_id,
+                    key=record.key,
+                    size=len(record.value or b""),
+                ),
             )
         try:
             message = decode(topic, record.value)
@@ -263,6 +271,9 @@ class ConsumerRunner:
             poison.append((record, headers, exc))
             return None
         if span is not None:
+            message_id = getattr(message, "id", None)
+            if message_id is not None:  # the envelope id: the idempotency key is the message's identity
+                span.set_attribute("messaging.message.id", str(message_id))
             org = getattr(message, "org_id", None)
             if org:
                 span.set_attribute("playbooks.org_id", org)
@@ -276,26 +287,26 @@ class ConsumerRunner:
 
         Returns None on success, "stopping" if interrupted, or the deterministic error.
         """
-        delay = self.backoff_s or 0.05
+        backoff = Backoff(self.backoff_s or 0.05, self.max_backoff_s)
         while True:
             try:
                 await self.handler(deliveries)
             except Exception as exc:
                 if self.metrics:
-                    self.metrics.failed(deliveries[0].topic.name).inc()
+                    self.metrics.failed(deliveries[0].topic.name, self.group_id).inc()
                 if not is_transient(exc):
                     return exc
                 self._unhealthy(f"transient failure, retrying: {type(exc).__name__}: {exc}")
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    await asyncio.wait_for(self._stopping.wait(), backoff.next())
                     return "stopping"
                 except TimeoutError:
-                    delay = min(delay * 2, self.max_backoff_s)
+                    pass
                 continue
             self.healthy, self.last_error = True, None
             if self.metrics:
                 for name, n in Counter(d.topic.name for d in deliveries).items():
-                    self.metrics.consumed(name).inc(n)
+                    self.metrics.consumed(name, self.group_id).inc(n)
             return None
 
     async def _bisect(self, deliveries: Sequence[Delivery]) -> bool:
@@ -335,7 +346,7 @@ class ConsumerRunner:
             if isinstance(error, PoisonMessage) or refused_value(error):
                 break  # no retry can change the answer
             if attempt < self.max_attempts:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+                await asyncio.sleep(jittered(min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)))
         assert error is not None
         delivery.span.record_exception(error)
         delivery.span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
@@ -380,22 +391,22 @@ class ConsumerRunner:
         if isinstance(key, bytes):
             key = key.decode("utf-8", "replace")
         # The dead-letter write must not be lost either: retry it like any transient failure.
-        delay = self.backoff_s or 0.05
+        backoff = Backoff(self.backoff_s or 0.05, self.max_backoff_s)
         while True:
             try:
                 await self.publisher.publish_many([OutgoingMessage(topic.dlq, payload, key, dlq_headers)])
                 break
             except Exception as exc:
                 self._unhealthy(f"cannot write to {topic.dlq}: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+                await asyncio.sleep(backoff.next())
         if self.metrics:
-            self.metrics.dead_lettered(topic.name).inc()
+            self.metrics.dead_lettered(topic.name, self.group_id, type(error).__name__).inc()
         log.error("dead-lettered", extra={"topic": topic.name, "offset": offset, "reason": str(error)[:500]})
 
     async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
-        delay = self.backoff_s or 0.05
+        self._record_lag(offsets)
+        backoff = Backoff(self.backoff_s or 0.05, self.max_backoff_s)
         while True:
             try:
                 await self._consumer.commit(offsets)
@@ -406,8 +417,22 @@ class ConsumerRunner:
                     log.warning("commit failed, messages will be redelivered", extra={"error": str(exc)})
                     return
                 self._unhealthy(f"commit failed: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+                await asyncio.sleep(backoff.next())
+
+    def _record_lag(self, handled: dict[TopicPartition, int]) -> None:
+        """Lag per partition: the fetch's high watermark minus the next offset to handle.
+
+        Measured where the runner knows both, after a batch: a partition that gets nothing new
+        keeps its last figure (0 once it caught up), and an idle group reports no lag at all.
+        """
+        if self.metrics is None:
+            return
+        for tp, next_offset in handled.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(
+                    max(highwater - next_offset, 0)
+                )
 
     def _unhealthy(self, reason: str) -> None:
         if self.healthy:

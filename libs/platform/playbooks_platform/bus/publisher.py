@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 from playbooks_contracts import Topic
 
 from ..metrics import Metrics
-from ..telemetry import context_from_headers, inject_headers, recording, tracer
+from ..telemetry import context_from_headers, inject_headers, recording, send_span_attributes, tracer
 from .codec import encode
 
 
@@ -49,6 +50,17 @@ def _wire_headers(own: Mapping[str, str], context: Mapping[str, str]) -> list[tu
 
 def _name(topic: Topic | str) -> str:
     return topic if isinstance(topic, str) else topic.name
+
+
+def _id_of(value: BaseModel | dict[str, Any] | bytes) -> str | None:
+    """The envelope id of a message, for its span (only read while tracing)."""
+    if isinstance(value, bytes | str):
+        try:  # an outbox row's stored JSON: parsed only because a span asks for its id
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+    found = value.get("id") if isinstance(value, dict) else getattr(value, "id", None)
+    return str(found) if found is not None else None
 
 
 # The largest message, as send() enforces it (aiokafka's default); a record batch holds 256 KiB,
@@ -110,11 +122,12 @@ class Publisher:
                 # A message that brings its own trace context (outbox rows, messages a consumer
                 # causes) gets its publish span in that trace, and carries that span onwards.
                 parent = context_from_headers(msg.headers) if "traceparent" in msg.headers else None
+                attributes = send_span_attributes(
+                    topic=name, partition=batches.partition_of(name, msg.key), key=msg.key, message_id=_id_of(msg.value)
+                )
                 with tracer().start_as_current_span(
-                    f"{name} publish", context=parent, kind=trace.SpanKind.PRODUCER
-                ) as span:
-                    span.set_attribute("messaging.system", "kafka")
-                    span.set_attribute("messaging.destination.name", name)
+                    f"send {name}", context=parent, kind=trace.SpanKind.PRODUCER, attributes=attributes
+                ):
                     if parent is not None:
                         msg = replace(msg, headers={**msg.headers, **inject_headers()})
                     headers = _wire_headers(msg.headers, inject_headers())
@@ -150,6 +163,13 @@ class _Batches:
 
     async def learn(self, topic: str) -> None:
         self.partitions[topic] = sorted(await self._producer.partitions_for(topic))
+
+    def partition_of(self, topic: str, key: str | None) -> int:
+        """The partition a keyed message goes to (an unkeyed one: the next in the round)."""
+        if not key:  # as append(): an empty key is no key
+            partitions = self.partitions[topic]
+            return partitions[(self._unkeyed + 1) % len(partitions)]
+        return self._partition(topic, key.encode())
 
     def _partition(self, topic: str, key: bytes | None) -> int:
         partitions = self.partitions[topic]
