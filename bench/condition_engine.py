@@ -110,10 +110,12 @@ def bench_dsl(n: int = 100_000) -> tuple[float, float]:
     assert [compiled.matches(e) for e in events] == [naive_evaluate(CONDITIONS, e) for e in events]
 
     def rate(fn: Any) -> float:
-        start = time.perf_counter()
+        # CPU time of this process, not wall time: on a 2-core machine shared with other work,
+        # wall time counts the moments this process was not running at all.
+        start = time.process_time()
         for i in range(n):
             fn(events[i % 1000])
-        return n / (time.perf_counter() - start)
+        return n / (time.process_time() - start)
 
     # Alternating rounds, the best of each side: on a noisy machine one long run of each put
     # the two sides in different weather (the same code measured 0.98x to 1.58x).
@@ -327,7 +329,10 @@ def main() -> None:
         infra.close()
     print(f"cores: {os.cpu_count()}; {len(CONDITIONS)} conditions per playbook evaluation")
     print(f"{'(a) naive interpreter (baseline)':<52}{naive:>12,.0f} evaluations/s   1.00x")
-    print(f"{'(a) compiled conditions':<52}{compiled:>12,.0f} evaluations/s   {compiled / naive:.2f}x")
+    print(
+        f"{'(a) compiled conditions (one generated function)':<52}{compiled:>12,.0f} evaluations/s   "
+        f"{compiled / naive:.2f}x   aim >= 2x"
+    )
     print(f"(b) {N_EVENTS:,} events, {ORGS} orgs x {PLAYBOOKS_PER_ORG} active playbooks = {runs:,} runs")
     print(f"{'(b) raw consume + batched insert (baseline)':<52}{raw:>12,.0f} events/s   1.00x")
     print(
