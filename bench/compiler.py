@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from playbooks_platform.figures import Figures
+
 # Run as `python bench/compiler.py`, this file's folder comes first on sys.path and its name would
 # shadow the `compiler` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -31,6 +33,18 @@ def main(rounds: int = 20) -> None:
     print(f"ms per TSG (rules):   {wall_ms:.2f} (aim: under 50), over {rounds} rounds")
     drift = [c for c in cases if goldens.diff(c, results[c])]
     print(f"golden diffs:         {len(drift)} of {len(cases)}" + (f" ({', '.join(drift)})" if drift else ""))
+    figures = Figures()
+    figures.update(
+        {
+            "golden.tsgs": m.tsgs,
+            "golden.command_recall": m.recall,
+            "golden.invented_commands": m.invented,
+            "golden.schema_valid_share": m.valid / m.tsgs,
+            "golden.ms_per_tsg": wall_ms,
+            "golden.diffs": len(drift),
+        }
+    )
+    figures.write()
 
 
 if __name__ == "__main__":

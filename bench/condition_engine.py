@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.topics import PLAYBOOK_RUNS, TRIGGERS
+from playbooks_platform.figures import Figures
 from playbooks_platform.testing import Infra, ServiceProcess, start_infra
 
 # This script shares its name with the service package: import the package, not the script.
@@ -345,6 +346,23 @@ def main() -> None:
         f"{'    publish -> run record on playbook-runs.v1':<52}p50 {pct(to_record, 50):7.1f} ms   "
         f"p99 {pct(to_record, 99):7.1f} ms   aim p99 < 100 ms"
     )
+    figures = Figures()
+    figures.update(
+        {
+            "dsl.naive_evaluations_per_s": naive,
+            "dsl.compiled_evaluations_per_s": compiled,
+            "dsl.compiled_vs_naive": compiled / naive,
+            "e2e.raw_baseline_events_per_s": raw,
+            "e2e.events_per_s": e2e,
+            "e2e.vs_raw_baseline": e2e / raw,
+            "latency.rate_events_per_s": LATENCY_RATE,
+            "latency.publish_to_row_p50_ms": pct(to_row, 50),
+            "latency.publish_to_row_p99_ms": pct(to_row, 99),
+            "latency.publish_to_record_p50_ms": pct(to_record, 50),
+            "latency.publish_to_record_p99_ms": pct(to_record, 99),
+        }
+    )
+    figures.write()
 
 
 if __name__ == "__main__":

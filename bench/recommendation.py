@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from playbooks_contracts.recommendation import version_key
+from playbooks_platform.figures import Figures
 from playbooks_platform.testing import Infra, running_service, start_infra
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -117,21 +118,23 @@ def tenant_rows(n_tenants: int, n_versions: int, model: str) -> list[dict[str, A
 
 
 async def main() -> None:
+    figures = Figures()
     with tempfile.TemporaryDirectory() as tmp:
         infra: Infra = await asyncio.to_thread(start_infra, Path(tmp))
         try:
-            await run(infra, Path(tmp))
+            await run(infra, Path(tmp), figures)
         finally:
             await asyncio.to_thread(infra.close)
+    figures.write()
 
 
-async def run(infra: Infra, tmp: Path) -> None:
+async def run(infra: Infra, tmp: Path, figures: Figures) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     queries = relevance_set()
     overrides = {"index_path": tmp / "edge", "embedding_cache_path": CACHE, "role": "api", "log_level": "WARNING"}
     t0 = time.perf_counter()
     async with running_service("recommendation-agent", infra, **overrides) as (client, runtime, _app):
-        print(f"start-up (model load + library index): {time.perf_counter() - t0:.1f} s")
+        print(f"start-up (model load + library index): {figures.add('startup_s', time.perf_counter() - t0):.1f} s")
         headers = infra.auth("bench-relevance")
         full: list[int | None] = []
         for q in queries:
@@ -149,6 +152,8 @@ async def run(infra: Infra, tmp: Path) -> None:
         print(f"  full pipeline (rules intent + MiniLM + Edge + ranking): recall@3 {r3:.3f}  MRR {mrr:.3f}")
         print(f"  keyword-only baseline (BM25):                          recall@3 {k3:.3f}  MRR {kmrr:.3f}")
         misses = [q["query"] for q, r in zip(queries, full, strict=True) if r is None or r > 3]
+        figures.update({"relevance.recall_at_3": r3, "relevance.mrr": mrr})
+        figures.update({"keyword_baseline.recall_at_3": k3, "keyword_baseline.mrr": kmrr})
         if misses:
             print("  misses at 3:", "; ".join(misses))
         model = runtime.state["engine"].embedder.name
@@ -191,6 +196,15 @@ async def run(infra: Infra, tmp: Path) -> None:
             f"search latency over {QUERIES} queries (HTTP in-process, intent + embedding + 2 filtered searches + "
             f"PostgreSQL + ranking): p50 {p(timings, 0.5):.1f} ms  p99 {p(timings, 0.99):.1f} ms  "
             f"mean {statistics.mean(timings):.1f} ms"
+        )
+        figures.update(
+            {
+                "search.p50_ms": p(timings, 0.5),
+                "search.p99_ms": p(timings, 0.99),
+                "search.mean_ms": statistics.mean(timings),
+                "search.embedding_p50_ms": p(embed_timings, 0.5),
+                "search.embedding_p99_ms": p(embed_timings, 0.99),
+            }
         )
         print(
             f"  of which query embedding alone: p50 {p(embed_timings, 0.5):.1f} ms  p99 {p(embed_timings, 0.99):.1f} ms"
