@@ -221,7 +221,7 @@ _PER_EVENT = text(
 )
 
 
-async def event_json_statements(db: Any, pad: int, events: int = 500, rounds: int = 6) -> tuple[float, float, int]:
+async def event_json_statements(db: Any, pad: int, events: int = 500, rounds: int = 10) -> tuple[float, float, int]:
     """us of statement per event (10 runs each): per-run parse, per-event parse; and the JSON size."""
     async with db.begin() as conn:
         await conn.execute(text("CREATE SCHEMA IF NOT EXISTS bench_doc"))
