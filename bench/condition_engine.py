@@ -202,7 +202,7 @@ _RAW_INSERT = text(
 )
 
 
-# (d) the run rows' event JSON: parsed once per run (the statement before decision 0013, the
+# (d) the run rows' event JSON: parsed once per run (the statement before decision 0014, the
 # baseline) against once per event with each run pointing at its event's document (the service's
 # statement since), into a scratch table shaped like playbook_runs; alternating rounds, medians.
 _PER_RUN = text(

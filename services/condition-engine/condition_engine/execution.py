@@ -213,7 +213,7 @@ def evaluate_events(events: Sequence[Envelope], playbooks: dict[str, ByTrigger],
 
 # Each event's JSON is sent and parsed once (``:docs``) and its runs join it by position (``te``,
 # 1-based): parsed once per run, it cost this statement 1.3-1.7x for events of 350 B to 2 KB
-# (decision 0013). ``OFFSET 0`` keeps the planner from pulling the subquery up, which would
+# (decision 0014). ``OFFSET 0`` keeps the planner from pulling the subquery up, which would
 # parse the document again for every run that joins it.
 _INSERT_RUNS = text(
     f"INSERT INTO {SCHEMA}.playbook_runs "
