@@ -7,12 +7,20 @@ bulk and indexed by the service's own start-up reconciliation (document embeddin
 BENCH_CACHE, default .data/bench-embeddings, so a second run skips embedding).
 
     BENCH_TENANTS=100 BENCH_VERSIONS=10000 BENCH_QUERIES=500 .venv/bin/python bench/recommendation.py
+
+Relevance is measured on two sets: ``relevance.json`` (written here) and ``relevance_external.json`` (the
+patterns of public ops material, reworded; its ``expected: []`` requests match nothing in the library). For
+each: recall@3, and the share of reason clauses that are facts of the playbook they describe (checked by
+``reason_check.py`` against the library's stated actions). Both files are read by path next to this bench, so
+the same bench measures older code too (before/after: run it with PYTHONPATH on the older checkout; an older
+service that has no ``matched`` field counts as confident). BENCH_LATENCY=0 skips the 10,000-version part.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import json
 import os
 import random
@@ -39,6 +47,8 @@ embeddings = importlib.import_module("recommendation_agent.embeddings")
 TENANTS = int(os.environ.get("BENCH_TENANTS", "100"))
 VERSIONS = int(os.environ.get("BENCH_VERSIONS", "10000"))
 QUERIES = int(os.environ.get("BENCH_QUERIES", "500"))
+LATENCY = os.environ.get("BENCH_LATENCY", "1") != "0"
+PACKAGE = Path(__file__).resolve().parent.parent / "services" / "recommendation-agent" / "recommendation_agent"
 CACHE = Path(os.environ.get("BENCH_CACHE", ".data/bench-embeddings"))
 TEAMS = ["platform", "payments", "data", "search", "mobile", "billing", "infra", "growth", "ml", "identity"]
 
@@ -46,6 +56,93 @@ TEAMS = ["platform", "payments", "data", "search", "mobile", "billing", "infra",
 def relevance_set() -> list[dict[str, Any]]:
     text = (resources.files("recommendation_agent") / "relevance.json").read_text()
     return json.loads(text)["queries"]  # type: ignore[no-any-return]
+
+
+def external_set() -> list[dict[str, Any]]:
+    return json.loads((PACKAGE / "relevance_external.json").read_text())["queries"]  # type: ignore[no-any-return]
+
+
+def reason_checker() -> Any:
+    """This checkout's reason_check.py, loaded by path (the service under test may be older)."""
+    spec = importlib.util.spec_from_file_location("bench_reason_check", PACKAGE / "reason_check.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def stated_actions() -> dict[str, list[str]]:
+    """The library's actions as this checkout states them (the truth the reasons are checked against)."""
+    out = {}
+    for f in sorted((PACKAGE / "library").glob("*/playbook.json")):
+        meta = json.loads(f.read_text())["metadata"]
+        out[f.parent.name] = [meta["primary_action"], *meta.get("other_actions", [])]
+    return out
+
+
+async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[str, Any]], label: str) -> None:
+    """recall@3 / MRR over the answerable requests, 'says nothing matches' over the others, true reason clauses."""
+    checker, truth = reason_checker(), stated_actions()
+    ranks: list[int | None] = []
+    clauses = true_clauses = 0
+    untrue: list[str] = []
+    said_none = confident_none = 0
+    misses = []
+    top_answerable: list[float] = []  # top-1 similarity: where the weak threshold (reasons.WEAK_SIMILARITY) sits
+    top_nameless: list[float] = []
+    weak_answers = 0  # answerable requests told "nothing matches": the notice's false alarms
+    false_alarms: list[str] = []
+    for q in queries:
+        r = await client.post("/api/playbook/search", json={"query": q["query"], "limit": 10}, headers=headers)
+        r.raise_for_status()
+        data = r.json()
+        results = data["results"]
+        top = results[0]["similarity"] if results else 0.0
+        if q["expected"]:
+            top_answerable.append(top)
+            if not data.get("matched", True):
+                weak_answers += 1
+                why = results[0]["warnings"][0] if results and results[0]["warnings"] else ""
+                false_alarms.append(f"{q['query']!r} ({why})")
+        elif not any(data["intent"].get(k) for k in ("action", "resource_types", "cloud_provider")):
+            top_nameless.append(top)
+        if q["expected"]:
+            ranks.append(first_rank([x["playbook_id"] for x in results], q["expected"]))
+            if ranks[-1] is None or ranks[-1] > 3:
+                misses.append(q["query"])
+        else:
+            matched = data.get("matched", True)
+            said_none += not matched
+            confident_none += bool(matched and results)
+        for res in results:
+            actions = truth.get(res["playbook_id"], [])
+            for clause in checker.check_reason(res, actions, "metadata" if actions else None):
+                clauses += 1
+                true_clauses += clause.true
+                if not clause.true and len(untrue) < 5:
+                    untrue.append(f"{res['playbook_id']}: {clause.text!r} for {q['query']!r}")
+    r3, mrr = metrics(ranks)
+    nothing = len(queries) - len(ranks)
+    print(f"  {label}: {len(ranks)} answerable requests: recall@3 {r3:.3f}  MRR {mrr:.3f}", end="")
+    print(f"  (told nothing matches: {weak_answers})")
+    if nothing:
+        print(
+            f"    {nothing} requests nothing matches: said so {said_none}/{nothing}, confident results {confident_none}"
+        )
+    share = true_clauses / clauses if clauses else 1.0
+    print(f"    reason clauses that are facts of their playbook: {true_clauses}/{clauses} = {share:.3f}")
+    if top_answerable:
+        low = sorted(top_answerable)[: max(len(top_answerable) // 20, 1)]
+        lowest = f"answerable min {min(top_answerable):.2f} (lowest 5% up to {max(low):.2f})"
+        print(f"    top-1 similarity: {lowest}", end="")
+        print(f"; naming nothing the library knows: max {max(top_nameless):.2f}" if top_nameless else "")
+    for u in untrue:
+        print("      untrue:", u)
+    if misses:
+        print("    misses at 3:", "; ".join(misses))
+    for alarm in false_alarms:
+        print("    told nothing matches:", alarm)
 
 
 def metrics(ranks: list[int | None]) -> tuple[float, float]:
@@ -136,6 +233,9 @@ async def run(infra: Infra, tmp: Path, figures: Figures) -> None:
     async with running_service("recommendation-agent", infra, **overrides) as (client, runtime, _app):
         print(f"start-up (model load + library index): {figures.add('startup_s', time.perf_counter() - t0):.1f} s")
         headers = infra.auth("bench-relevance")
+        print("relevance and reasons (top 10 of each request):")
+        await measure_set(client, headers, queries, "relevance.json (written here)")
+        await measure_set(client, headers, external_set(), "relevance_external.json (public ops phrasings)")
         full: list[int | None] = []
         for q in queries:
             r = await client.post("/api/playbook/search", json={"query": q["query"], "limit": 10}, headers=headers)
@@ -157,6 +257,8 @@ async def run(infra: Infra, tmp: Path, figures: Figures) -> None:
         if misses:
             print("  misses at 3:", "; ".join(misses))
         model = runtime.state["engine"].embedder.name
+    if not LATENCY:
+        return
     rows = tenant_rows(TENANTS, VERSIONS - len(docs), model)
     async with runtime_db(infra) as conn:
         for start in range(0, len(rows), 2000):

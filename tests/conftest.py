@@ -34,3 +34,34 @@ def spans() -> InMemorySpanExporter:
 def org() -> str:
     """A fresh org per test: tests share topics and tables, never each other's rows."""
     return f"org-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+async def recommendation_svc(infra: Infra, tmp_path_factory: pytest.TempPathFactory):
+    """recommendation-agent's API, started once, with the real MiniLM and Qdrant Edge on a temporary folder.
+
+    API only: its consumers would race those of the integration tests' own instance for the same messages
+    (each instance indexes only what its own worker wrote)."""
+    import asyncio
+
+    from playbooks_platform.testing import running_service
+    from recommendation_agent.embeddings import load_minilm
+
+    await asyncio.to_thread(load_minilm)
+    async with running_service(
+        "recommendation-agent",
+        infra,
+        index_path=tmp_path_factory.mktemp("edge"),
+        embedding_cache_path=tmp_path_factory.mktemp("embeddings"),
+        role="api",
+    ) as (client, runtime, _app):
+        yield client, runtime
+
+
+@pytest.fixture(scope="session")
+async def exception_svc(infra: Infra):
+    """exception-playbook's API, started once (no consumers, for the same reason)."""
+    from playbooks_platform.testing import running_service
+
+    async with running_service("exception-playbook", infra, role="api") as (client, runtime, _app):
+        yield client, runtime

@@ -2,19 +2,16 @@
 
 Off unless a URL is configured. Whatever it answers goes through Stage C like the rules' output;
 any failure (network, timeout, not JSON, not a runbook, an invented command) raises
-:class:`LlmFailed` and the caller falls back to the rules.
+:class:`LlmFailed` and the caller falls back to the rules. The exchange itself is :mod:`playbooks_platform.llm`.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from playbooks_contracts.runbook import runbook_json_schema
+from playbooks_platform.llm import LlmEndpoint, LlmFailed, chat_json
 
 from . import ontology
 from .ir import TsgIR
@@ -35,25 +32,8 @@ Rules:
 """
 
 
-class LlmFailed(Exception):
-    """The LLM could not give a usable answer; the rules take over."""
-
-
-@dataclass(frozen=True)
-class LlmConfig:
-    url: str | None = None
-    model: str = "gpt-4o-mini"
-    api_key: str | None = None
-    timeout_s: float = 30.0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.url)
-
-    @property
-    def endpoint(self) -> str:
-        url = (self.url or "").rstrip("/")
-        return url if url.endswith("/chat/completions") else url + "/chat/completions"
+# The compiler's LLM settings are the shared endpoint's (URL, model, key, timeout).
+LlmConfig = LlmEndpoint
 
 
 def _inputs(markdown: str, ir: TsgIR) -> dict[str, Any]:
@@ -67,48 +47,13 @@ def _inputs(markdown: str, ir: TsgIR) -> dict[str, Any]:
     }
 
 
-def _json_object(content: str) -> dict[str, Any]:
-    text = content.strip()
-    fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.S)
-    if fenced:
-        text = fenced.group(1)
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise LlmFailed(f"the answer is not JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise LlmFailed("the answer is not a JSON object")
-    return value
-
-
 async def llm_compile(
     markdown: str, ir: TsgIR, *, config: LlmConfig, name: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(runbook document, mapping notes) from the LLM, or :class:`LlmFailed`."""
-    body = {
-        "model": config.model,
-        "temperature": 0,
-        "response_format": {"type": "json_object"},
-        "messages": [
-            {"role": "system", "content": PROMPT_CONTRACT},
-            {"role": "user", "content": json.dumps(_inputs(markdown, ir))},
-        ],
-    }
-    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-    try:
-        async with httpx.AsyncClient(timeout=config.timeout_s) as client:
-            response = await client.post(config.endpoint, json=body, headers=headers)
-    except httpx.HTTPError as exc:
-        raise LlmFailed(f"the endpoint did not answer ({type(exc).__name__}: {exc})") from None
-    if response.status_code != 200:
-        raise LlmFailed(f"the endpoint answered HTTP {response.status_code}")
-    try:
-        content = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise LlmFailed("the answer is not an OpenAI-style chat completion") from None
-    if not isinstance(content, str):
-        raise LlmFailed("the completion has no text content")
-    answer = _json_object(content)
+    answer = await chat_json(config, PROMPT_CONTRACT, json.dumps(_inputs(markdown, ir)))
+    if not isinstance(answer, dict):
+        raise LlmFailed("the answer is not a JSON object")
     runbook = answer.get("runbook")
     if not isinstance(runbook, dict):
         raise LlmFailed("the answer has no runbook object")

@@ -10,8 +10,9 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import utcnow
+from playbooks_contracts.seeds import claimed_tenant_error
 from playbooks_platform.auth import Principal
-from playbooks_platform.errors import Forbidden, NotFound
+from playbooks_platform.errors import Forbidden, Invalid, NotFound
 from playbooks_platform.permissions import Admin, Operator, Reader, Writer
 from playbooks_platform.service import RuntimeDep
 
@@ -86,6 +87,13 @@ def _actor(principal: Principal, body: StepActor) -> Actor:
     return Actor(caller.type, caller.id, body.notes)
 
 
+def _own_tenant(principal: Principal, tenant_id: str | None) -> None:
+    """Seed 001's bodies name the tenant; here it comes from the token, and a body may only repeat it."""
+    error = claimed_tenant_error(principal.org_id, tenant_id)
+    if error:
+        raise Forbidden(error)
+
+
 _resolve = service.resolve_exception
 
 
@@ -100,6 +108,7 @@ _resolve = service.resolve_exception
     summary="Create an exception; the best playbook is matched onto it at once",
 )
 async def create_exception(body: ExceptionCreate, principal: Operator, runtime: RuntimeDep) -> ExceptionRead:
+    _own_tenant(principal, body.tenant_id)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         outcome = await execution.create_exception(
             session=session,
@@ -136,7 +145,8 @@ async def get_exception(exception_ref: ExceptionRef, principal: Reader, runtime:
 async def update_exception(
     exception_ref: ExceptionRef, body: ExceptionUpdate, principal: Operator, runtime: RuntimeDep
 ) -> ExceptionRead:
-    changes = body.model_dump(exclude_unset=True)
+    _own_tenant(principal, body.tenant_id)
+    changes = body.model_dump(exclude_unset=True, exclude={"tenant_id"})
     for key in ("severity", "policy_tags", "attributes"):
         if key in changes and changes[key] is None:
             changes.pop(key)
@@ -205,6 +215,7 @@ def _step_route(verb: str, skip: bool, summary: str) -> None:
         runtime: RuntimeDep,
         body: Annotated[StepActor | None, Body()] = None,
     ) -> ExceptionPlaybook:
+        _own_tenant(principal, body.tenant_id if body else None)
         return await flows.advance_step(
             runtime,
             tenant_id=principal.org_id,
@@ -264,6 +275,7 @@ async def _playbook_reads(session: AsyncSession, tenant_id: str, rows: list[Row[
     return [
         PlaybookRead(
             playbook_id=r.playbook_id,
+            tenant_id=tenant_id,
             lineage_id=r.lineage_id,
             name=r.name,
             description=r.description,
@@ -297,6 +309,12 @@ def _max_playbooks(runtime: RuntimeDep) -> int:
     summary="Create a playbook (version 1) with its steps",
 )
 async def create_playbook(body: PlaybookCreate, principal: Writer, runtime: RuntimeDep) -> PlaybookRead:
+    _own_tenant(principal, body.tenant_id)
+    if body.version not in (None, 1):
+        raise Invalid(
+            f"a new playbook is version 1, not {body.version}: POST /api/playbooks/{{playbook_id}}/versions makes the "
+            "next version of an existing one"
+        )
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         playbook_id = await service.create_playbook(
             session=session, tenant_id=principal.org_id, body=body, max_per_tenant=_max_playbooks(runtime)
@@ -320,6 +338,7 @@ async def list_playbooks(principal: Reader, runtime: RuntimeDep, include_superse
     summary="Which playbook an exception like this would get, and why (changes nothing)",
 )
 async def preview_match(body: MatchPreviewIn, principal: Reader, runtime: RuntimeDep) -> MatchPreview:
+    _own_tenant(principal, body.tenant_id)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         candidates = await flows.candidate_cache(runtime).get(session, principal.org_id)
     facts = Facts(body.domain, body.exception_type, body.severity, body.sla_deadline, frozenset(body.policy_tags))
@@ -348,6 +367,7 @@ async def get_playbook(playbook_id: uuid.UUID, principal: Reader, runtime: Runti
 async def create_version(
     playbook_id: uuid.UUID, body: PlaybookCreate, principal: Writer, runtime: RuntimeDep
 ) -> PlaybookRead:
+    _own_tenant(principal, body.tenant_id)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
         new_id = await service.create_version(
             session=session, tenant_id=principal.org_id, playbook_id=playbook_id, body=body

@@ -1,4 +1,9 @@
-"""API bodies of exception-playbook (snake_case, as the console reads them)."""
+"""API bodies of exception-playbook (snake_case, as the console reads them).
+
+Seed 001's own names are accepted beside ours (the rules live in ``playbooks_contracts.seeds``):
+``version`` on a playbook, ``step_order`` on each step, ``tenant_id`` on any body (the routes check it
+is the token's org).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from playbooks_contracts.base import JsonObject, UtcDatetime
+from playbooks_contracts.base import JsonObject, OrgId, UtcDatetime
+from playbooks_contracts.seeds import check_order_is_position
 
 from .conditions import ActionType, PlaybookConditions, Severity, Strict, parse_params
 
 ActorType = Literal["agent", "human", "system"]
 StepStatus = Literal["pending", "completed", "skipped"]
 Tag = Annotated[str, Field(min_length=1, max_length=64)]
+TenantClaim = Annotated[
+    OrgId | None, Field(description="Seed 001's tenant_id: if given, must be the token's org (else 403).")
+]
 
 
 class Read(BaseModel):
@@ -25,6 +34,7 @@ class Read(BaseModel):
 
 
 class ExceptionCreate(Strict):
+    tenant_id: TenantClaim = None
     external_id: str | None = Field(default=None, max_length=128, description="The upstream system's id, if any.")
     domain: str = Field(min_length=1, max_length=128, description="Finance, Healthcare, Trading, Claims, ...")
     exception_type: str = Field(min_length=1, max_length=128)
@@ -49,6 +59,7 @@ class ExceptionCreate(Strict):
 class ExceptionUpdate(Strict):
     """Fields an update may change; a severity change re-runs matching."""
 
+    tenant_id: TenantClaim = None
     severity: Severity | None = None
     sla_deadline: UtcDatetime | None = None
     policy_tags: list[Tag] | None = Field(default=None, max_length=64)
@@ -95,6 +106,9 @@ class ExceptionList(BaseModel):
 
 
 class StepIn(Strict):
+    step_order: int | None = Field(
+        default=None, ge=1, le=1000, description="Seed 001's step number; if given, must be the step's position."
+    )
     name: str = Field(min_length=1, max_length=200)
     action_type: ActionType
     params: JsonObject = Field(default_factory=dict)
@@ -108,6 +122,13 @@ class StepIn(Strict):
 
 
 class PlaybookCreate(Strict):
+    tenant_id: TenantClaim = None
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Seed 001's playbook version: if given, the version this body makes (1 for a new playbook, "
+        "the current one + 1 for a new version; otherwise 409).",
+    )
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     conditions: PlaybookConditions = Field(
@@ -116,19 +137,29 @@ class PlaybookCreate(Strict):
     )
     steps: list[StepIn] = Field(min_length=1, max_length=100, description="In order: step_order is the position.")
 
+    @model_validator(mode="after")
+    def _order(self) -> PlaybookCreate:
+        check_order_is_position([s.step_order for s in self.steps])
+        return self
+
 
 class StepRead(Read):
     step_id: uuid.UUID
+    playbook_id: uuid.UUID
     step_order: int
     name: str
     action_type: str
     params: dict[str, Any]
     risky: bool
     skippable: bool
+    created_at: datetime
 
 
 class PlaybookRead(BaseModel):
+    """A playbook version: seed 001's fields (playbook_id, tenant_id, name, version, conditions, created_at), ours."""
+
     playbook_id: uuid.UUID
+    tenant_id: str
     lineage_id: uuid.UUID
     name: str
     description: str | None
@@ -146,6 +177,7 @@ class PlaybookList(BaseModel):
 
 
 class MatchPreviewIn(Strict):
+    tenant_id: TenantClaim = None
     domain: str = Field(min_length=1, max_length=128)
     exception_type: str = Field(min_length=1, max_length=128)
     severity: Severity
@@ -165,6 +197,7 @@ class MatchPreview(BaseModel):
 class StepActor(Strict):
     """Notes on a step; the actor is the token's (a body naming another actor is refused)."""
 
+    tenant_id: TenantClaim = None
     actor_type: ActorType | None = Field(default=None, description="If given, must be the token's: agent or human.")
     actor_id: str | None = Field(default=None, max_length=200, description="If given, must be the token's user.")
     notes: str | None = Field(default=None, max_length=4000)

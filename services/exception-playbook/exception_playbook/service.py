@@ -81,7 +81,7 @@ async def insert_exception(
     *, session: AsyncSession, tenant_id: str, body: ExceptionCreate, source_occurred_at: Any = None
 ) -> Row[Any]:
     now = utcnow()
-    values = body.model_dump()
+    values = body.model_dump(exclude={"tenant_id"})  # the claim was checked; the tenant is the token's
     try:
         async with session.begin_nested():
             return (
@@ -218,6 +218,12 @@ async def create_version(
     if current is None or current.playbook_id != playbook_id:
         latest = f"version {current.version} ({current.playbook_id})" if current else "no current version"
         raise Conflict(f"playbook {playbook_id} is version {base.version}, not the current one: revise {latest}")
+    if body.version is not None and body.version != current.version + 1:
+        # Seed 001's version in the body is the version the client means to make: a stale one loses, like an ETag.
+        raise Conflict(
+            f"the body makes version {body.version}, but playbook {playbook_id} is at version {current.version}: "
+            f"the next is {current.version + 1} (someone else may have revised it; read it again)"
+        )
     await session.execute(
         update(playbooks)
         .where(playbooks.c.playbook_id == current.playbook_id)

@@ -18,9 +18,11 @@ from playbooks_contracts.recommendation import (
     SearchRequest,
     SearchResponse,
     SearchResult,
+    s3_path_of,
 )
+from playbooks_platform.llm import LlmEndpoint
 
-from . import ranking
+from . import llm_ranking, ranking, reasons
 from .embeddings import Embedder, EmbeddingCache, content_hash, embed_documents
 from .intent import parse_intent
 from .library import LIBRARY_TENANT, load_library
@@ -210,10 +212,14 @@ class Engine:
         candidates = [
             c for c in candidates if not (c.source == "library" and c.stats.consecutive_failures >= threshold)
         ]
-        ranked = ranking.rank(candidates, intent, request.query)
+        ranked = ranking.rank(candidates, intent, request.query, semantic=degraded is None)
         if degraded:
             # Without a similarity, a candidate matching no word and no part of the intent has no claim at all.
             ranked = [c for c in ranked if c.lexical > 0 or c.fit > 0]
+        ranked_by, assessments = "rules", {}
+        # Only after a valid LLM intent: a late or broken endpoint costs one timeout per search, not two.
+        if self.settings.llm_url and self.settings.llm_rank and intent.parser == "llm" and ranked:
+            ranked, assessments, ranked_by = await self._llm_ranked(request.query, intent, ranked)
         ranked = ranked[: request.limit]
         scripts = await self._scripts(session, org_id, ranked)
         results = [
@@ -234,13 +240,41 @@ class Engine:
                 parameters=c.document["parameters"],
                 explain_plan=_plan_for_display(c.document["explain_plan"]),
                 scripts=scripts[i],
+                match="weak" if c.weak_why else "strong",
+                assessment=assessments.get((c.source, c.playbook_id, c.version)),
             )
             for i, c in enumerate(ranked)
         ]
         took = (time.perf_counter() - started) * 1000
+        matched = any(r.match == "strong" for r in results)
         return SearchResponse(
-            query=request.query, intent=intent, results=results, took_ms=round(took, 2), degraded=degraded
+            query=request.query,
+            intent=intent,
+            results=results,
+            took_ms=round(took, 2),
+            degraded=degraded,
+            matched=matched,
+            notice=None if matched else reasons.notice(intent),
+            ranked_by=ranked_by,  # type: ignore[arg-type]
         )
+
+    async def _llm_ranked(
+        self, query: str, intent: Intent, ranked: list[Candidate]
+    ) -> tuple[list[Candidate], dict[tuple[str, str, str], str], str]:
+        """Seed 002's STEP 3 over the first candidates; the deterministic order when the LLM fails in any way."""
+        s = self.settings
+        endpoint = LlmEndpoint(
+            url=s.llm_url,
+            model=s.llm_model,
+            api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
+            timeout_s=s.llm_timeout_s,
+            max_answer_bytes=256 * 1024,
+        )
+        head, tail = ranked[: s.llm_rank_candidates], ranked[s.llm_rank_candidates :]
+        verdict = await llm_ranking.rank_with_llm(query, intent, head, endpoint)
+        if verdict is None:
+            return ranked, {}, "rules"
+        return verdict.order + tail, verdict.assessments, "llm"
 
     async def _bounded_query_vector(self, query: str, intent: Intent) -> tuple[np.ndarray | None, str | None]:
         """The query vector within ``embed_timeout_s``; on a late or failing embedder, None and why."""
@@ -375,7 +409,14 @@ class Engine:
                 if not f:
                     continue
                 content = f.get("content") if c.source == "library" else contents.get(f.get("checksum", ""))
-                formats[name] = {**f, "content": content}
+                owner = None if c.source == "library" else org_id
+                # ``code`` and ``s3_path``: seed 002's name of the content and its clients' handle on the file.
+                formats[name] = {
+                    **f,
+                    "content": content,
+                    "code": content,
+                    "s3_path": s3_path_of(owner, c.playbook_id, c.version, f"{name}/{f['entry_point']}"),
+                }
             out.append(formats)
         return out
 

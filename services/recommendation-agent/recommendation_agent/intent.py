@@ -7,17 +7,15 @@ answer that is late, not JSON or not valid against ``Intent`` is dropped for the
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from functools import lru_cache
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
 from playbooks_contracts.recommendation import Intent
+from playbooks_platform.llm import LlmEndpoint, LlmFailed, chat_json
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +30,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "power off",
         "switch off",
         "halt",
+        "kill",
         "deallocate",
         "pause",
         "suspend",
@@ -84,7 +83,20 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     ),
     "upgrade": ("upgrade", "new version", "version bump", "end of support", "patch release", "security bulletin"),
     "restart": ("restart", "reboot", "bounce", "recycle", "reload", "stuck"),
-    "rollback": ("rollback", "roll back", "revert", "undo", "bad release", "bad deploy", "previous version"),
+    "rollback": (
+        "rollback",
+        "roll back",
+        "revert",
+        "undo",
+        "bad release",
+        "bad deploy",
+        "previous version",
+        "new release",
+        "go back",
+        "old one",
+        "old version",
+        "last good",
+    ),
     "secure": (
         "public access",
         "block public",
@@ -103,6 +115,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "throttle": ("throttle", "concurrency", "runaway", "recursive loop", "disable function"),
     "archive": ("lifecycle", "glacier", "cold storage", "archive", "retention", "tiering"),
     "schedule": ("schedule", "office hours", "working hours", "business hours", "off-hours", "off hours"),
+    "diagnose": ("troubleshoot", "diagnose", "investigate", "debug", "root cause", "why is", "not ready", "notready"),
 }
 
 # phrase -> (resource family, provider or None)
@@ -165,6 +178,11 @@ RESOURCES: dict[str, tuple[str, str | None]] = {
     "elastic ip": ("ip", "aws"),
     "eip": ("ip", "aws"),
     "ip address": ("ip", None),
+    "ip addresses": ("ip", None),
+    "elastic ips": ("ip", "aws"),
+    "eips": ("ip", "aws"),
+    "public ip": ("ip", None),
+    "public ips": ("ip", None),
     "log group": ("logs", None),
     "logs": ("logs", None),
     "cloudwatch": ("logs", "aws"),
@@ -218,6 +236,38 @@ PROVIDERS: dict[str, str] = {
     "k8s": "kubernetes",
     "kubectl": "kubernetes",
 }
+
+# Clouds and platforms the library has no playbooks for: a request naming one is told so, not given look-alikes.
+OTHER_CLOUDS: dict[str, str] = {
+    "oracle cloud": "Oracle Cloud",
+    "oci": "Oracle Cloud",
+    "alibaba": "Alibaba Cloud",
+    "alibaba cloud": "Alibaba Cloud",
+    "aliyun": "Alibaba Cloud",
+    "ibm cloud": "IBM Cloud",
+    "digitalocean": "DigitalOcean",
+    "digital ocean": "DigitalOcean",
+    "droplet": "DigitalOcean",
+    "droplets": "DigitalOcean",
+    "linode": "Linode",
+    "hetzner": "Hetzner",
+    "ovh": "OVHcloud",
+    "ovhcloud": "OVHcloud",
+    "scaleway": "Scaleway",
+    "openstack": "OpenStack",
+    "vsphere": "VMware vSphere",
+    "vmware": "VMware vSphere",
+    "esxi": "VMware vSphere",
+    "tencent cloud": "Tencent Cloud",
+    "huawei cloud": "Huawei Cloud",
+    "proxmox": "Proxmox",
+    "heroku": "Heroku",
+}
+
+# Resource families that run and can be stopped; anything else that is "idle" is unused, and is released.
+STOPPABLE = frozenset(
+    {"compute", "database", "k8s-cluster", "nodepool", "asg", "deployment", "function", "pod", "node"}
+)
 
 ENVIRONMENTS: dict[str, str] = {
     "production": "production",
@@ -374,9 +424,19 @@ def actions_in(text: str) -> tuple[str, ...]:
     return tuple(action for action, phrases in ACTIONS.items() if _find(text, phrases))
 
 
+_CONTEXT = re.compile(r"\b(?:before|after|during|ahead of)\b[^,;.]*")
+
+
+def requested_actions(text: str) -> tuple[str, ...]:
+    """The actions a request asks for: words in a "before/after ..." clause are its context, not its ask
+    ("backup a namespace with velero before the upgrade" asks for a backup); all of them when that leaves none."""
+    text = normalise(text)
+    return actions_in(_CONTEXT.sub(" ", text)) or actions_in(text)
+
+
 def rules_intent(query: str) -> Intent:
     text = normalise(query)
-    actions = actions_in(text)
+    actions = requested_actions(text)
     # "stop" beats "schedule" and "delete" ("stop idle" is not a deletion); the first specific action wins.
     action = next(
         (
@@ -396,6 +456,7 @@ def rules_intent(query: str) -> Intent:
                 "stop",
                 "delete",
                 "schedule",
+                "diagnose",
             )
             if a in actions
         ),
@@ -414,7 +475,14 @@ def rules_intent(query: str) -> Intent:
             families.append(family)
         if provider and provider not in providers and provider != "kubernetes":
             providers.append(provider)
+    if action == "stop" and families and not set(families) & STOPPABLE and _find(text, ACTIONS["stop"]) == ["idle"]:
+        # "idle" means stop only for what runs; an idle IP, disk or bucket is released (ip addresses sitting idle)
+        action = "delete"
+    if action == "rotate" and "logs" in families and not _find(text, ("rotate", "rotation", "leaked", "renew")):
+        # logs that "expire" are kept for a retention period, not rotated like a key
+        action = "archive"
     cloud = [p for p in providers if p != "kubernetes"]
+    other_clouds = list(dict.fromkeys(OTHER_CLOUDS[p] for p in _find(text, OTHER_CLOUDS)))
     resource_types: list[str] = []
     for family in families:
         for provider, types in FAMILIES.get(family, {}).items():
@@ -452,14 +520,16 @@ def rules_intent(query: str) -> Intent:
         time_context=time_context,
         keywords=keywords,
         implies=implies,
+        other_clouds=other_clouds,
         parser="rules",
     )
 
 
 INTENT_PROMPT = """You turn a cloud-operations request into a JSON object with exactly these keys:
 action (one of: stop, start, scale, backup, delete, upgrade, restart, rollback, secure, rotate, drain, throttle,
-archive, schedule, or null), cloud_provider (list of: aws, azure, gcp, kubernetes), resource_types (list of strings
-like rds::instance, ec2::instance, s3::bucket, eks::cluster, azure::vm, gcp::compute-instance, k8s::deployment),
+archive, schedule, diagnose, or null), cloud_provider (list of: aws, azure, gcp, kubernetes), resource_types (list
+of strings like rds::instance, ec2::instance, s3::bucket, eks::cluster, azure::vm, gcp::compute-instance,
+k8s::deployment),
 environment (production, staging, development, test or null), category (cost-optimization, backup, security,
 maintenance, incident-response, performance, scheduling or null), time_context (weekend, night, holiday,
 morning, now or null), keywords (list of important words), implies (list of short notes).
@@ -468,28 +538,14 @@ Answer with the JSON object only."""
 
 async def llm_intent(query: str, *, url: str, model: str, api_key: str | None, timeout_s: float) -> Intent | None:
     """Ask an OpenAI-compatible chat endpoint; None when it fails, is late, or answers invalid JSON."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    body = {
-        "model": model,
-        "temperature": 0,
-        "response_format": {"type": "json_object"},
-        "messages": [{"role": "system", "content": INTENT_PROMPT}, {"role": "user", "content": query}],
-    }
+    endpoint = LlmEndpoint(url=url, model=model, api_key=api_key, timeout_s=timeout_s, max_answer_bytes=64 * 1024)
     try:
-        # httpx bounds each read; this bounds the whole exchange (a trickling answer is late too).
-        async with (
-            asyncio.timeout(timeout_s),
-            httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout_s, headers=headers) as client,
-        ):
-            r = await client.post("/v1/chat/completions", json=body)
-            r.raise_for_status()
-            content = r.json()["choices"][0]["message"]["content"]
-        data = json.loads(content)
+        data = await chat_json(endpoint, INTENT_PROMPT, query)
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         data["parser"] = "llm"
         return Intent.model_validate(data)
-    except (TimeoutError, httpx.HTTPError, KeyError, IndexError, TypeError, ValueError, ValidationError) as exc:
+    except (LlmFailed, ValueError, ValidationError) as exc:
         log.warning("LLM intent refused; using the rules", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
         return None
 
@@ -505,5 +561,6 @@ async def parse_intent(query: str, settings: Any) -> Intent:
     )
     if answer is None:
         return rules
-    # Keywords always come from the text itself: the ranking's keyword fit must not depend on the LLM.
-    return answer.model_copy(update={"keywords": rules.keywords})
+    # Keywords and the clouds the library lacks always come from the text itself: the ranking's keyword fit and
+    # the "nothing matches" notice must not depend on the LLM.
+    return answer.model_copy(update={"keywords": rules.keywords, "other_clouds": rules.other_clouds})

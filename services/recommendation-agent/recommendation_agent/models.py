@@ -93,3 +93,17 @@ upload_nonces = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# The files uploaded through signed URLs, by the path the client named (seed 002 names scripts by path:
+# ``s3_paths`` on publish, ``s3_path`` on download); the bytes are the artifact of that sha256.
+uploaded_files = Table(
+    "uploaded_files",
+    metadata,
+    Column("org_id", Text, primary_key=True),
+    Column("playbook_id", Text, primary_key=True),
+    Column("version", Text, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("sha256", Text, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("uploaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,5 +1,8 @@
 """Ranking: relevance (similarity, keyword and intent fit) weighted by quality (status, source, success record,
-executions, recency, newest version); every result carries a confidence and a reason built from those factors."""
+executions, recency, newest version); every result carries a confidence and a reason built from those factors.
+
+The intent fit reads the playbook's facts only (:mod:`.reasons`); a result whose facts contradict the request is
+weak and ranks after every strong one."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from typing import Any
 
 from playbooks_contracts.recommendation import Intent, PlaybookStats, version_key
 
-from .intent import actions_in, normalise
+from . import reasons
+from .intent import normalise, requested_actions
 
 STATUS_BONUS = {"active": 50, "approved": 50, "needs_update": 20, "deprecated": 10, "pending_review": 5}
 SOURCE_BONUS = {"tenant": 20, "library": 10, "ai_generated": 0}
@@ -36,6 +40,8 @@ class Candidate:
     lexical: float = 0.0
     fit: float = 0.0
     fit_notes: list[str] = field(default_factory=list)
+    differs: list[str] = field(default_factory=list)
+    weak_why: list[str] = field(default_factory=list)
     quality: float = 0.0
     score: float = 0.0
     confidence: float = 0.0
@@ -97,42 +103,6 @@ def lexical_score(query_tokens: list[str], metadata: dict[str, Any]) -> float:
     return hits / len(query_tokens)
 
 
-def intent_fit(intent: Intent, metadata: dict[str, Any]) -> tuple[float, list[str]]:
-    """How well a playbook fits the parsed intent (0-1), and the facts that say so."""
-    notes: list[str] = []
-    score = 0.0
-    text = " ".join([metadata["name"], " ".join(metadata.get("keywords", [])), metadata["description"]])
-    doc_actions = actions_in(text)
-    if intent.action:
-        if intent.action in doc_actions[:3] or intent.action in actions_in(
-            metadata["name"] + " " + " ".join(metadata.get("keywords", []))
-        ):
-            score += 0.4
-            notes.append(f"does '{intent.action}'")
-        else:
-            score -= 0.1
-    types = set(metadata.get("resource_types", []))
-    if intent.resource_types:
-        matched = [t for t in intent.resource_types if t in types]
-        if matched:
-            score += 0.3
-            notes.append("on " + ", ".join(matched))
-        else:
-            score -= 0.1
-    providers = set(metadata.get("cloud_provider", []))
-    if intent.cloud_provider:
-        if providers & set(intent.cloud_provider):
-            score += 0.15
-            notes.append("for " + ", ".join(sorted(providers & set(intent.cloud_provider))))
-        else:
-            score -= 0.15
-    category = (metadata.get("tags") or {}).get("category")
-    if intent.category and category == intent.category:
-        score += 0.15
-        notes.append(f"category {category}")
-    return max(-0.3, min(score, 1.0)), notes
-
-
 def quality_score(c: Candidate, now: datetime) -> float:
     q = STATUS_BONUS.get(c.status, 0) + SOURCE_BONUS.get(c.source, 0)
     runs = c.stats.success_count + c.stats.failure_count
@@ -148,7 +118,9 @@ def quality_score(c: Candidate, now: datetime) -> float:
     return q
 
 
-def rank(candidates: list[Candidate], intent: Intent, query: str, now: datetime | None = None) -> list[Candidate]:
+def rank(
+    candidates: list[Candidate], intent: Intent, query: str, now: datetime | None = None, *, semantic: bool = True
+) -> list[Candidate]:
     """Score, order and explain; relevance multiplies quality so an irrelevant trusted playbook cannot win."""
     now = now or datetime.now(UTC)
     latest: dict[tuple[str, str], tuple[int, int, int]] = {}
@@ -156,10 +128,13 @@ def rank(candidates: list[Candidate], intent: Intent, query: str, now: datetime 
         key = (c.source, c.playbook_id)
         latest[key] = max(latest.get(key, (0, 0, 0)), version_key(c.version))
     q_tokens = [t for t in tokens(normalise(query)) if t not in _QUERY_STOP]
+    mentioned = requested_actions(query)
     for c in candidates:
         c.latest = version_key(c.version) == latest[(c.source, c.playbook_id)]
         c.lexical = lexical_score(q_tokens, c.metadata)
-        c.fit, c.fit_notes = intent_fit(intent, c.metadata)
+        fit = reasons.intent_fit(intent, reasons.facts_of(c.document), mentioned)
+        c.fit, c.fit_notes, c.differs = fit.score, fit.agrees, fit.differs
+        c.weak_why = reasons.weakness(intent, fit, c.similarity if semantic else None, c.lexical)
         c.quality = quality_score(c, now)
         relevance = max(c.similarity + 0.25 * c.lexical + 0.35 * c.fit, 0.01)
         c.score = relevance * (100 + c.quality)
@@ -167,8 +142,12 @@ def rank(candidates: list[Candidate], intent: Intent, query: str, now: datetime 
         conf = 0.5 * semantic + 0.25 * max(c.fit, 0.0) + 0.25 * min(c.quality / 110, 1.0)
         if c.status in ("pending_review", "deprecated", "needs_update"):
             conf *= 0.8
+        if c.weak_why:
+            conf = min(conf, reasons.WEAK_CONFIDENCE_CAP)
         c.confidence = round(min(max(conf, 0.0), 1.0), 3)
-    return sorted(candidates, key=lambda c: (-c.score, c.playbook_id, [-x for x in version_key(c.version)]))
+    return sorted(
+        candidates, key=lambda c: (bool(c.weak_why), -c.score, c.playbook_id, [-x for x in version_key(c.version)])
+    )
 
 
 _QUERY_STOP = frozenset(
@@ -217,6 +196,8 @@ def reason(c: Candidate, intent: Intent, *, semantic: bool = True) -> str:
         parts.append("no recorded runs yet")
     if c.fit_notes:
         parts.append("fits the request: " + ", ".join(c.fit_notes))
+    if c.differs:
+        parts.append("differs from it: " + ", ".join(c.differs))
     if semantic:
         parts.append(f"text similarity {c.similarity:.2f}")
     else:
@@ -228,6 +209,8 @@ def reason(c: Candidate, intent: Intent, *, semantic: bool = True) -> str:
 
 def warnings(c: Candidate, intent: Intent) -> list[str]:
     out: list[str] = []
+    if c.weak_why:
+        out.append("Weak match: " + "; ".join(c.weak_why) + ".")
     if c.status == "deprecated":
         out.append("Deprecated: a newer version replaces this one; prefer the newer version.")
     if c.status == "pending_review":

@@ -6,14 +6,18 @@ The two artifact routes are authorised by their HMAC signature instead of a toke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
-from playbooks_contracts.base import ORG_ID_PATTERN
+from playbooks_contracts.base import ORG_ID_PATTERN, json_dict
 from playbooks_contracts.recommendation import (
+    MAX_S3_PATH,
     PLAYBOOK_ID_PATTERN,
     VERSION_PATTERN,
+    ArtifactPublish,
     DownloadGrant,
     FormatName,
     PlaybookStats,
@@ -26,13 +30,17 @@ from playbooks_contracts.recommendation import (
     StatusHistoryEntry,
     UploadGrant,
     UploadRequest,
+    s3_path_of,
+    seed_search_response,
+    seed_version_read,
 )
+from playbooks_contracts.seeds import SEED_MEDIA_TYPE, claimed_tenant_error, wants_seed_shape
 from playbooks_platform.auth import Principal, current_principal, same_tenant
-from playbooks_platform.errors import NotFound, PayloadTooLarge
+from playbooks_platform.errors import Forbidden, Invalid, NotFound, PayloadTooLarge
 from playbooks_platform.permissions import Operator, Permission, Reader, Writer, check
 from playbooks_platform.service import RuntimeDep
 
-from . import service, signing
+from . import object_paths, service, signing
 from .engine import Engine
 from .library import LIBRARY_TENANT, load_library
 from .settings import RecommendationSettings
@@ -70,14 +78,63 @@ def _keyring(settings: RecommendationSettings) -> signing.Keyring:
 
 
 def _body_tenant(principal: Principal, tenant_id: str | None) -> None:
-    if tenant_id is not None:
-        same_tenant(principal, tenant_id)
+    """A ``tenant_id`` in a body or query (seed 002's clients send it) must be the token's org."""
+    error = claimed_tenant_error(principal.org_id, tenant_id)
+    if error:
+        raise Forbidden(error)
 
 
-@router.post("/playbook/search", tags=["search"], responses=_AUTH, summary="Ranked playbooks for a request in words")
-async def search(body: SearchRequest, principal: Reader, runtime: RuntimeDep) -> SearchResponse:
+def _negotiated(
+    answer: Any,
+    accept: str | None,
+    seed_shape: Callable[[dict[str, Any]], dict[str, Any]],
+    status_code: int = status.HTTP_200_OK,
+) -> Response:
+    """The answer in this API's shape, or in seed 002's when ``Accept`` asks for it; either way ``Vary: Accept``,
+    since the body depends on that header."""
+    body = json_dict(answer)
+    vary = {"Vary": "Accept"}
+    if wants_seed_shape(accept):
+        return JSONResponse(seed_shape(body), status_code=status_code, media_type=SEED_MEDIA_TYPE, headers=vary)
+    return JSONResponse(body, status_code=status_code, headers=vary)
+
+
+AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+_SEED_SHAPE = {
+    "description": "Ranked results. With `Accept: application/vnd.playbooks.seed+json` the answer takes seed 002's "
+    "shape: `parameters` an object keyed by name, `scripts.X.code` without `content`, the library named "
+    "`escher_library`, `based_on_escher`/`escher_playbook_id`/`escher_version`, the intent's `use_case`, "
+    "`time_based` and `filters`. The default answer carries `use_case`, `time_based` and `code` beside this API's "
+    "own names.",
+    "content": {SEED_MEDIA_TYPE: {"schema": {"type": "object"}}},
+}
+
+
+_SEED_VERSION = {
+    "description": "The version. With `Accept: application/vnd.playbooks.seed+json`, seed 002's shape: the counts "
+    "(`execution_count`, `success_count`, `success_rate`) beside the status, the document's parameters keyed by name "
+    "and its metadata with `based_on_escher`/`escher_playbook_id`/`escher_version`.",
+    "content": {SEED_MEDIA_TYPE: {"schema": {"type": "object"}}},
+}
+
+
+@router.post(
+    "/playbook/search",
+    tags=["search"],
+    responses=_AUTH | {200: _SEED_SHAPE, 403: {"description": "No 'read' permission, or tenant_id is another org"}},
+    summary="Ranked playbooks for a request in words",
+)
+async def search(
+    body: SearchRequest,
+    principal: Reader,
+    runtime: RuntimeDep,
+    accept: AcceptHeader = None,
+) -> SearchResponse:
+    _body_tenant(principal, body.tenant_id)
     async with runtime.database.tenant_transaction(principal.org_id) as session:
-        return await _engine(runtime).search(session=session, org_id=principal.org_id, request=body)
+        answer = await _engine(runtime).search(session=session, org_id=principal.org_id, request=body)
+    return _negotiated(answer, accept, seed_search_response)  # type: ignore[return-value]
 
 
 @router.get("/playbook/library", tags=["search"], responses=_AUTH, summary="The global library (metadata only)")
@@ -89,26 +146,46 @@ async def library(principal: Reader) -> dict[str, list[dict[str, Any]]]:
     "/playbook/metadata/publish",
     tags=["lifecycle"],
     status_code=status.HTTP_201_CREATED,
-    responses=_TENANT | {409: {"description": "This version exists already"}, 422: {"description": "Invalid playbook"}},
+    responses=_TENANT
+    | {
+        201: _SEED_VERSION,
+        409: {"description": "This version exists already"},
+        422: {"description": "Invalid playbook"},
+    },
     summary="Publish a tenant playbook version",
+    description="Either the whole document in the body, or seed 002's `{tenant_id, playbook_id, version, s3_paths}` "
+    "naming scripts uploaded through `/api/playbook/upload/request` (the metadata, parameters and explain plan "
+    "come from the uploaded `metadata.json`, `parameters.json`, `explain_plan.json` unless the body gives them); "
+    "a version published by path enters review (`pending_review`).",
 )
-async def publish(body: PublishRequest, principal: Writer, runtime: RuntimeDep) -> PlaybookVersionRead:
+async def publish(
+    body: PublishRequest, principal: Writer, runtime: RuntimeDep, accept: AcceptHeader = None
+) -> PlaybookVersionRead:
     _body_tenant(principal, body.tenant_id)
     engine = _engine(runtime)
     org = principal.org_id
     async with runtime.database.tenant_transaction(org) as session:
+        document = (
+            await object_paths.assemble(session=session, org_id=org, body=body)
+            if isinstance(body, ArtifactPublish)
+            else body
+        )
         _, changed = await service.publish(
-            session=session, org_id=org, document=body, actor=principal.user_id, model=engine.embedder.name
+            session=session, org_id=org, document=document, actor=principal.user_id, model=engine.embedder.name
         )
     async with runtime.database.tenant_transaction(org) as session:
         await engine.refresh(session, org, changed)
-        return await service.get_version(
-            session=session, org_id=org, playbook_id=body.metadata.playbook_id, version=body.metadata.version
+        read = await service.get_version(
+            session=session, org_id=org, playbook_id=document.metadata.playbook_id, version=document.metadata.version
         )
+    return _negotiated(read, accept, seed_version_read, status_code=status.HTTP_201_CREATED)  # type: ignore[return-value]
 
 
 @router.get(
-    "/playbook/metadata/{tenant_id}/{playbook_id}/{version}", tags=["lifecycle"], responses=_ONE, summary="One version"
+    "/playbook/metadata/{tenant_id}/{playbook_id}/{version}",
+    tags=["lifecycle"],
+    responses=_ONE | {200: _SEED_VERSION},
+    summary="One version",
 )
 async def get_version(
     tenant_id: TenantId,
@@ -116,10 +193,12 @@ async def get_version(
     version: VersionPath,
     principal: Reader,
     runtime: RuntimeDep,
+    accept: AcceptHeader = None,
 ) -> PlaybookVersionRead:
     same_tenant(principal, tenant_id)
     async with runtime.database.tenant_transaction(tenant_id) as session:
-        return await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
+        read = await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
+    return _negotiated(read, accept, seed_version_read)  # type: ignore[return-value]
 
 
 @router.get(
@@ -143,7 +222,8 @@ async def get_history(
 @router.post(
     "/playbook/metadata/{tenant_id}/{playbook_id}/{version}/status",
     tags=["lifecycle"],
-    responses=_ONE | {409: {"description": "Transition not allowed; the body lists the allowed targets"}},
+    responses=_ONE
+    | {200: _SEED_VERSION, 409: {"description": "Transition not allowed; the body lists the allowed targets"}},
     summary="Change the status of a version",
     description="Approving or rejecting is a review: it needs the permission `review`, and the author of a version "
     "cannot approve it (four eyes). Any other change needs `write`. A version goes `active` only once approved.",
@@ -155,6 +235,7 @@ async def change_status(
     body: StatusChange,
     principal: Reader,
     runtime: RuntimeDep,
+    accept: AcceptHeader = None,
 ) -> PlaybookVersionRead:
     same_tenant(principal, tenant_id)
     if body.status in REVIEW_OUTCOMES:
@@ -173,7 +254,8 @@ async def change_status(
         )
     async with runtime.database.tenant_transaction(tenant_id) as session:
         await _engine(runtime).refresh(session, tenant_id, changed)
-        return await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
+        read = await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
+    return _negotiated(read, accept, seed_version_read)  # type: ignore[return-value]
 
 
 @router.delete(
@@ -288,7 +370,21 @@ async def upload_artifact(
     async with runtime.database.tenant_transaction(tenant_id) as session:
         await service.consume_upload_nonce(session=session, org_id=tenant_id, nonce=nonce, expires=expires)
         digest = await service.store_artifact(session=session, org_id=tenant_id, content=content)
-    return {"file": file, "checksum": digest, "size_bytes": len(content)}
+        await object_paths.record_upload(
+            session=session,
+            org_id=tenant_id,
+            playbook_id=playbook_id,
+            version=version,
+            path=file,
+            sha256=digest,
+            size=len(content),
+        )
+    return {
+        "file": file,
+        "checksum": digest,
+        "size_bytes": len(content),
+        "s3_path": s3_path_of(tenant_id, playbook_id, version, file),
+    }
 
 
 @router.get(
@@ -296,29 +392,45 @@ async def upload_artifact(
     tags=["artifacts"],
     responses=_ONE,
     summary="Signed download URL of a script",
-    description="The URL answers one `GET` with the script's bytes until `expires_at`; verify them against `checksum`.",
+    description="The URL answers one `GET` with the script's bytes until `expires_at`; verify them against `checksum`. "
+    "Name the script by `playbook_id`, `version` and `format`, or by seed 002's `s3_path` (one of the tenant's own "
+    "files or the library's, e.g. `s3://bucket/tenants/<org>/playbooks/<id>/v1.2.0/shell/main.sh`; the bucket is "
+    "not looked at).",
 )
 async def script_download(
     principal: Reader,
     runtime: RuntimeDep,
-    playbook_id: Annotated[str, Query(pattern=PLAYBOOK_ID_PATTERN)],
-    version: Annotated[str, Query(pattern=VERSION_PATTERN)],
-    format: FormatName = "shell",
+    playbook_id: Annotated[str | None, Query(pattern=PLAYBOOK_ID_PATTERN)] = None,
+    version: Annotated[str | None, Query(pattern=VERSION_PATTERN)] = None,
+    format: FormatName | None = None,
     tenant_id: Annotated[str | None, Query(pattern=ORG_ID_PATTERN)] = None,
+    s3_path: Annotated[str | None, Query(max_length=MAX_S3_PATH)] = None,
 ) -> DownloadGrant:
     _body_tenant(principal, tenant_id)
     settings = _settings(runtime)
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        owner, entry = await service.script_of(
-            session=session, org_id=principal.org_id, playbook_id=playbook_id, version=version, fmt=format
-        )
-    path = signing.download_path(owner, entry["checksum"])
+    org = principal.org_id
+    async with runtime.database.tenant_transaction(org) as session:
+        if s3_path is not None:
+            key = object_paths.object_key(org, s3_path)
+            named = {"playbook_id": (playbook_id, key.playbook_id), "version": (version, key.version)}
+            named["format"] = (format, key.format)
+            for name, (given, in_path) in named.items():
+                if given is not None and given != in_path:
+                    raise Invalid(
+                        f"{name} is {given!r} but s3_path names {in_path!r}: give s3_path alone, or both alike"
+                    )
+            owner, checksum, size = await object_paths.resolve(session=session, org_id=org, key=key)
+        elif playbook_id is None or version is None:
+            raise Invalid("name the script by playbook_id and version (and format), or by s3_path")
+        else:
+            owner, entry = await service.script_of(
+                session=session, org_id=org, playbook_id=playbook_id, version=version, fmt=format or "shell"
+            )
+            checksum, size = entry["checksum"], entry["size_bytes"]
+    path = signing.download_path(owner, checksum)
     signed, expires = signing.sign(_keyring(settings), "GET", path, settings.download_url_ttl_s)
     return DownloadGrant(
-        url=settings.public_base_url.rstrip("/") + signed,
-        checksum=entry["checksum"],
-        size_bytes=entry["size_bytes"],
-        expires_at=expires,
+        url=settings.public_base_url.rstrip("/") + signed, checksum=checksum, size_bytes=size, expires_at=expires
     )
 
 

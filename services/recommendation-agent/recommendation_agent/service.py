@@ -20,6 +20,7 @@ from playbooks_contracts.recommendation import (
     PlaybookStats,
     PlaybookVersionRead,
     StatusHistoryEntry,
+    s3_path_of,
     sha256_of,
     version_key,
 )
@@ -275,11 +276,17 @@ async def get_version(*, session: AsyncSession, org_id: str, playbook_id: str, v
         tenant_id=org_id,
         playbook_id=playbook_id,
         version=version,
+        name=row.name,
         status=row.status,
         source=row.source,
         storage_strategy=row.storage_strategy,
         stats=await stats_of(session, org_id, "tenant", playbook_id, version),
         document=row.document,
+        scripts={
+            fmt: s3_path_of(org_id, playbook_id, version, f"{fmt}/{entry['entry_point']}")
+            for fmt, entry in row.document["execution_formats"].items()
+            if entry
+        },
         updated_at=row.updated_at,
     )
 

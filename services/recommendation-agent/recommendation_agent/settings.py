@@ -31,10 +31,16 @@ class RecommendationSettings(PlatformSettings):
     )
     embeddings_model: str = "all-MiniLM-L6-v2"
     embeddings_api_key: SecretStr | None = None
-    llm_url: str | None = Field(default=None, description="OpenAI-compatible chat endpoint for intent; unset: rules.")
+    llm_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible chat endpoint for the intent and the ranking (seed 002 STEPs 1 and 3); "
+        "unset: the rules for both.",
+    )
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
-    llm_timeout_s: float = Field(default=2.0, gt=0)
+    llm_timeout_s: float = Field(default=2.0, gt=0, description="Bound on each LLM call (intent, ranking).")
+    llm_rank: bool = Field(default=True, description="With llm_url: the LLM orders the first candidates too.")
+    llm_rank_candidates: int = Field(default=8, ge=2, le=20, description="How many candidates the LLM ranks.")
     embed_timeout_s: float = Field(
         default=0.5, gt=0, description="Bound on the query embedding; past it search ranks by keywords and intent."
     )

@@ -18,6 +18,7 @@ from playbooks_platform.service import Runtime
 from . import service
 from .engine import Engine
 from .intent import rules_intent
+from .playbook_actions import runbook_actions
 from .settings import RecommendationSettings
 
 
@@ -66,6 +67,8 @@ def runbook_document(data: RunbookCompiled) -> PlaybookDocument:
         or f"Runbook compiled from {data.source_name or 'a guide'}."
     )
     variables = meta_in.get("vars") if isinstance(meta_in.get("vars"), dict) else {}
+    # What it does is a fact of its commands (the command ontology), never a guess from its title.
+    actions = runbook_actions(runbook)
     return PlaybookDocument.model_validate(
         {
             "metadata": {
@@ -82,6 +85,8 @@ def runbook_document(data: RunbookCompiled) -> PlaybookDocument:
                 "storage_strategy": "uploaded_for_review",
                 "status": "pending_review",
                 "tags": {"category": intent.category or "runbook", "risk_level": "medium", "requires_approval": True},
+                "primary_action": actions[0] if actions else None,
+                "other_actions": actions[1:6],
             },
             "parameters": [
                 {

@@ -123,6 +123,19 @@ def test_search_ranks_results_and_a_review_is_approved(page, published: str, scr
     assert "rejected" in version and "the CPU threshold is too aggressive" in version and "by rita" in version
 
 
+def test_search_marks_weak_results_and_says_when_nothing_matches(page, published: str) -> None:
+    page.sign_in(published, "search")
+    page.ready("search")
+    search(page)
+    start = cards(page).get("aws-ec2-start-by-tag")
+    assert start is None or start.find_elements("css selector", "[data-test=weak]")  # it starts; the ask is stop
+    assert not page.all("[data-test=notice]")
+    search(page, "stop idle Oracle Cloud compute instances over the weekend")
+    assert "no playbooks for Oracle Cloud" in page.text("[data-test=notice]")
+    for card in cards(page).values():
+        assert card.find_elements("css selector", "[data-test=weak]")
+
+
 def test_search_errors_show_the_api_message(page, console, infra: Infra, org: str) -> None:
     console.backend("recommendation-agent")
     page.sign_in(infra.token(org), "search")

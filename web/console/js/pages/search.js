@@ -26,6 +26,8 @@ export async function searchPage(view) {
       const items = listOf(data, "results");
       results.replaceChildren(
         h("p", { class: "muted small", "data-test": "intent" }, intentText(data.intent), data.took_ms !== undefined ? ` · ${data.took_ms} ms` : ""),
+        // Nothing matched (gibberish, a cloud the library lacks): say so before the weak candidates.
+        data.matched === false && data.notice ? h("div", { class: "warning", "data-test": "notice" }, text(data.notice)) : null,
         items.length ? h("div", { "data-test": "ranked" }, items.map((r) => resultCard(r, () => run(), may))) : h("p", { class: "muted" }, "No playbook matches."),
       );
     } catch (err) {
@@ -146,10 +148,12 @@ function resultCard(r, rerun, may) {
         h("strong", { "data-test": "name" }, r.name),
         h("div", { class: "muted small" }, `${r.playbook_id} v${r.version} · ${r.source}`)),
       badge(r.status),
+      r.match === "weak" ? h("span", { class: "muted small", "data-test": "weak" }, "weak match") : null,
       h("div", { class: "confidence", title: `confidence (score ${r.score}, similarity ${r.similarity})` },
         h("span", { "data-test": "confidence" }, `${Math.round(confidence * 100)}%`),
         h("div", { class: "meter" }, h("div", { class: "bar", style: `width:${confidence * 100}%` })))),
     h("p", { "data-test": "reason" }, r.reason ?? ""),
+    r.assessment ? h("p", { class: "muted small", "data-test": "assessment" }, "LLM: ", text(r.assessment)) : null,
     warnings.map((w) => h("div", { class: "warning", "data-test": "warning" }, text(w))),
     h("details", {}, h("summary", { "data-test": "explain" }, "Explain plan and parameters"),
       h("div", { class: "grid2" }, explainPlan(r.explain_plan || {}), h("div", {}, h("strong", {}, "Parameters"), parameterTable(r.parameters || [])))),
