@@ -81,7 +81,9 @@ def stated_actions() -> dict[str, list[str]]:
     return out
 
 
-async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[str, Any]], label: str) -> None:
+async def measure_set(
+    client: Any, headers: dict[str, str], queries: list[dict[str, Any]], label: str, figures: Figures, key: str
+) -> None:
     """recall@3 / MRR over the answerable requests, 'says nothing matches' over the others, true reason clauses."""
     checker, truth = reason_checker(), stated_actions()
     ranks: list[int | None] = []
@@ -131,6 +133,17 @@ async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[s
             f"    {nothing} requests nothing matches: said so {said_none}/{nothing}, confident results {confident_none}"
         )
     share = true_clauses / clauses if clauses else 1.0
+    figures.update(
+        {
+            f"{key}.recall_at_3": r3,
+            f"{key}.mrr": mrr,
+            f"{key}.told_nothing_matches": weak_answers,
+            f"{key}.true_reason_share": share,
+        }
+    )
+    if nothing:
+        figures.add(f"{key}.nothing_matches_said_so", said_none)
+        figures.add(f"{key}.nothing_matches_confident", confident_none)
     print(f"    reason clauses that are facts of their playbook: {true_clauses}/{clauses} = {share:.3f}")
     if top_answerable:
         low = sorted(top_answerable)[: max(len(top_answerable) // 20, 1)]
@@ -234,8 +247,10 @@ async def run(infra: Infra, tmp: Path, figures: Figures) -> None:
         print(f"start-up (model load + library index): {figures.add('startup_s', time.perf_counter() - t0):.1f} s")
         headers = infra.auth("bench-relevance")
         print("relevance and reasons (top 10 of each request):")
-        await measure_set(client, headers, queries, "relevance.json (written here)")
-        await measure_set(client, headers, external_set(), "relevance_external.json (public ops phrasings)")
+        await measure_set(client, headers, queries, "relevance.json (written here)", figures, "set.relevance")
+        await measure_set(
+            client, headers, external_set(), "relevance_external.json (public ops phrasings)", figures, "set.external"
+        )
         full: list[int | None] = []
         for q in queries:
             r = await client.post("/api/playbook/search", json={"query": q["query"], "limit": 10}, headers=headers)
