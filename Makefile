@@ -56,8 +56,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# BENCH_JSON_DIR=dir: each bench also writes its figures to dir/<bench>.json (see playbooks_platform.figures).
 bench: $(STAMP)
-	@for b in $(filter-out bench/soak.py,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(filter-out bench/soak.py,$(wildcard bench/*.py)); do echo "== $$b"; \
+		$(if $(BENCH_JSON_DIR),BENCH_JSON=$(BENCH_JSON_DIR)/$$(basename $$b .py).json) $(BIN)/python $$b || exit 1; done
 
 # Sustained mixed load on every service (SOAK_SECONDS, SOAK_RATE); not part of CI.
 soak: $(STAMP)
