@@ -66,9 +66,17 @@ def _code_objects(code: types.CodeType) -> list[types.CodeType]:
     return out
 
 
+def _generated(compiled: Any) -> list[Any]:
+    """The generated functions behind a playbook (a large one: one per condition, its ``parts``)."""
+    out = []
+    for fn in (compiled.matches, compiled.first_failing):
+        out += list(getattr(fn, "parts", [fn]))
+    return out
+
+
 def _assert_built_from_templates(compiled: Any) -> None:
     """Only ints, None and booleans as constants; only the generator's own names."""
-    for fn in (compiled.matches, compiled.first_failing):
+    for fn in _generated(compiled):
         for code in _code_objects(fn.__code__):
             for const in code.co_consts:
                 assert const is None or isinstance(const, bool | int | types.CodeType), const
@@ -166,6 +174,20 @@ def test_any_text_compiles_to_template_code_and_never_raises(
     assert compiled.first_failing(event) in range(-1, len(conditions))
     assert compiled.matches(event) in (True, False)
     assert compiled.matches({"wrap": event}) in (True, False)
+
+
+def test_compiling_is_bounded_whatever_the_playbook() -> None:
+    """Past the fusing bounds no large source is compiled: one small cached function per condition."""
+    big = [Condition(".".join(["a"] * MAX_PATH_SEGMENTS), "equals", f"v{i}") for i in range(MAX_CONDITIONS)]
+    with pytest.raises(ValueError, match="fusing bounds"):
+        dsl_codegen.source_for(_shape(big), "index")
+    compiled = compile_conditions(big)
+    assert len(compiled.first_failing.parts) == MAX_CONDITIONS  # type: ignore[attr-defined]
+    sources = {dsl_codegen.source_for(_shape([c]), "bool") for c in big}
+    assert len(sources) == 1  # fifty conditions, one shape, one compilation
+    _assert_built_from_templates(compiled)
+    small = [Condition("a.b", "equals", "x")] * dsl_codegen.FUSE_MAX_CONDITIONS
+    assert not hasattr(compile_conditions(small).first_failing, "parts")  # fused
 
 
 def test_deep_events_huge_lists_and_many_conditions() -> None:

@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from . import dsl_codegen
@@ -298,17 +299,22 @@ class CompiledCondition:
         return ConditionResult(self.index, c, False, f"failed: {_describe(c)}; {c.field} {failure}", shown)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: ``matches`` is cached in the instance
 class CompiledConditions:
     """The conditions of one playbook version, ready to evaluate many events.
 
-    ``matches`` and ``first_failing`` are generated functions (``dsl_codegen``): every condition
-    inlined into one frame. Both never raise.
+    ``first_failing`` and ``matches`` are generated functions (``dsl_codegen``): up to its
+    fusing bounds a playbook's conditions are inlined into one frame. Both never raise.
+    ``matches`` is generated on first use; the worker only asks ``first_failing``.
     """
 
     conditions: tuple[CompiledCondition, ...]
-    matches: Callable[[Any], bool]  # whether every condition holds (AND, short-circuit)
     first_failing: Callable[[Any], int]  # the index of the first failing condition, or -1
+
+    @cached_property
+    def matches(self) -> Callable[[Any], bool]:
+        """Whether every condition holds (AND, short-circuit), as a function of the event."""
+        return dsl_codegen.build(_specs(self.conditions), "bool", _lookup, _MISSING, _as_number)
 
     def evaluate(self, event: Any) -> list[ConditionResult]:
         """Every condition's result (for dry-runs and explanations)."""
@@ -320,14 +326,16 @@ class CompiledConditions:
         return None if index < 0 else self.conditions[index].evaluate(event)
 
 
+def _specs(conditions: Sequence[CompiledCondition]) -> list[dsl_codegen.Spec]:
+    return [(c.condition.op, c.keys, c.condition.value, c.check) for c in conditions]
+
+
 def compile_conditions(conditions: Sequence[Condition]) -> CompiledConditions:
-    compiled = []
-    for i, c in enumerate(conditions):
-        compiled.append(CompiledCondition(i, c, tuple(c.field.split(".")), _BUILDERS[c.op](c.op, c.value)))
-    first_failing, matches = dsl_codegen.build(
-        [(c.condition.op, c.keys, c.condition.value, c.check) for c in compiled], _lookup, _MISSING, _as_number
+    compiled = tuple(
+        CompiledCondition(i, c, tuple(c.field.split(".")), _BUILDERS[c.op](c.op, c.value))
+        for i, c in enumerate(conditions)
     )
-    return CompiledConditions(tuple(compiled), matches, first_failing)
+    return CompiledConditions(compiled, dsl_codegen.build(_specs(compiled), "index", _lookup, _MISSING, _as_number))
 
 
 def compile_raw(raw: Any) -> CompiledConditions:

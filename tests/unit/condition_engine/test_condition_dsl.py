@@ -214,13 +214,15 @@ def test_validation_raises_only_condition_errors(raw: Any) -> None:
 @given(conditions=valid_conditions(), event=json_values)
 def test_the_generated_functions_agree_with_the_explanations(conditions: list[dict[str, Any]], event: Any) -> None:
     """The one generated function decides what the per-condition explanations say, condition by condition."""
-    compiled = compile_raw(conditions)
-    for prefix in ({}, {"a": event}, {"metrics": {"a": event}}):
-        wrapped = {**prefix, "b": event} if prefix else event
-        passed = [r.passed for r in compiled.evaluate(wrapped)]
-        expected_index = passed.index(False) if False in passed else -1
-        assert compiled.first_failing(wrapped) == expected_index
-        assert compiled.matches(wrapped) is all(passed)
+    # As given (fused into one function), and nine times over (past the fusing bounds: a loop
+    # over one generated function per condition).
+    for compiled in (compile_raw(conditions), compile_raw(conditions * 9)):
+        for prefix in ({}, {"a": event}, {"metrics": {"a": event}}):
+            wrapped = {**prefix, "b": event} if prefix else event
+            passed = [r.passed for r in compiled.evaluate(wrapped)]
+            expected_index = passed.index(False) if False in passed else -1
+            assert compiled.first_failing(wrapped) == expected_index
+            assert compiled.matches(wrapped) is all(passed)
 
 
 def test_numeric_strings_coerce_the_same_on_the_inline_path() -> None:
