@@ -1,9 +1,10 @@
 """The condition DSL: ``{"field": "metrics.pack_type", "op": "equals", "value": "..."}``, ANDed.
 
 Conditions are validated when a playbook is written (``validate_conditions``) and compiled once
-per playbook version (``compile_conditions``) into one generated function (``dsl_codegen``):
-the path is split, the operator resolved and the value typed ahead of time, so evaluating an
-event is a few dictionary lookups and one compare per condition, in a single Python frame.
+per playbook version (``compile_conditions``) into generated code (``dsl_codegen``): the path
+is split, the operator resolved and the value typed ahead of time, so evaluating an event is a
+few dictionary lookups and one compare per condition, in a single Python frame for playbooks
+within the fusing bounds (one frame per condition past them).
 
 Evaluation never raises. A missing field, a null, or a value whose type does not fit the
 operator is a failed condition whose message says which and why.
