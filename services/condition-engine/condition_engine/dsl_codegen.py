@@ -1,4 +1,5 @@
-"""One Python function per playbook version: every condition inlined, no frame per condition.
+"""One Python function per playbook version: every condition inlined, no frame per condition
+(within the fusing bounds below; a larger playbook gets one generated function per condition).
 
 The generated source is built from this module's fixed templates and nothing else. What a user
 wrote (field names, string values, numbers) never becomes source text: each condition's path
@@ -135,7 +136,7 @@ def _factory_for(shape: Shape, verdict: str) -> Callable[..., Callable[[Any], An
 # 0.1 ms for all 50). Playbooks are compiled on the worker's event loop, and an org may own 500
 # with a different shape each. So only shapes up to these bounds are fused into one function
 # (about 1 ms to compile at most). A larger playbook runs as a loop over one generated function
-# per condition. There are at most 384 single-condition shapes, each compiled once per process.
+# per condition. There are at most 384 single-condition shapes, each compiled once and cached.
 FUSE_MAX_CONDITIONS = 8
 FUSE_MAX_SEGMENTS = 24
 
