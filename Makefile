@@ -60,8 +60,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # Every benchmark (BENCHES="ingest compiler" for some), a progress bar at a terminal.
+# BENCH_JSON_DIR=dir: each bench also writes its figures to dir/<bench>.json (see playbooks_platform.figures).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py $(BENCHES)
+	BENCH_JSON_DIR=$(BENCH_JSON_DIR) $(BIN)/python bench/run.py $(BENCHES)
 
 # Sustained mixed load on every service (SOAK_SECONDS, SOAK_RATE); not part of CI.
 soak: $(STAMP)

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from playbooks_platform.figures import Figures
+
 # Run as `python bench/compiler.py`, this file's folder comes first on sys.path and its name would
 # shadow the `compiler` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -91,6 +93,25 @@ def main(rounds: int = 20) -> None:
         total.add(fidelity.figures(sources[c], results[c], c))
     print("fidelity on the golden set (written here, reproducing the public guides' patterns):")
     print("\n".join("  " + line for line in total.lines()))
+    figures = Figures()
+    figures.update(
+        {
+            "golden.tsgs": m.tsgs,
+            "golden.command_recall": m.recall,
+            "golden.invented_commands": m.invented,
+            "golden.schema_valid_share": m.valid / m.tsgs,
+            "golden.ms_per_tsg": wall_ms,
+            "golden.diffs": len(drift),
+            "golden.destructive_cli_steps": total.destructive_cli,
+            "golden.typed_in_step_share": total.typed_in_step / total.typed if total.typed else 1.0,
+            "golden.imperatives_accounted_share": (
+                total.imperatives_accounted / total.imperatives if total.imperatives else 1.0
+            ),
+            "golden.output_as_command": total.output_as_command,
+            "golden.proposed_assertions": total.assertions,
+        }
+    )
+    figures.write()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ matching = importlib.import_module("exception_playbook.matching")
 execution = importlib.import_module("exception_playbook.execution")
 flows = importlib.import_module("exception_playbook.flows")
 
+from playbooks_platform.figures import Figures  # noqa: E402
 from playbooks_platform.testing import Infra, running_service, start_infra  # noqa: E402
 
 CANDIDATES = 1000
@@ -242,6 +243,20 @@ def main() -> None:
     finally:
         infra.close()
     r = s["recalc"]
+    figures = Figures()
+    for label, values in (("compiled", m["ours"]), ("naive", m["naive"])):
+        figures.add(f"matching.{label}_p50_ms", pct(values, 0.5))
+        figures.add(f"matching.{label}_p99_ms", pct(values, 0.99))
+        figures.add(f"matching.{label}_mean_ms", statistics.fmean(values))
+    figures.update(
+        {
+            "recalculate.p50_ms": pct(r, 0.5),
+            "recalculate.p99_ms": pct(r, 0.99),
+            "completions.http_per_s": s["http_rate"],
+            "completions.raw_baseline_per_s": s["raw_rate"],
+            "completions.vs_raw_baseline": s["http_rate"] / s["raw_rate"],
+        }
+    )
     print(
         f"(b) recalculate through PostgreSQL with {CANDIDATES} candidates, {len(r)} calls: "
         f"p50 {pct(r, 0.5):.2f} ms  p99 {pct(r, 0.99):.2f} ms"
@@ -250,6 +265,7 @@ def main() -> None:
         f"(c) step completions over HTTP, {CONCURRENCY} concurrent clients: {s['http_rate']:.0f}/s "
         f"({s['completed']} completions); raw CAS UPDATE + event INSERT baseline: {s['raw_rate']:.0f}/s"
     )
+    figures.write()
 
 
 if __name__ == "__main__":

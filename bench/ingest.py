@@ -30,6 +30,7 @@ from playbooks_contracts import Envelope
 from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS
 from playbooks_platform.bus import OutgoingMessage, Publisher
 from playbooks_platform.embedded import free_port, wait_for_port
+from playbooks_platform.figures import Figures
 from playbooks_platform.migrations import upgrade
 from playbooks_platform.testing import Infra, start_infra
 
@@ -297,6 +298,14 @@ def main() -> None:
     print("the same, while the upstream is fed by per-message send() on this machine:")
     line("  topic -> triggers.v1, 1 org", "fed_one", "")
     line(f"  topic -> triggers.v1, {ORGS} orgs", "fed_many", "")
+    figures = Figures()
+    for name in rounds[0]:
+        figures.add(f"{name}.events_per_s", rate(name))
+        if name != "raw":
+            figures.add(f"{name}.vs_raw", median([r[name] / r["raw"] for r in rounds]))
+    for name in ("topic_one", "topic_many", "fed_one", "fed_many"):
+        figures.add(f"{name}.vs_batched", median([r[name] / r["batched"] for r in rounds]))
+    figures.write()
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from playbooks_contracts.recommendation import version_key
+from playbooks_platform.figures import Figures
 from playbooks_platform.testing import Infra, running_service, start_infra
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -83,7 +84,9 @@ def stated_actions() -> dict[str, list[str]]:
     return out
 
 
-async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[str, Any]], label: str) -> None:
+async def measure_set(
+    client: Any, headers: dict[str, str], queries: list[dict[str, Any]], label: str, figures: Figures, key: str
+) -> None:
     """recall@3 / MRR over the answerable requests, 'says nothing matches' over the others, true reason clauses."""
     checker, truth = reason_checker(), stated_actions()
     ranks: list[int | None] = []
@@ -133,6 +136,17 @@ async def measure_set(client: Any, headers: dict[str, str], queries: list[dict[s
             f"    {nothing} requests nothing matches: said so {said_none}/{nothing}, confident results {confident_none}"
         )
     share = true_clauses / clauses if clauses else 1.0
+    figures.update(
+        {
+            f"{key}.recall_at_3": r3,
+            f"{key}.mrr": mrr,
+            f"{key}.told_nothing_matches": weak_answers,
+            f"{key}.true_reason_share": share,
+        }
+    )
+    if nothing:
+        figures.add(f"{key}.nothing_matches_said_so", said_none)
+        figures.add(f"{key}.nothing_matches_confident", confident_none)
     print(f"    reason clauses that are facts of their playbook: {true_clauses}/{clauses} = {share:.3f}")
     if top_answerable:
         low = sorted(top_answerable)[: max(len(top_answerable) // 20, 1)]
@@ -217,13 +231,15 @@ def tenant_rows(n_tenants: int, n_versions: int, model: str) -> list[dict[str, A
 
 
 async def main() -> None:
+    figures = Figures()
     with tempfile.TemporaryDirectory() as tmp:
         infra: Infra = await asyncio.to_thread(start_infra, Path(tmp))
         try:
-            await run(infra, Path(tmp))
+            await run(infra, Path(tmp), figures)
         finally:
             await asyncio.to_thread(infra.close)
-    embedding_figures()
+    embedding_figures(figures)
+    figures.write()
 
 
 # The torch path as measured on this machine before it was removed (docs/decisions/0011-a-light-locked-install.md):
@@ -258,11 +274,12 @@ def time_encoder(load: Any, encode: Any, queries: list[str], docs: list[str]) ->
     }
 
 
-def embedding_figures() -> None:
+def embedding_figures(figures: Figures) -> None:
     minilm = importlib.import_module("recommendation_agent.minilm")
     queries = [q["query"] for q in relevance_set()]
     docs = [ranking.document_text(p.raw["metadata"]) for p in library_mod.load_library()]
     now = time_encoder(minilm.MiniLMEncoder, lambda m, texts: m.encode(texts), queries, docs)
+    figures.update({f"embedding.{k}": now[k] for k in ("load_s", "query_p50_ms", "query_p99_ms", "batch_docs_s")})
     print("in-process all-MiniLM-L6-v2 (numpy forward pass over the wheel's safetensors, sha256-checked):")
     print(
         f"  load {now['load_s']:.2f} s  query p50 {now['query_p50_ms']:.1f} ms  p99 {now['query_p99_ms']:.1f} ms  "
@@ -297,17 +314,19 @@ def embedding_figures() -> None:
     )
 
 
-async def run(infra: Infra, tmp: Path) -> None:
+async def run(infra: Infra, tmp: Path, figures: Figures) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     queries = relevance_set()
     overrides = {"index_path": tmp / "edge", "embedding_cache_path": CACHE, "role": "api", "log_level": "WARNING"}
     t0 = time.perf_counter()
     async with running_service("recommendation-agent", infra, **overrides) as (client, runtime, _app):
-        print(f"start-up (model load + library index): {time.perf_counter() - t0:.1f} s")
+        print(f"start-up (model load + library index): {figures.add('startup_s', time.perf_counter() - t0):.1f} s")
         headers = infra.auth("bench-relevance")
         print("relevance and reasons (top 10 of each request):")
-        await measure_set(client, headers, queries, "relevance.json (written here)")
-        await measure_set(client, headers, external_set(), "relevance_external.json (public ops phrasings)")
+        await measure_set(client, headers, queries, "relevance.json (written here)", figures, "set.relevance")
+        await measure_set(
+            client, headers, external_set(), "relevance_external.json (public ops phrasings)", figures, "set.external"
+        )
         full: list[int | None] = []
         for q in queries:
             r = await client.post("/api/playbook/search", json={"query": q["query"], "limit": 10}, headers=headers)
@@ -324,6 +343,8 @@ async def run(infra: Infra, tmp: Path) -> None:
         print(f"  full pipeline (rules intent + MiniLM + Edge + ranking): recall@3 {r3:.3f}  MRR {mrr:.3f}")
         print(f"  keyword-only baseline (BM25):                          recall@3 {k3:.3f}  MRR {kmrr:.3f}")
         misses = [q["query"] for q, r in zip(queries, full, strict=True) if r is None or r > 3]
+        figures.update({"relevance.recall_at_3": r3, "relevance.mrr": mrr})
+        figures.update({"keyword_baseline.recall_at_3": k3, "keyword_baseline.mrr": kmrr})
         if misses:
             print("  misses at 3:", "; ".join(misses))
         model = runtime.state["engine"].embedder.name
@@ -368,6 +389,15 @@ async def run(infra: Infra, tmp: Path) -> None:
             f"search latency over {QUERIES} queries (HTTP in-process, intent + embedding + 2 filtered searches + "
             f"PostgreSQL + ranking): p50 {p(timings, 0.5):.1f} ms  p99 {p(timings, 0.99):.1f} ms  "
             f"mean {statistics.mean(timings):.1f} ms"
+        )
+        figures.update(
+            {
+                "search.p50_ms": p(timings, 0.5),
+                "search.p99_ms": p(timings, 0.99),
+                "search.mean_ms": statistics.mean(timings),
+                "search.embedding_p50_ms": p(embed_timings, 0.5),
+                "search.embedding_p99_ms": p(embed_timings, 0.99),
+            }
         )
         print(
             f"  of which query embedding alone: p50 {p(embed_timings, 0.5):.1f} ms  p99 {p(embed_timings, 0.99):.1f} ms"

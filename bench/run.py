@@ -7,6 +7,7 @@ figures alone. Exits with the first failing benchmark's code.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,10 @@ def main(argv: list[str]) -> int:
         for path in todo:
             bar.update(task, current=path.stem)
             out.print(f"== bench/{path.name}", markup=False)
-            proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, text=True, bufsize=1)
+            env = dict(os.environ)
+            if os.environ.get("BENCH_JSON_DIR"):  # one file per bench: a shared path would keep only the last
+                env["BENCH_JSON"] = str(Path(os.environ["BENCH_JSON_DIR"]) / f"{path.stem}.json")
+            proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
             assert proc.stdout is not None
             for line in proc.stdout:  # through rich, so the bar stays below the figures
                 out.print(line.rstrip("\n"), markup=False)

@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from playbooks_contracts.runbook import parse_runbook  # noqa: E402
+from playbooks_platform.figures import Figures  # noqa: E402
 from runbook_runtime import sandbox  # noqa: E402
 from runbook_runtime.engine import Engine, NullRecorder, new_state  # noqa: E402
 from runbook_runtime.runner import RunnerClient  # noqa: E402
@@ -105,7 +106,7 @@ def steps_through(executor: sandbox.Executor | None, steps: int) -> float:
         sandbox.configure(None)
 
 
-def isolation(steps: int) -> None:
+def isolation(steps: int, figures: Figures) -> None:
     """Per-step cost of each isolation layer set, next to the local CLI's sandbox (group, limits, bounds)."""
     from runbook_runtime.settings import SandboxSettings
 
@@ -114,21 +115,22 @@ def isolation(steps: int) -> None:
     full = sandbox.Sandbox.from_settings(SandboxSettings(sandbox_bwrap="auto"))
     with runner_process() as client:
         cases = [
-            ("local CLI sandbox (reference)", local.run),
-            (f"service sandbox: {plain.layers.describe()}", plain.run),
+            ("local CLI sandbox (reference)", local.run, "local"),
+            (f"service sandbox: {plain.layers.describe()}", plain.run, "service"),
         ]
         if full.layers.bwrap:
-            cases.append((f"service sandbox: {full.layers.describe()}", full.run))
-        cases.append((f"runner over loopback: {full.layers.describe()}", client))
-        best = {label: float("inf") for label, _ in cases}
+            cases.append((f"service sandbox: {full.layers.describe()}", full.run, "service_bwrap"))
+        cases.append((f"runner over loopback: {full.layers.describe()}", client, "runner"))
+        best = {label: float("inf") for label, _, _ in cases}
         for _ in range(REPEATS):
-            for label, executor in cases:
+            for label, executor, _ in cases:
                 best[label] = min(best[label], steps_through(executor, steps))
     per = 1000 / steps
     ref = best[cases[0][0]]
     out(f"isolation, engine without recording, {steps} steps, best of {REPEATS}:")
-    for label, _ in cases:
+    for label, _, key in cases:
         out(f"  {label:<92} {best[label] * per:7.3f} ms/step  cost {(best[label] - ref) * per:6.3f} ms")
+        figures.add(f"isolation.{key}_ms_per_step", best[label] * per)
     for note in full.layers.notes:
         out(f"  note: {note}")
 
@@ -185,7 +187,19 @@ def main() -> None:
     for label, total in (("engine, no recording", no_record), ("engine, trace + snapshot every step", recorded)):
         out(f"  {label:<35} {total * per:7.3f} ms/step  overhead {(total - bare) * per:6.3f} ms")
     out(f"replay of a {REPLAY_STEPS}-step scenario (trace + snapshots): {replay * 1000:.1f} ms total (aim < 1000 ms)")
-    isolation(int(os.environ.get("BENCH_ISOLATION_STEPS", "100")))
+    figures = Figures()
+    figures.update(
+        {
+            "cli.bare_subprocess_ms_per_step": bare * per,
+            "cli.engine_no_recording_ms_per_step": no_record * per,
+            "cli.engine_recorded_ms_per_step": recorded * per,
+            "cli.engine_no_recording_overhead_ms": (no_record - bare) * per,
+            "cli.engine_recorded_overhead_ms": (recorded - bare) * per,
+            "replay.total_ms": replay * 1000,
+        }
+    )
+    isolation(int(os.environ.get("BENCH_ISOLATION_STEPS", "100")), figures)
+    figures.write()
 
 
 if __name__ == "__main__":

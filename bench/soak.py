@@ -24,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from playbooks_contracts.topics import UPSTREAM_ACTIVITY_EVENTS
+from playbooks_platform.figures import Figures
 from playbooks_platform.service import installed_services, load_spec
 from playbooks_platform.testing import Infra, ServiceProcess, start_infra
 
@@ -210,6 +211,17 @@ async def soak(infra: Infra, processes: dict[str, ServiceProcess]) -> None:
     for group in groups:
         print(f"{group:<36}{lag_end[group]:>12}{lag_drained[group]:>13}")
     print(f"drained in {drained_in:.1f} s")
+    figures = Figures()
+    figures.add("elapsed_s", elapsed)
+    for name in ops:
+        lat = recorder.latency[name]
+        figures.update({f"{name}.ops_per_s": len(lat) / elapsed, f"{name}.errors": recorder.errors[name]})
+        if len(lat) >= 2:  # fewer: no percentile (printed as nan, left out of the JSON)
+            figures.update({f"{name}.p50_ms": pct(lat, 50), f"{name}.p99_ms": pct(lat, 99)})
+    for group in groups:
+        figures.update({f"lag.{group}.at_end": lag_end[group], f"lag.{group}.after_drain": lag_drained[group]})
+    figures.add("drained_in_s", drained_in)
+    figures.write()
 
 
 def main() -> None:

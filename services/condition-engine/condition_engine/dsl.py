@@ -1,8 +1,10 @@
 """The condition DSL: ``{"field": "metrics.pack_type", "op": "equals", "value": "..."}``, ANDed.
 
 Conditions are validated when a playbook is written (``validate_conditions``) and compiled once
-per playbook version (``compile_conditions``): the path is split, the operator resolved and the
-value typed ahead of time, so evaluating an event is a few dictionary lookups and one compare.
+per playbook version (``compile_conditions``) into generated code (``dsl_codegen``): the path
+is split, the operator resolved and the value typed ahead of time, so evaluating an event is a
+few dictionary lookups and one compare per condition, in a single Python frame for playbooks
+within the fusing bounds (one frame per condition past them).
 
 Evaluation never raises. A missing field, a null, or a value whose type does not fit the
 operator is a failed condition whose message says which and why.
@@ -16,11 +18,13 @@ is a string, no coercion happens (``"6"`` does not equal ``6``).
 from __future__ import annotations
 
 import math
-import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
+
+from . import dsl_codegen
 
 OPERATORS = ("equals", "not_equals", "starts_with", "contains", "gt", "gte", "lt", "lte")
 ORDERING = frozenset({"gt", "gte", "lt", "lte"})
@@ -269,74 +273,7 @@ def _lookup(event: Any, keys: tuple[str, ...]) -> Any:
     return node
 
 
-# -- the hot path: one specialised yes/no closure per condition --------------------------------
-
-Test = Callable[[Any], bool]
-
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "equals": operator.eq,
-    "not_equals": operator.ne,
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
-
-
-def _number_test(op: str, expected: int | float) -> Callable[[Any], bool]:
-    compare = _COMPARE[op]  # the operator module's own functions: no Python frame per comparison
-
-    def test(value: Any) -> bool:
-        kind = value.__class__
-        if kind is int or kind is float:
-            return compare(value, expected)
-        if kind is str:
-            number = _as_number(value)
-            return number is not None and compare(number, expected)
-        return False
-
-    return test
-
-
-def _value_test(op: str, expected: str | int | float | bool, check: Check) -> Callable[[Any], bool]:
-    """The same verdict as ``check`` (the unit tests hold them to it), without building messages."""
-    if op in ORDERING or (op in ("equals", "not_equals") and is_number(expected)):
-        return _number_test(op, expected)  # type: ignore[arg-type]
-    if op == "equals":
-        if isinstance(expected, bool):
-            return lambda v: v is expected
-        return lambda v: v.__class__ is str and v == expected
-    if op == "not_equals":
-        if isinstance(expected, bool):
-            return lambda v: v.__class__ is bool and v is not expected
-        return lambda v: v.__class__ is str and v != expected
-    if op == "starts_with":
-        prefix = str(expected)
-        return lambda v: v.__class__ is str and v.startswith(prefix)
-    return lambda v: check(v) is None
-
-
-def _test(keys: tuple[str, ...], value_test: Callable[[Any], bool]) -> Test:
-    # The lookup is written into the test (one Python frame per condition, not three): it is
-    # what runs for every playbook on every event.
-    def test(event: Any) -> bool:
-        try:
-            node = event
-            try:
-                for key in keys:
-                    node = node[key]
-            except KeyError:
-                return False
-            except (TypeError, IndexError):  # a list (indexed by a digit segment), a string, a number
-                node = _lookup(event, keys)
-                if node is _MISSING:
-                    return False
-            return node is not None and value_test(node)
-        except Exception:  # never raise, whatever the event holds
-            return False
-
-    return test
+# -- the hot path: one generated function per playbook version (dsl_codegen) -------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,8 +281,7 @@ class CompiledCondition:
     index: int
     condition: Condition
     keys: tuple[str, ...]
-    check: Check  # explains a verdict
-    passes: Test  # decides it, fast
+    check: Check  # explains a verdict (the generated functions decide it, fast)
 
     def evaluate(self, event: Any) -> ConditionResult:
         c = self.condition
@@ -364,39 +300,43 @@ class CompiledCondition:
         return ConditionResult(self.index, c, False, f"failed: {_describe(c)}; {c.field} {failure}", shown)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: ``matches`` is cached in the instance
 class CompiledConditions:
-    """The conditions of one playbook version, ready to evaluate many events."""
+    """The conditions of one playbook version, ready to evaluate many events.
+
+    ``first_failing`` and ``matches`` are generated functions (``dsl_codegen``): up to its
+    fusing bounds a playbook's conditions are inlined into one frame. Both never raise.
+    ``matches`` is generated on first use; the worker only asks ``first_failing``.
+    """
 
     conditions: tuple[CompiledCondition, ...]
-    tests: tuple[Test, ...]
+    first_failing: Callable[[Any], int]  # the index of the first failing condition, or -1
 
-    def matches(self, event: Any) -> bool:
-        """Whether every condition holds (AND, short-circuit): the worker's question."""
-        for test in self.tests:  # noqa: SIM110 (a plain loop: measurably faster than all() over a generator)
-            if not test(event):
-                return False
-        return True
+    @cached_property
+    def matches(self) -> Callable[[Any], bool]:
+        """Whether every condition holds (AND, short-circuit), as a function of the event."""
+        return dsl_codegen.build(_specs(self.conditions), "bool", _lookup, _MISSING, _as_number)
 
     def evaluate(self, event: Any) -> list[ConditionResult]:
         """Every condition's result (for dry-runs and explanations)."""
         return [c.evaluate(event) for c in self.conditions]
 
     def first_failure(self, event: Any) -> ConditionResult | None:
-        """The first condition that fails, explained, or None when all pass."""
-        for c in self.conditions:
-            if not c.passes(event):
-                return c.evaluate(event)
-        return None
+        """The first condition that fails, explained, or None when all pass: the worker's question."""
+        index = self.first_failing(event)
+        return None if index < 0 else self.conditions[index].evaluate(event)
+
+
+def _specs(conditions: Sequence[CompiledCondition]) -> list[dsl_codegen.Spec]:
+    return [(c.condition.op, c.keys, c.condition.value, c.check) for c in conditions]
 
 
 def compile_conditions(conditions: Sequence[Condition]) -> CompiledConditions:
-    compiled = []
-    for i, c in enumerate(conditions):
-        keys = tuple(c.field.split("."))
-        check = _BUILDERS[c.op](c.op, c.value)
-        compiled.append(CompiledCondition(i, c, keys, check, _test(keys, _value_test(c.op, c.value, check))))
-    return CompiledConditions(tuple(compiled), tuple(c.passes for c in compiled))
+    compiled = tuple(
+        CompiledCondition(i, c, tuple(c.field.split(".")), _BUILDERS[c.op](c.op, c.value))
+        for i, c in enumerate(conditions)
+    )
+    return CompiledConditions(compiled, dsl_codegen.build(_specs(compiled), "index", _lookup, _MISSING, _as_number))
 
 
 def compile_raw(raw: Any) -> CompiledConditions:
