@@ -62,7 +62,7 @@ def test_a_name_is_recorded_once() -> None:
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py") if p.name != "run.py"))
 def test_every_bench_writes_its_figures(script: str) -> None:
-    """Each bench script builds Figures and calls write() (bench/fidelity/ and the runner bench/run.py are outside this rule)."""
+    """Each bench script builds Figures and calls write() (not bench/fidelity/, nor the runner bench/run.py)."""
     tree = ast.parse((BENCH / script).read_text())
     imports = {
         a.name
