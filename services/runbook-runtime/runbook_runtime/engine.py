@@ -49,6 +49,8 @@ class Recorder(Protocol):
 class NullRecorder:
     """Records nothing (dry-run plans, verification probes)."""
 
+    history_in_snapshots = False
+
     def event(self, record: dict[str, Any]) -> None:
         pass
 
@@ -187,14 +189,19 @@ class Engine:
     def current(self) -> CliStep | ManualStep | None:
         return None if self.done else self.steps[self.state.current_step_index]
 
-    def _emit(self, kind: str, **fields: Any) -> None:
+    def _emit(self, kind: str, _redacted: dict[str, Any] | None = None, **fields: Any) -> None:
+        """One trace record; ``_redacted`` holds fields already redacted (a step result), not walked twice."""
         record = {"event": kind, "run_id": self.state.run_id, "mode": self.state.mode, "at": now().isoformat()}
-        self.recorder.event(self.redact.tree(record | fields))
+        record = self.redact.tree(record | fields)
+        self.recorder.event(record | _redacted if _redacted else record)
 
     def snapshot(self, name: str | None = None) -> str:
         name = name or f"step-{len(self.state.history):04d}.json"
+        if isinstance(self.recorder, NullRecorder):
+            return name  # nothing kept: no state to copy and redact
         state = self.state
         if not getattr(self.recorder, "history_in_snapshots", True):
+            # the history is kept elsewhere (the trace, step_results): a snapshot is state, not history
             state = state.model_copy(update={"history": []})
         name = self.recorder.snapshot(self.redact.model(state), name) or name
         self._emit("snapshot", name=name)
@@ -220,11 +227,14 @@ class Engine:
                     self.state.status = "waiting"
                     self._emit("waiting", step_id=step.id, missing=self.missing_evidence(step))
                 return None
-        result = self.redact.model(result.model_copy(update={"replay": self.state.mode == "replay"}))
+        # redacted once: the same dump is the history's entry and the trace's record
+        dumped = self.redact.tree(result.model_dump(mode="json") | {"replay": self.state.mode == "replay"})
+        result = StepResult.model_validate(dumped)
         self.state.history.append(result)
         if self.replayer is not None:
             self.state.replay = self.replayer.dump()
-        self._emit("step_result", result=result.model_dump(mode="json"))
+        # ``index``: the result's place in the history, how the run folder reads the history back
+        self._emit("step_result", {"result": dumped}, index=len(self.state.history) - 1)
         if result.status == "failed":
             self.state.status = "failed"
         else:
