@@ -2,7 +2,8 @@
 
 Overhead per step = (engine time - bare subprocess time for the same argv) / steps, measured in the
 same run, with the run folder recording (trace.jsonl + a snapshot after every step) and without.
-Replay: a 100-step cli-replay scenario answered offline. Aims (issue 6): under 2 ms per step, under 1 s.
+Replay: a 100-step cli-replay scenario answered offline. Aims: under 1 ms per step with trace and
+snapshots (issue 25, decision 0016), replay under 1 s (issue 6).
 
 Isolation (issue 18), printed apart: the same steps through the service's sandbox in this process
 (another user when root, rlimits, process group; without and with bubblewrap) and through the
