@@ -25,6 +25,15 @@ from __future__ import annotations
 
 from typing import Any
 
+# docker and the clients that copy its command line (podman, nerdctl) read and write alike.
+_CONTAINER_CLI: dict[str, Any] = {
+    "mode": "subcommand",
+    "read": ["ps", "logs", "inspect", "images", "stats", "version", "info"],
+    "write": ["rm", "rmi", "stop", "kill", "restart", "run", "exec", "start", "pull", "push", "prune", "system prune"],
+    "blocking_flags": ["-f", "--follow"],
+    "blocking_flags_for": ["logs"],
+}
+
 TOOLS: dict[str, dict[str, Any]] = {
     "kubectl": {
         "mode": "subcommand",
@@ -413,26 +422,7 @@ TOOLS: dict[str, dict[str, Any]] = {
         "read": ["addr", "addr show", "a", "link", "link show", "route", "route show", "r", "neigh", "-s link"],
         "write": ["addr add", "addr del", "link set", "route add", "route del", "route replace", "neigh flush"],
     },
-    "docker": {
-        "mode": "subcommand",
-        "read": ["ps", "logs", "inspect", "images", "stats", "version", "info"],
-        "write": [
-            "rm",
-            "rmi",
-            "stop",
-            "kill",
-            "restart",
-            "run",
-            "exec",
-            "start",
-            "pull",
-            "push",
-            "prune",
-            "system prune",
-        ],
-        "blocking_flags": ["-f", "--follow"],
-        "blocking_flags_for": ["logs"],
-    },
+    "docker": _CONTAINER_CLI,
     "redis-cli": {
         "mode": "verb",
         "value_options": ["-h", "-p", "-a", "-n"],
@@ -893,26 +883,7 @@ TOOLS: dict[str, dict[str, Any]] = {
         "blocking_flags": ["-f", "--follow"],
         "blocking_flags_for": ["logs"],
     },
-    "nerdctl": {
-        "mode": "subcommand",
-        "read": ["ps", "logs", "inspect", "images", "stats", "version", "info"],
-        "write": [
-            "rm",
-            "rmi",
-            "stop",
-            "kill",
-            "restart",
-            "run",
-            "exec",
-            "start",
-            "pull",
-            "push",
-            "prune",
-            "system prune",
-        ],
-        "blocking_flags": ["-f", "--follow"],
-        "blocking_flags_for": ["logs"],
-    },
+    "nerdctl": _CONTAINER_CLI,
     "gitlab-patronictl": {
         "mode": "subcommand",
         "value_options": ["-c", "--config-file"],
