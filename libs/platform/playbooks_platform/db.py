@@ -52,5 +52,9 @@ class Database:
 
 async def set_tenant(session: AsyncSession, org_id: str) -> None:
     """Confine the rest of this transaction to ``org_id`` under row-level security."""
-    await session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
-    await session.execute(text("select set_config('app.org_id', :org, true)"), {"org": org_id})
+    # One round trip: set_config('role', ..., true) is SET LOCAL ROLE (same membership check), and
+    # both settings end with the transaction.
+    await session.execute(_SET_TENANT, {"role": APP_ROLE, "org": org_id})
+
+
+_SET_TENANT = text("select set_config('role', :role, true), set_config('app.org_id', :org, true)")

@@ -17,7 +17,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, MetaData, Table, Text, delete, func, insert, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Insert,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,12 +72,18 @@ async def add_to_outbox(session: AsyncSession, schema: str, items: Sequence[tupl
     """
     if not items:
         return
+    await session.execute(outbox_insert(schema, items))
+
+
+def outbox_insert(schema: str, items: Sequence[tuple[Topic, Envelope]]) -> Insert:
+    """The INSERT that stages ``items`` (one multi-row VALUES), for callers that add their own
+    data-modifying CTEs to it so that their rows and the messages take one round trip."""
     headers = inject_headers()
     rows = [
         {"topic": t.name, "key": env.org_id, "payload": env.model_dump(mode="json"), "headers": headers}
         for t, env in items
     ]
-    await session.execute(insert(outbox_table(schema)), rows)
+    return insert(outbox_table(schema)).values(rows)
 
 
 # One packed message: topic, key, headers, and the envelope as a JSON-ready dict.

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from playbooks_contracts import Envelope, Topic
+from playbooks_contracts import Envelope, Topic, utcnow
 from playbooks_contracts.messages import ExceptionEventMessage
 from playbooks_contracts.topics import EXCEPTION_EVENTS
-from playbooks_platform.outbox import add_to_outbox
+from playbooks_platform.outbox import outbox_insert
 
 from .models import SCHEMA, exception_events
 
@@ -29,6 +31,18 @@ STEP_REFUSED = "PlaybookStepRefused"
 PLAYBOOK_COMPLETED = "PlaybookCompleted"
 
 
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """An appended event as written (the columns the callers read; ``seq`` is left to the database)."""
+
+    id: uuid.UUID
+    exception_id: uuid.UUID
+    tenant_id: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
 async def append(
     session: AsyncSession,
     *,
@@ -37,31 +51,40 @@ async def append(
     events: Sequence[tuple[str, dict[str, Any]]],
     also: Sequence[tuple[Topic, Envelope]] = (),
     causation: Envelope | None = None,
-) -> list[Any]:
-    """Append events (in order) and stage them, with ``also``, in the outbox of this transaction."""
+) -> list[Appended]:
+    """Append events (in order) and stage them, with ``also``, in the outbox of this transaction.
+
+    One round trip: the events are inserted by a data-modifying CTE of the outbox INSERT. Their ids
+    and time are chosen here, so nothing has to be read back to build the messages; ``seq`` (an
+    identity) still numbers them in list order, as a multi-row VALUES is inserted in order.
+    """
     if not events and not also:
         return []
-    rows: list[Any] = []
-    if events:
-        values = [
-            {
-                "id": uuid.uuid4(),
-                "exception_id": exception_id,
-                "tenant_id": tenant_id,
-                "event_type": event_type,
-                "payload": payload,
-            }
-            for event_type, payload in events
-        ]
-        rows = list((await session.execute(insert(exception_events).returning(*exception_events.c), values)).all())
-        rows.sort(key=lambda r: r.seq)
+    now = utcnow()
+    rows = [Appended(uuid.uuid4(), exception_id, tenant_id, event_type, payload, now) for event_type, payload in events]
     messages: list[tuple[Topic, Envelope]] = []
     for row in rows:
         data = ExceptionEventMessage(
             exception_id=row.exception_id, event_type=row.event_type, payload=row.payload, created_at=row.created_at
         ).model_dump(mode="json")
         messages.append((EXCEPTION_EVENTS, message(tenant_id, "exception.event", data, row.id, causation)))
-    await add_to_outbox(session, SCHEMA, [*messages, *also])
+    staged = outbox_insert(SCHEMA, [*messages, *also])
+    if rows:
+        appended = insert(exception_events).values(
+            [
+                {
+                    "id": r.id,
+                    "exception_id": r.exception_id,
+                    "tenant_id": r.tenant_id,
+                    "event_type": r.event_type,
+                    "payload": r.payload,
+                    "created_at": r.created_at,
+                }
+                for r in rows
+            ]
+        )
+        staged = staged.add_cte(appended.cte("appended"))
+    await session.execute(staged)
     return rows
 
 

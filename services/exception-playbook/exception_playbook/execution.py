@@ -37,6 +37,7 @@ from .conditions import (
 from .matching import Facts, MatchResult, match
 from .models import exception_events
 from .packs import EffectivePolicy
+from .playbook_shapes import shape_of
 from .schemas import ExceptionCreate, ExceptionPlaybook, StepState
 from .service import CandidateCache
 from .templating import render, render_value
@@ -315,9 +316,7 @@ async def _next_step(
         raise Conflict(
             f"exception {exc.id} has no playbook; POST /api/exceptions/{exc.id}/playbook/recalculate to match one"
         )
-    steps = (await service.steps_of(session=session, tenant_id=tenant_id, playbook_ids=[exc.current_playbook_id]))[
-        exc.current_playbook_id
-    ]
+    steps = list((await shape_of(session, tenant_id, exc.current_playbook_id)).steps)
     by_order = {s.step_order: s for s in steps}
     if step_order not in by_order:
         raise NotFound(f"the playbook has no step {step_order}; its steps are 1 to {len(steps)}")
@@ -651,14 +650,12 @@ async def playbook_view(
             exception_status=exc.status,
             exception_version=exc.version,
         )
-    pb = await service.get_playbook_row(session=session, tenant_id=tenant_id, playbook_id=exc.current_playbook_id)
+    pb = await shape_of(session, tenant_id, exc.current_playbook_id)
     if outcome is not None and outcome.steps is not None and outcome.history is not None:
         steps, history = outcome.steps, outcome.history
         started = outcome.started
     else:
-        steps = (await service.steps_of(session=session, tenant_id=tenant_id, playbook_ids=[pb.playbook_id]))[
-            pb.playbook_id
-        ]
+        steps = list(pb.steps)
         history, started = await _step_history(session, tenant_id, exc.id, pb.playbook_id)
     states = []
     for s in steps:
