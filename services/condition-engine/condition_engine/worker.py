@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from playbooks_contracts import Envelope, utcnow
@@ -31,6 +32,7 @@ def triggers_handler(runtime: Runtime) -> Handler:
         events = runnable([d.message for d in deliveries if isinstance(d.message, Envelope)])
         if not events:
             return
+        started = time.perf_counter()
         headers = {
             (d.message.org_id, d.message.id): d.trace_headers() for d in deliveries if isinstance(d.message, Envelope)
         }
@@ -41,6 +43,11 @@ def triggers_handler(runtime: Runtime) -> Handler:
             now = utcnow()
             runs = evaluate_events(events, playbooks, now)
             new = await commit_runs(session=session, runs=runs, now=now, trace_headers=headers)
+        # A run here lives from its batch's arrival to its committed outcome (the shared
+        # ``run_duration`` histogram, kind="condition"); redelivered runs were counted the first time.
+        seconds = time.perf_counter() - started
+        for run in new:
+            runtime.metrics.run_duration("condition", "live", run.status).observe(seconds)
         if new and runtime.relay is not None:
             runtime.relay.wake()
 

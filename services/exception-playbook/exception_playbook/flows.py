@@ -86,6 +86,12 @@ async def advance_step(
             await _record_refusal(runtime, tenant_id, exception_id, step_order, actor, skip, exc_)
         raise
     wake(runtime)
+    done = outcome.exception
+    if exc.playbook_completed_at is None and done.playbook_completed_at is not None:
+        # An exception's run: from its creation to the advance that completed its playbook, by
+        # the status it ended in (the shared run_duration histogram; steps are advanced by people).
+        seconds = (done.playbook_completed_at - done.created_at).total_seconds()
+        runtime.metrics.run_duration("exception", "manual", done.status).observe(max(seconds, 0.0))
     return view
 
 

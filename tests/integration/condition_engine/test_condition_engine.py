@@ -106,6 +106,8 @@ async def test_event_runs_the_orgs_active_playbooks_and_publishes(engine, infra:
 async def test_redelivered_event_makes_one_run_per_playbook(engine, infra: Infra, org: str) -> None:
     client, runtime = engine
     pb = await from_template(client, infra, org, "new-deck-outreach-sequence", status="active")
+    ended = {"kind": "condition", "mode": "live", "status": "success"}
+    before = runtime.metrics.total("playbooks_run_duration_seconds_count", **ended)
     event = activity(org, "deck_saved_to_vault", id=uuid.uuid4())
     await send(infra, org, event, event)  # twice in one batch
     await runs_of(client, infra, org, 1)
@@ -115,6 +117,8 @@ async def test_redelivered_event_makes_one_run_per_playbook(engine, infra: Infra
     assert tasks[0].value["data"]["params"] == {"target": "investor_list"}
     found = await runs(client, infra, org)
     assert len(found) == 1 and found[0]["playbookId"] == pb["id"] and found[0]["status"] == "success"
+    # one run, one observed duration: the redeliveries made no run and so no observation
+    assert runtime.metrics.total("playbooks_run_duration_seconds_count", **ended) == before + 1
     async with runtime.database.transaction() as session:
         count = await session.scalar(
             text("SELECT count(*) FROM condition_engine.activities WHERE org_id = :org"), {"org": org}

@@ -86,7 +86,9 @@ def exception(**kw: Any) -> dict[str, Any]:
 
 
 async def test_full_playbook_run_over_http(svc, infra: Infra, org: str) -> None:
-    client, _ = svc
+    client, runtime = svc
+    ended = {"kind": "exception", "mode": "manual", "status": "resolved"}
+    before = runtime.metrics.total("playbooks_run_duration_seconds_count", **ended)
     call = api(client, infra, org)
     playbook = await setup_tenant(call)
     assert playbook["version"] == 1 and [s["step_order"] for s in playbook["steps"]] == [1, 2, 3, 4, 5]
@@ -117,8 +119,10 @@ async def test_full_playbook_run_over_http(svc, infra: Infra, org: str) -> None:
     r = await agent("POST", f"{base}/4/complete", 403, json={})
     assert "only a human" in r["detail"]
     await call("POST", f"{base}/4/complete", json=human)
+    assert runtime.metrics.total("playbooks_run_duration_seconds_count", **ended) == before  # not done yet
     view = await call("POST", f"{base}/5/complete", json=human)
     assert view["state"] == "completed" and view["current_step"] is None
+    assert runtime.metrics.total("playbooks_run_duration_seconds_count", **ended) == before + 1
     assert [s["status"] for s in view["steps"]] == ["completed"] * 5
 
     done = await call("GET", f"/api/exceptions/{exc['id']}")
