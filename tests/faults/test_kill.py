@@ -54,12 +54,17 @@ def playbooks() -> list[dict]:
     ]
 
 
-async def send(bootstrap: str, events: list[Envelope]) -> None:
+async def send(bootstrap: str, events: list[Envelope], chunk: int = 0, pause_s: float = 0.0) -> None:
+    """Publish ``events``; with ``chunk``, ``chunk`` at a time with a pause between, so a consumer
+    meets them as a stream rather than as one batch it may finish before anyone can kill it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
-        for e in events:
+        for i, e in enumerate(events, 1):
             await producer.send(TRIGGERS.name, e.model_dump_json().encode(), key=e.org_id.encode())
+            if chunk and i % chunk == 0:
+                await producer.flush()
+                await asyncio.sleep(pause_s)
         await producer.flush()
     finally:
         await producer.stop()
@@ -104,7 +109,11 @@ async def test_kill_9_condition_engine_mid_stream_loses_and_doubles_nothing(
         expected = 3 * EVENTS
         half = EVENTS // 2
         started = time.monotonic()
-        await send(infra.kafka_bootstrap, events[:half])
+        # The first half arrives as a stream (at least a second of it), so the kill lands while
+        # events are still coming in: a fast engine would otherwise finish a published half in the
+        # one batch it fetches before the first run row is even seen.
+        chunk = max(half // 50, 1)
+        sender = asyncio.create_task(send(infra.kafka_bootstrap, events[:half], chunk=chunk, pause_s=0.02))
 
         async def first_batch() -> int:
             return await scalar(COUNTS)
@@ -113,6 +122,7 @@ async def test_kill_9_condition_engine_mid_stream_loses_and_doubles_nothing(
         first.kill()  # SIGKILL while the stream is being worked through
         killed_at = time.monotonic()
         at_kill = await scalar(COUNTS)
+        await sender
         assert 0 < at_kill < 3 * half, f"the kill came after the first half was done ({at_kill} runs)"
 
         await send(infra.kafka_bootstrap, events[half:])  # the rest arrives while nobody consumes
