@@ -234,32 +234,8 @@ class _Builder:
             + template
             + "\n```"
         )
-        step = {
-            "id": step_id,
-            "type": "manual",
-            "title": title,
-            "instructions": instructions,
-            "required_evidence": [{"kind": "text", "name": "output"}],
-        }
-        if approval:
-            step["approvals"] = {"min": 1}
-        decision = f"manual{' + approval' if approval else ''}: {why}"
-        self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, decision))
-        return self.add(
-            step,
-            StepMap(
-                step_id,
-                "manual",
-                title,
-                " > ".join(section.path),
-                cmd.line_start,
-                cmd.line_end,
-                source,
-                [cmd.text],
-                why,
-                approval,
-            ),
-        )
+        self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, _decision(why, approval)))
+        return self.add_manual(step_id, title, instructions, why, approval, cmd, section, source, [cmd.text])
 
     def session_step(self, cmd: Command, section: Section, lead: str, source: str) -> dict[str, Any]:
         """One manual step for a session: how to open it and every line typed in it, in order."""
@@ -299,6 +275,27 @@ class _Builder:
             where = f"Open the session:\n\n```\n{opener}\n```\n\nIn the session opened by `{short}`, "
         instructions = f"Manual because {why}. " + where
         instructions += ("after approval, run" if approval else "run") + f":\n\n```\n{body}\n```"
+        decision = _decision(why, approval)
+        if not cmd.session_of:
+            self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, decision))
+        for (line, text), _t in zip(cmd.session, typed, strict=True):
+            self.mapping.commands.append(CommandMap(line, text, step_id, f"{decision} (in the session)"))
+        texts = ([] if cmd.session_of else [cmd.text]) + [t for _, t in cmd.session]
+        return self.add_manual(step_id, title, instructions, why, approval, cmd, section, source, texts)
+
+    def add_manual(
+        self,
+        step_id: str,
+        title: str,
+        instructions: str,
+        why: str,
+        approval: bool,
+        cmd: Command,
+        section: Section,
+        source: str,
+        texts: list[str],
+    ) -> dict[str, Any]:
+        """A manual step that asks for the output as evidence (and an approval first when it may write)."""
         step: dict[str, Any] = {
             "id": step_id,
             "type": "manual",
@@ -308,26 +305,10 @@ class _Builder:
         }
         if approval:
             step["approvals"] = {"min": 1}
-        decision = f"manual{' + approval' if approval else ''}: {why}"
-        if not cmd.session_of:
-            self.mapping.commands.append(CommandMap(cmd.line_start, cmd.text, step_id, decision))
-        for (line, text), _t in zip(cmd.session, typed, strict=True):
-            self.mapping.commands.append(CommandMap(line, text, step_id, f"{decision} (in the session)"))
-        texts = ([] if cmd.session_of else [cmd.text]) + [t for _, t in cmd.session]
+        where = " > ".join(section.path)
         return self.add(
             step,
-            StepMap(
-                step_id,
-                "manual",
-                title,
-                " > ".join(section.path),
-                cmd.line_start,
-                cmd.line_end,
-                source,
-                texts,
-                why,
-                approval,
-            ),
+            StepMap(step_id, "manual", title, where, cmd.line_start, cmd.line_end, source, texts, why, approval),
         )
 
     @staticmethod
@@ -808,3 +789,8 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
         if step["type"] == "manual":
             smap.approval = "approvals" in step
     return {"apiVersion": "runbook/v0", "meta": meta, "steps": b.steps}, mapping
+
+
+def _decision(why: str, approval: bool) -> str:
+    """How mapping.md states the choice for a command made a manual step."""
+    return f"manual{' + approval' if approval else ''}: {why}"
