@@ -67,7 +67,9 @@ def test_a_run_killed_mid_way_resumes_and_verifies(tmp_path: Path) -> None:
     run_id = next(runs.iterdir()).name
     folder = RunFolder(tmp_path / ".runbook", run_id)
     killed_at = len(folder.latest_state().history)
-    assert 8 <= killed_at < STEPS
+    # The kill may land between the 8th result and the snapshot covering it: that result is then
+    # ignored (resume runs the step again), so the state holds 7 or more.
+    assert 7 <= killed_at < STEPS
 
     assert _cli(tmp_path, "verify", run_id).returncode == 1  # not complete: steps remain
     done = _cli(tmp_path, "resume", run_id)
