@@ -1,12 +1,13 @@
 # Two set-up commands: `make dev` runs the platform on the embedded stack, `make test` runs the tests.
-# Both create .venv and install exactly uv.lock (every lib and service editable, the dev group's tools and the
-# embedded PostgreSQL and broker) on a fresh machine. `make lock` refreshes uv.lock after a pyproject change.
+# Both create .venv and install exactly uv.lock (every lib and service editable, the dev group's tools and
+# libs/dev: the embedded PostgreSQL and broker, `playbooks dev`) on a fresh machine. `make lock` refreshes
+# uv.lock after a pyproject change.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-LIBS     := libs/contracts libs/platform
+LIBS     := libs/contracts libs/platform libs/dev
 SERVICES := $(wildcard services/*)
 # uv (from PyPI) lives in a virtualenv of its own: `uv sync` makes .venv exactly the lock, so it must not
 # sit inside the environment it prunes.
@@ -55,9 +56,13 @@ test: $(STAMP) $(CHECKOV)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 tests/unit $(PYTEST_ARGS)
 
+# mypy finds the libs and services through MYPYPATH (each is its own folder of packages); the
+# recommendation-agent library's scripts (library/*/main.py) are data, not packages, and stay out.
+MYPY_PACKAGES := playbooks_contracts playbooks_platform playbooks_dev $(subst -,_,$(notdir $(SERVICES)))
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	MYPYPATH=$(subst $(eval) ,:,$(abspath $(LIBS) $(SERVICES))) $(BIN)/mypy $(addprefix -p ,$(MYPY_PACKAGES))
 
 # Every benchmark (BENCHES="ingest compiler" for some), a progress bar at a terminal.
 # BENCH_JSON_DIR=dir: each bench also writes its figures to dir/<bench>.json (see playbooks_platform.figures).

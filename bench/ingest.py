@@ -28,11 +28,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS
+from playbooks_dev.embedded import free_port, wait_for_port
+from playbooks_dev.testing import Infra, start_infra
 from playbooks_platform.bus import OutgoingMessage, Publisher
-from playbooks_platform.embedded import free_port, wait_for_port
 from playbooks_platform.figures import Figures
 from playbooks_platform.migrations import upgrade
-from playbooks_platform.testing import Infra, start_infra
 
 N_RAW = int(os.environ.get("BENCH_N", "20000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -116,7 +116,8 @@ class Counter:
         self.bootstrap, self.prefix, self.port = bootstrap, prefix.encode(), port
 
     async def __aenter__(self) -> Counter:
-        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}")
+        # A loaded 2-core machine can hold a reply back for seconds: a timeout is no result.
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await self.consumer.start()
         await self.consumer.topics()
@@ -273,7 +274,11 @@ def main() -> None:
                 )
         finally:
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     finally:
         infra.close()
     print(f"events per run: {N_RAW:,}; cores: {os.cpu_count()}; rounds: {ROUNDS} (each rate and ratio: the median)")
@@ -294,7 +299,7 @@ def main() -> None:
     line("HTTP batch ingest (1,000/request)", "http", "aim >= 5,000/s")
     topics = (("topic -> triggers.v1, 1 org", "topic_one"), (f"topic -> triggers.v1, {ORGS} orgs", "topic_many"))
     for label, name in topics:
-        line(label, name, f"aim >= 0.50x   ({ratio(name, 'batched')} of record batches)")
+        line(label, name, f"{ratio(name, 'batched')} of record batches, aim >= 0.25x")
     print("the same, while the upstream is fed by per-message send() on this machine:")
     line("  topic -> triggers.v1, 1 org", "fed_one", "")
     line(f"  topic -> triggers.v1, {ORGS} orgs", "fed_many", "")

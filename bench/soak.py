@@ -24,9 +24,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from playbooks_contracts.topics import UPSTREAM_ACTIVITY_EVENTS
+from playbooks_dev.testing import Infra, ServiceProcess, start_infra
 from playbooks_platform.figures import Figures
 from playbooks_platform.service import installed_services, load_spec
-from playbooks_platform.testing import Infra, ServiceProcess, start_infra
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 RATE = float(os.environ.get("SOAK_RATE", "50"))

@@ -9,8 +9,8 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from playbooks_dev.testing import Infra, start_infra
 from playbooks_platform.telemetry import setup_tracing
-from playbooks_platform.testing import Infra, start_infra
 
 SPANS = InMemorySpanExporter()
 # Before any app exists: every span of the test process lands here.
@@ -44,7 +44,7 @@ async def recommendation_svc(infra: Infra, tmp_path_factory: pytest.TempPathFact
     (each instance indexes only what its own worker wrote)."""
     import asyncio
 
-    from playbooks_platform.testing import running_service
+    from playbooks_dev.testing import running_service
     from recommendation_agent.embeddings import load_minilm
 
     await asyncio.to_thread(load_minilm)
@@ -61,7 +61,7 @@ async def recommendation_svc(infra: Infra, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="session")
 async def exception_svc(infra: Infra):
     """exception-playbook's API, started once (no consumers, for the same reason)."""
-    from playbooks_platform.testing import running_service
+    from playbooks_dev.testing import running_service
 
     async with running_service("exception-playbook", infra, role="api") as (client, runtime, _app):
         yield client, runtime

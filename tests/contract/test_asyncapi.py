@@ -74,7 +74,7 @@ def test_every_topic_and_its_dead_letter_topic_is_a_channel(doc: dict[str, Any])
         assert channel["bindings"]["kafka"]["partitions"] == topic.partitions
         assert channel["x-key"] == topic.key
         assert resolve(doc, channel["x-dead-letter-channel"]["$ref"])["address"] == topic.dlq
-        expected = sorted(topic.data_models) if topic.enveloped else [topic.raw_model.__name__]  # type: ignore[union-attr]
+        expected = sorted(topic.data_models) if topic.raw_model is None else [topic.raw_model.__name__]  # type: ignore[union-attr]
         assert sorted(m["name"] for m in (resolve(doc, r["$ref"]) for r in channel["messages"].values())) == expected
         for message in (resolve(doc, r["$ref"]) for r in channel["messages"].values()):
             assert message["bindings"]["kafka"]["key"]["type"] == "string"

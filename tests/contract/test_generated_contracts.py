@@ -11,7 +11,8 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi
 
 from playbooks_contracts import Envelope
-from playbooks_contracts.messages import PlaybookRunRecorded
+from playbooks_contracts.messages import PlaybookRunsRecorded, RecordedRun
+from playbooks_contracts.runbook import runbook_json_schema
 from playbooks_platform.contracts_export import build, drift, write
 from playbooks_platform.service import installed_services
 
@@ -53,14 +54,7 @@ def test_every_installed_service_has_a_valid_openapi_document(generated: dict[st
         assert {"/healthz", "/readyz", "/metrics"} <= set(doc["paths"]), service
 
 
-def test_the_runbook_schema_is_published_once_the_contract_exists(generated: dict[str, str]) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("playbooks_contracts.runbook") is None:
-        assert "schemas/runbook.json" not in generated
-        return
-    from playbooks_contracts.runbook import runbook_json_schema
-
+def test_the_runbook_schema_is_published(generated: dict[str, str]) -> None:
     assert json.loads(generated["schemas/runbook.json"]) == runbook_json_schema()
 
 
@@ -83,19 +77,21 @@ def test_message_schemas_are_valid_and_accept_real_messages(generated: dict[str,
     assert check("schemas/messages/activity_event.json", {**trigger, "extra": 1}), "the envelope is strict"
 
     now = "2026-11-23T05:00:00Z"
-    run = PlaybookRunRecorded(
-        run_id=uuid.uuid4(),
-        playbook_id=uuid.uuid4(),
-        playbook_name="n",
+    runs = PlaybookRunsRecorded(
         event_id=uuid.uuid4(),
         trigger="activity_event",
-        status="success",
         created_at=now,
+        runs=[
+            RecordedRun(run_id=uuid.uuid4(), playbook_id=uuid.uuid4(), playbook_name="n", status=status)
+            for status in ("success", "skipped")
+        ],
     )
-    recorded = Envelope(type="playbook_run.recorded", org_id="acme", data=run.model_dump(mode="json"))
-    assert check("schemas/messages/playbook_run.recorded.json", recorded.model_dump(mode="json")) == []
-    recorded.data["status"] = "exploded"
-    assert check("schemas/messages/playbook_run.recorded.json", recorded.model_dump(mode="json"))
+    recorded = Envelope(type="playbook_runs.recorded", org_id="acme", data=runs.model_dump(mode="json"))
+    assert check("schemas/messages/playbook_runs.recorded.json", recorded.model_dump(mode="json")) == []
+    recorded.data["runs"][1]["status"] = "exploded"
+    assert check("schemas/messages/playbook_runs.recorded.json", recorded.model_dump(mode="json"))
+    recorded.data["runs"] = []
+    assert check("schemas/messages/playbook_runs.recorded.json", recorded.model_dump(mode="json")), "never empty"
 
     raw = {"org_id": "acme", "domain": "Finance", "exception_type": "late", "severity": "high"}
     assert check("schemas/upstream/upstream.exceptions.json", raw) == []

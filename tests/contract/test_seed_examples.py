@@ -18,7 +18,7 @@ import pytest
 from seed_fixtures import EXAMPLES, seed_example
 
 from playbooks_contracts.seeds import SEED_MEDIA_TYPE
-from playbooks_platform.testing import Infra
+from playbooks_dev.testing import Infra
 
 SEED = {"Accept": SEED_MEDIA_TYPE}
 # Where the seed's keys are data (names of parameters, formats, files) or free-form, not fields.

@@ -16,8 +16,11 @@ def service_folders() -> list[str]:
 
 def known_settings(service: str) -> set[str]:
     """Every PLAYBOOKS_* variable the service reads (its settings class, or the shared one; secrets also as _FILE)."""
+    from playbooks_platform.console import ConsoleSettings
     from playbooks_platform.service import installed_services, load_spec
 
+    if service == "console":  # the console's server reads its own settings only
+        return {f"PLAYBOOKS_CONSOLE_{name}".upper() for name in ConsoleSettings.model_fields}
     cls = load_spec(service).settings_cls if service in installed_services() else PlatformSettings
     prefix = cls.model_config.get("env_prefix", "")
     names = {f"{prefix}{name}".upper() for name in cls.model_fields}

@@ -43,9 +43,12 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
 
 
+CONSOLE = "console"
+
+
 def app_services(compose: dict[str, Any]) -> dict[str, Any]:
-    """The platform's services: those built from the shared Dockerfile and serving HTTP."""
-    return {n: s for n, s in compose["services"].items() if "build" in s and n in SERVICE_PORTS}
+    """The platform's services: those built from the shared Dockerfile and serving HTTP (not the console's files)."""
+    return {n: s for n, s in compose["services"].items() if "build" in s and n in SERVICE_PORTS and n != CONSOLE}
 
 
 def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
@@ -86,7 +89,7 @@ def test_every_service_is_there_with_its_port_build_and_health_check(
 def test_each_service_built_is_a_service_of_the_repository(compose: dict[str, Any]) -> None:
     folders = set(service_folders())
     for name, svc in compose["services"].items():
-        if "build" in svc:
+        if "build" in svc and name != CONSOLE:
             assert svc["build"]["args"]["SERVICE"] in folders, (
                 f"{name} builds services/{svc['build']['args']['SERVICE']}"
             )
@@ -247,3 +250,34 @@ def test_real_steps_run_in_a_runner_that_holds_no_platform_secret(compose: dict[
     assert digest_holders == {"runbook-runner"}
     assert not PLATFORM_SECRETS & set(runner["secrets"])
     assert os.path.basename(runner["image"]).startswith("runbook-runtime:")
+
+
+def test_the_console_is_served_hardened_with_its_service_urls_set_at_deploy_time(compose: dict[str, Any]) -> None:
+    from playbooks_platform.console import CONSOLE_BACKENDS, ConsoleSettings
+
+    services = compose["services"]
+    console = services[CONSOLE]
+    port = SERVICE_PORTS[CONSOLE]
+    assert console["build"] == {"context": ".", "dockerfile": "deploy/docker/console.Dockerfile"}
+    assert (REPO / console["build"]["dockerfile"]).is_file()
+    assert console["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert "/usr/local/lib/playbooks-healthcheck.py" in console["healthcheck"]["test"]
+    # Nothing secret and nothing it does not need: no database, broker or secret file.
+    assert "secrets" not in console and "depends_on" not in console
+    for key, value in {"user": "10001:10001", "read_only": True, "cap_drop": ["ALL"]}.items():
+        assert console[key] == value, key
+    # The URLs are the settings the console server reads, each a service the browser reaches on its published port.
+    env = console["environment"]
+    assert set(env) <= {f"PLAYBOOKS_CONSOLE_{n.upper()}" for n in ConsoleSettings.model_fields}
+    urls = json.loads(env["PLAYBOOKS_CONSOLE_SERVICE_URLS"])
+    assert set(urls) == set(CONSOLE_BACKENDS)
+    for name, url in urls.items():
+        assert f"127.0.0.1:{SERVICE_PORTS[name]}:{SERVICE_PORTS[name]}" in services[name]["ports"], name
+        assert url == f"http://127.0.0.1:{SERVICE_PORTS[name]}", name
+    # Each backend lets the console's origin in (the setting's default, unless compose changes it).
+    from playbooks_platform.settings import PlatformSettings
+
+    origins = PlatformSettings.model_fields["cors_origins"].get_default(call_default_factory=True)
+    for name in CONSOLE_BACKENDS:
+        set_here = services[name]["environment"].get("PLAYBOOKS_CORS_ORIGINS")
+        assert f"http://127.0.0.1:{port}" in (json.loads(set_here) if set_here else origins), name

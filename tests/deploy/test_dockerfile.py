@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from deploy_support import REPO, service_folders
 
+from playbooks_dev.embedded import free_port
 from playbooks_platform.cli import app as cli
-from playbooks_platform.embedded import free_port
 from playbooks_platform.settings import SERVICE_PORTS
 
 DOCKERFILE = REPO / "deploy/docker/Dockerfile"
@@ -195,3 +195,30 @@ def test_the_image_holds_no_secret(dockerfile: list[list[tuple[str, str]]]) -> N
                 names = re.findall(r"(\w+)=", rest) or rest.split()[:1]
                 assert not [n for n in names if secret.search(n)], f"{op} {rest}: secrets are files at run time"
     assert not dockerignore_includes("deploy/compose/secrets/jwt_secret"), "generated secrets stay out of the context"
+
+
+def test_the_console_image_copies_only_what_exists_and_runs_its_server_unprivileged() -> None:
+    console = stages((REPO / "deploy/docker/console.Dockerfile").read_text())
+    assert [s[0][1].split()[0] for s in console] == ["python:3.11-slim-bookworm"] * 2
+    runtime = dict(console[-1])
+    assert runtime["USER"] == "10001:10001"
+    assert "playbooks_platform.console" in runtime["ENTRYPOINT"] and '"0.0.0.0"' in runtime["ENTRYPOINT"]
+    assert HEALTHCHECK_IN_IMAGE in runtime["HEALTHCHECK"]
+    assert "PLAYBOOKS_SERVICE_NAME=console" in runtime["ENV"] and SERVICE_PORTS["console"] == 8000
+    for stage in console:
+        for op, rest in stage:
+            if op != "COPY" or "--from=" in rest:
+                continue
+            *sources, _target = [w for w in rest.split() if not w.startswith("--")]
+            for source in sources:
+                path = REPO / source
+                assert path.exists(), f"COPY {source}: not in the repository"
+                files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+                assert files and all(
+                    dockerignore_includes(f.relative_to(REPO).as_posix())
+                    for f in files
+                    # build artefacts of a local install, which .dockerignore leaves out on purpose
+                    if not any(part in f.as_posix() for part in ("__pycache__", ".egg-info/"))
+                ), source
+    # The static files the image serves include the page and its config-reading module.
+    assert dockerignore_includes("web/console/index.html") and dockerignore_includes("web/console/js/api.js")

@@ -33,6 +33,7 @@ SECRETS = {
 }
 EXTERNAL = dict.fromkeys(LAYOUTS, SECRETS)
 RUNNER = "runbook-runner"
+CONSOLE = "console"  # static files and /config.js: no database, broker, secret or migration
 PER_SERVICE = ["ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
 
 Obj = dict[str, Any]
@@ -62,10 +63,10 @@ def test_every_service_has_all_its_objects(
     rendered: tuple[str, dict[tuple[str, str], Obj]], services_with_ports: list[str]
 ) -> None:
     _, objs = rendered
-    deployed = {name for kind, name in objs if kind == "Deployment"} - {"otel-collector", RUNNER}
+    deployed = {name for kind, name in objs if kind == "Deployment"} - {"otel-collector", RUNNER, CONSOLE}
     assert set(services_with_ports) <= deployed, f"not deployed: {set(services_with_ports) - deployed}"
     assert deployed <= set(service_folders()), f"deployed but not in services/: {deployed - set(service_folders())}"
-    for name in deployed:
+    for name in deployed | {CONSOLE}:
         for kind in PER_SERVICE:
             assert (kind, f"{name}-config" if kind == "ConfigMap" else name) in objs, f"{name}: no {kind}"
 
@@ -73,7 +74,7 @@ def test_every_service_has_all_its_objects(
 def test_deployments_probe_limit_and_run_unprivileged(rendered: tuple[str, dict[tuple[str, str], Obj]]) -> None:
     layout, objs = rendered
     for (kind, name), obj in objs.items():
-        if kind != "Deployment" or name not in SERVICE_PORTS:
+        if kind != "Deployment" or name not in SERVICE_PORTS or name == CONSOLE:
             continue
         spec = pod_spec(obj)
         assert spec is not None
@@ -231,7 +232,7 @@ def test_secret_files_are_mounted_readable_by_the_pod_only(rendered: tuple[str, 
             for key, value in environment(objs, container).items():
                 if key.endswith("_FILE") and key.startswith("PLAYBOOKS_"):
                     assert value in files, f"{name}/{container['name']}: {key}={value} is not a mounted secret file"
-            if name in SERVICE_PORTS:
+            if name in SERVICE_PORTS and name != CONSOLE:
                 needed = {"PLAYBOOKS_DATABASE_URL_FILE", "PLAYBOOKS_JWT_SECRET_FILE"}
                 assert needed <= set(environment(objs, container)), f"{name}/{container['name']}"
     agent = objs[("ConfigMap", "recommendation-agent-config")]["data"]
@@ -380,3 +381,29 @@ def test_only_runbook_runtime_reaches_the_runner_and_the_runner_reaches_nothing_
         for port in (5432, 9092, 6333, 8005, 443, 53):
             assert not _allows(policy, address, port), f"the runner reaches {address}:{port}"
     assert _allows(policy, "203.0.113.10", 443) and _allows(policy, "2001:db8::1", 443), "steps reach the outside"
+
+
+def test_the_console_serves_its_files_with_the_urls_set_at_deploy_time(
+    rendered: tuple[str, dict[tuple[str, str], Obj]],
+) -> None:
+    from playbooks_platform.console import CONSOLE_BACKENDS
+
+    layout, objs = rendered
+    spec = pod_spec(objs[("Deployment", CONSOLE)])
+    assert spec is not None
+    [app] = spec["containers"]
+    assert "initContainers" not in spec  # nothing to migrate
+    assert app["ports"] == [{"name": "http", "containerPort": SERVICE_PORTS[CONSOLE], "protocol": "TCP"}]
+    assert app["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert app["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert app["image"].split("/")[-1].split(":")[0] == CONSOLE
+    # No secret of any kind: the browser brings the user's token.
+    assert not [v for v in spec.get("volumes", []) if "secret" in v]
+    assert {s["configMapRef"]["name"] for s in app["envFrom"]} == {"console-config"}
+    urls = json.loads(objs[("ConfigMap", "console-config")]["data"]["PLAYBOOKS_CONSOLE_SERVICE_URLS"])
+    assert set(urls) == set(CONSOLE_BACKENDS)
+    if layout == "overlays/prod":
+        assert all(u.startswith("https://") for u in urls.values()), urls
+        # The services let the console's origin in.
+        origins = json.loads(objs[("ConfigMap", "playbooks-platform")]["data"]["PLAYBOOKS_CORS_ORIGINS"])
+        assert origins == ["https://console.playbooks.example.com"]

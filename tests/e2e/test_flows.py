@@ -27,10 +27,10 @@ from playbooks_contracts.topics import (
     RUNBOOKS_COMPILED,
     UPSTREAM_ACTIVITY_EVENTS,
 )
+from playbooks_dev.testing import Infra, ServiceProcess, collect, eventually, produce
 from playbooks_platform.db import Database
 from playbooks_platform.errors import NotFound
 from playbooks_platform.service import installed_services
-from playbooks_platform.testing import Infra, ServiceProcess, collect, eventually, produce
 
 pytestmark = pytest.mark.slow
 
@@ -296,7 +296,7 @@ async def test_flow1_upstream_event_to_runbook_execution_and_stats(stack: Stack,
     assert (outcome["playbook_id"], outcome["version"], outcome["success"]) == (LIBRARY_PLAYBOOK, LIBRARY_VERSION, True)
 
     async with stack.client("runbook-runtime") as rt:
-        [run] = (await rt.get("/v1/runs", headers=auth)).json()
+        [run] = (await rt.get("/v1/runs", headers=auth)).json()["items"]
         assert run["run_id"] == outcome["run_id"] and run["status"] == "passed" and run["mode"] == "real"
         assert run["vars"]["target"] == "db-7" and run["captures"] == {"out": "stopped db-7"}
         assert run["requested_by"] == f"playbook:{playbook_id}"
@@ -421,3 +421,134 @@ async def test_flow2_tsg_compiled_reviewed_found_replayed_verified(stack: Stack,
         r = await rt.post("/v1/runs", json=body | {"scenario": short}, headers=auth)
         bad = (await rt.get(f"/v1/runs/{r.json()['run_id']}/verify", headers=auth)).json()
         assert bad["ok"] is False and bad["problems"][0].startswith(runbook["steps"][1]["id"])
+
+
+# -- flow 4 ----------------------------------------------------------------------------------------
+
+
+def goal_runbook() -> dict[str, Any]:
+    """A runbook with declared vars for a goal to fill. Its aws commands make it a stop (the ranking reads what
+    a runbook does from its commands); this stack's operator cap allows only echo, so the dry-run marks them
+    refused for real runs, and the confirmed run is a replay."""
+    stop = [
+        "aws",
+        "rds",
+        "stop-db-instance",
+        "--db-instance-identifier",
+        "{{ .instance_id }}",
+        "--region",
+        "{{ .region }}",
+    ]
+    return {
+        "apiVersion": "runbook/v0",
+        "meta": {
+            "name": "goal-rds-weekend",
+            "version": "1.0.0",
+            "vars": {
+                "environment": {"allowed": ["production", "staging"]},
+                "instance_id": {"description": "RDS instance identifier"},
+                "region": {"allowed": ["us-east-1", "eu-west-1"], "description": "AWS region"},
+            },
+            "governance": {"allowed_commands": ["aws"]},
+        },
+        "steps": [
+            {
+                "id": "describe",
+                "type": "cli",
+                "with": {
+                    "argv": ["aws", "rds", "describe-db-instances", "--db-instance-identifier", "{{ .instance_id }}"]
+                },
+            },
+            {"id": "stop", "type": "cli", "with": {"argv": stop}},
+        ],
+    }
+
+
+async def runtime_holds(infra: Infra, org: str, runbook_id: str, version: str) -> None:
+    """Wait until runbook-runtime stored the published runbook (it takes it from runbooks.compiled.v1 too)."""
+    from runbook_runtime.published import get_published
+
+    db = Database(infra.database_url, pool_size=1)
+    try:
+
+        async def stored() -> bool:
+            async with db.tenant_transaction(org) as session:
+                try:
+                    return bool(
+                        await get_published(session=session, org_id=org, runbook_id=runbook_id, version=version)
+                    )
+                except NotFound:
+                    return False
+
+        await eventually(stored, timeout=30, interval=0.3)
+    finally:
+        await db.dispose()
+
+
+async def test_flow4_goal_in_words_to_a_confirmed_replayed_run(stack: Stack, org: str) -> None:
+    """Words -> questions -> answers -> dry-run plan -> confirm -> replayed run -> goal succeeded, every
+    service its own process: the goal's requests and the runtime's announcements cross the broker."""
+    if not stack.has(AGENT):
+        pytest.skip(f"{AGENT} is not installed: goals live there")
+    infra = stack.infra
+    runbook = goal_runbook()
+    pid, version = f"goal-rds-{uuid.uuid4().hex[:8]}", "1.0.0"
+    data = {
+        "playbook_id": pid,
+        "version": version,
+        "name": "Stop RDS instance for the weekend",
+        "description": "Snapshot an Amazon RDS database instance, then stop it for the weekend",
+        "runbook": runbook,
+    }
+    compiled = Envelope(type="runbook.compiled", org_id=org, source="http:ana", data=data)
+    await produce(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, [compiled.model_dump(mode="json")], key=org)
+    olga = infra.auth(org, user_id="olga", roles=["runner"])
+    path = f"/api/playbook/metadata/{org}/{pid}/{version}"
+    async with stack.client(AGENT) as agent, stack.client("runbook-runtime") as rt:
+
+        async def published() -> bool:
+            return (await agent.get(path, headers=olga)).status_code == 200
+
+        await eventually(published, timeout=30, interval=0.3)
+        reviewer = infra.auth(org, user_id="rita", roles=["reviewer"])
+        assert (await agent.post(f"{path}/status", json={"status": "approved"}, headers=reviewer)).status_code == 200
+        await runtime_holds(infra, org, pid, version)
+
+        r = await agent.post("/api/goals", json={"text": "Stop production RDS orders-db for the weekend"}, headers=olga)
+        assert r.status_code == 201, r.text
+        goal = r.json()
+        assert goal["playbook"]["playbook_id"] == pid and goal["status"] == "collecting", goal
+        values = {p["name"]: (p["value"], p["source"]) for p in goal["parameters"]}
+        assert values == {"environment": ("production", "intent"), "instance_id": ("orders-db", "words")}
+        assert [q["name"] for q in goal["questions"]] == ["region"]
+        url = f"/api/goals/{goal['id']}"
+        r = await agent.post(f"{url}/answers", json={"answers": {"region": "eu-west-1"}}, headers=olga)
+        assert r.status_code == 200 and r.json()["status"] == "planning", r.text
+
+        async def at(*statuses: str) -> dict[str, Any] | None:
+            current = (await agent.get(url, headers=olga)).json()
+            return current if current["status"] in statuses else None
+
+        goal = await eventually(lambda: at("planned", "failed"), timeout=45, interval=0.3)
+        assert goal["status"] == "planned", goal["reason"]
+        stop = ["aws", "rds", "stop-db-instance", "--db-instance-identifier", "orders-db", "--region", "eu-west-1"]
+        assert goal["plan"][1]["argv"] == stop
+        # the operator's cap (echo) would refuse them in a real run: the goal says so before anyone confirms
+        assert any(w.startswith("step stop: refused") for w in goal["warnings"]), goal["warnings"]
+        describe = ["aws", "rds", "describe-db-instances", "--db-instance-identifier", "orders-db"]
+        recording = {
+            "meta": {"name": "goal-recorded"},
+            "steps": [
+                {
+                    "match": {"argv": describe},
+                    "respond": {"stdout": '{"DBInstances": [{"DBInstanceStatus": "available"}]}'},
+                },
+                {"match": {"argv": stop}, "respond": {"stdout": '{"DBInstance": {"DBInstanceStatus": "stopping"}}'}},
+            ],
+        }
+        r = await agent.post(f"{url}/confirm", json={"mode": "replay", "scenario": recording}, headers=olga)
+        assert r.status_code == 200 and r.json()["status"] == "confirmed", r.text
+        goal = await eventually(lambda: at("succeeded", "failed"), timeout=45, interval=0.3)
+        assert goal["status"] == "succeeded" and goal["run_status"] == "passed", goal
+        run = (await rt.get(f"/v1/runs/{goal['run_id']}", headers=olga)).json()
+        assert run["status"] == "passed" and run["mode"] == "replay" and run["requested_by"] == "olga"

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from test_poison import test_poison_is_dead_lettered_and_the_partition_flows as poison_scenario
 
-from playbooks_platform.testing import Infra, ServiceProcess, start_infra
+from playbooks_dev.testing import Infra, ServiceProcess, start_infra
 
 SERVICE = "recommendation-agent"
 

@@ -11,8 +11,8 @@ import uuid
 from pathlib import Path
 
 from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS
-from playbooks_platform.embedded import EmbeddedPostgres, ensure_database, free_port
-from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
+from playbooks_dev.embedded import EmbeddedPostgres, ensure_database, free_port
+from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 
 
 def events(org: str, n: int) -> tuple[list[str], list[dict]]:

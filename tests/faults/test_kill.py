@@ -23,8 +23,8 @@ from sqlalchemy import text
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.topics import TRIGGERS
+from playbooks_dev.testing import Infra, ServiceProcess, eventually
 from playbooks_platform.db import Database
-from playbooks_platform.testing import Infra, ServiceProcess, eventually
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 from playbooks_platform.service import installed_services, load_spec
-from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
 
 CONSUMING = [name for name in installed_services() if load_spec(name).consumers]
 

@@ -21,9 +21,9 @@ import jwt
 import pytest
 
 from playbooks_contracts.runbook import RUNBOOK_SCHEMA_PATH
+from playbooks_dev.testing import Infra, running_service
 from playbooks_platform.permissions import ROLE_PERMISSIONS, Permission, api_routes, roles_granting, route_permission
 from playbooks_platform.service import installed_services, load_spec
-from playbooks_platform.testing import Infra, running_service
 
 # The runbook JSON Schema is public like the OpenAPI document: editors fetch it without a token.
 OPEN = {

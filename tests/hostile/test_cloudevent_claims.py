@@ -14,7 +14,7 @@ import pytest
 
 from playbooks_contracts.base import MAX_JSON_DEPTH
 from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS
-from playbooks_platform.testing import Infra, collect, produce, running_service
+from playbooks_dev.testing import Infra, collect, produce, running_service
 
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}

@@ -23,7 +23,7 @@ import yaml
 
 from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.runbook import parse_runbook
-from playbooks_platform.testing import Infra, running_service
+from playbooks_dev.testing import Infra, running_service
 from runbook_runtime.engine import Engine, NullRecorder, new_state
 from runbook_runtime.scenario import Scenario
 from runbook_runtime.session import policy_layers

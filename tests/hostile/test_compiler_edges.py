@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from compiler import cli as compiler_cli
 from playbooks_contracts.documents import MAX_DOCUMENT_CHARS, MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_NODES
-from playbooks_platform.testing import Infra, running_service
+from playbooks_contracts.topics import RUNBOOKS_COMPILED
+from playbooks_dev.testing import Infra, collect, running_service
 from runbook_runtime import cli as runbook_cli
 
 
@@ -210,3 +211,19 @@ def test_runbook_compile_cli_has_the_same_limits(tmp_path: Path) -> None:
     result = CliRunner().invoke(compiler_cli.app, [str(path)])
     assert result.exit_code == 2, result.output
     assert f"limit of {MAX_DOCUMENT_CHARS}" in " ".join(result.output.split()), result.output
+
+
+async def test_a_publisher_name_too_long_for_a_message_is_a_422_and_nothing_is_published(
+    compiler: httpx.AsyncClient, infra: Infra, org: str
+) -> None:
+    """A token's subject becomes the published message's source, which recommendation-agent reads back as the
+    author its four-eyes review compares against: one too long is refused up front, never clipped into another
+    name nor failed in the worker as a 500."""
+    long_user = "u" * 300
+    body = {"markdown": "# Long name\n\n`date`\n", "engine": "rules", "publish": True, "version": "1.0.0"}
+    r = await compiler.post("/api/compile", json=body, headers=infra.auth(org, user_id=long_user))
+    assert r.status_code == 422, r.text
+    assert "publisher" in r.json()["detail"] and "305 characters" in r.json()["detail"]  # "http:" + the subject
+    assert (await compiler.post("/api/compile", json=body, headers=infra.auth(org))).status_code == 200
+    [message] = await collect(infra.kafka_bootstrap, RUNBOOKS_COMPILED.name, where=lambda m: m.key == org)
+    assert long_user not in message.value["source"]

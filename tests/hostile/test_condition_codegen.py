@@ -48,14 +48,15 @@ INJECTIONS = [
 
 # Every name a generated function may use: its parameters, its locals, the builtins it is given.
 _ALLOWED_NAME = __import__("re").compile(
-    r"^(factory|first_failure|event|v|k|lookup|MISSING|as_number|[pec]\d+|k\d+_\d+"
-    r"|int|float|str|bool|list|len|isascii|isdigit|startswith|__class__"
+    r"^(factory|first_failure|event|v|k|lookup|MISSING|as_number|[pec]\d+|[kq]\d+_\d+"
+    r"|int|float|str|bool|list|len|type|isdecimal|startswith"
     r"|KeyError|TypeError|IndexError|Exception)$"
 )
 
 
 def _shape(conditions: list[Condition]) -> dsl_codegen.Shape:
-    return tuple((c.op, dsl_codegen.value_kind(c.value), c.field.count(".") + 1) for c in conditions)
+    """The shape the generator uses: operators, value kinds, path lengths and shared prefixes."""
+    return dsl_codegen.shape_of([(c.op, tuple(c.field.split(".")), c.value, lambda _v: None) for c in conditions])
 
 
 def _code_objects(code: types.CodeType) -> list[types.CodeType]:
@@ -100,7 +101,7 @@ def test_hostile_field_names_and_values_are_data_not_source(hostile: str) -> Non
     # The same source as the benign playbook of the same shape: nothing of the attacker's in it.
     source = dsl_codegen.source_for(_shape(conditions), "index")
     assert source == dsl_codegen.source_for(_shape(benign), "index")
-    if hostile not in ("k0_0", "e0", "__class__"):  # words the templates use themselves
+    if hostile not in ("k0_0", "e0"):  # words the templates use themselves
         assert hostile not in source
     _assert_built_from_templates(compiled)
     # ... and the hostile text works as what it is: a key and a value, compared literally.
@@ -231,3 +232,41 @@ def test_objects_that_raise_fail_their_condition_without_raising() -> None:
     assert compiled.first_failure({"ok": 1, "a": _Hostile()}).index == 1  # type: ignore[union-attr]
     contains = compile_conditions([Condition("l", "contains", "x"), Condition("l", "contains", 2)])
     assert contains.first_failing({"l": [_BadEq()]}) == 0
+
+
+def test_shared_prefixes_enter_source_as_integers_only() -> None:
+    """Which conditions share a prefix comes from keys being equal; only the counts reach source."""
+    for hostile in INJECTIONS:
+        hostile = hostile.replace(".", ",")
+        conditions = [Condition(f"{hostile}.{hostile}.a", "equals", "s"), Condition(f"{hostile}.{hostile}.b", "gt", 1)]
+        benign = [Condition("m.n.a", "equals", "s"), Condition("m.n.b", "gt", 1)]
+        assert _shape(conditions) == _shape(benign)
+        assert dsl_codegen.source_for(_shape(conditions), "index") == dsl_codegen.source_for(_shape(benign), "index")
+        compiled = compile_conditions(conditions)
+        _assert_built_from_templates(compiled)
+        assert compiled.first_failing({hostile: {hostile: {"a": "s", "b": "2"}}}) == -1
+    # A forged sharing (a prefix nobody keeps, text for a depth, depths past the path) is refused.
+    forged: list[Any] = [
+        (("equals", "str", 2, None, ()), ("equals", "str", 2, (0, 1), ())),
+        (("equals", "str", 2, None, ("1",)), ("equals", "str", 2, (0, 1), ())),
+        (("equals", "str", 2, None, ("1); import os; (",)),),
+        (("equals", "str", 2, None, (2,)),),
+        (("equals", "str", 3, None, (2, 1)),),
+        (("equals", "str", 2, None, (1,)), ("equals", "str", 1, (0, 1), ())),
+        (("equals", "str", 2, ("0", 1), ()),),
+    ]
+    for shape in forged:
+        with pytest.raises(ValueError):
+            dsl_codegen.source_for(shape, "index")
+
+
+def test_sharing_keeps_the_fused_source_linear_in_the_bounds() -> None:
+    """The most sharing a fusable playbook can ask for adds at most two lines per path segment."""
+    segments = dsl_codegen.FUSE_MAX_SEGMENTS
+    first = ".".join(["a"] * (segments // 2))
+    worst = [Condition(first, "equals", "s"), Condition(f"{first[:-2]}.b", "equals", "s")]
+    shape = _shape(worst)
+    assert dsl_codegen.fusable(shape) and len(shape[0][4]) == segments // 2 - 1  # fused, every node kept
+    plain = tuple(c[:3] for c in shape)
+    shared, alone = (dsl_codegen.source_for(s, "index").count("\n") for s in (shape, plain))
+    assert shared <= alone + 2 * segments

@@ -18,9 +18,9 @@ import pytest
 from playbooks_contracts import Envelope
 from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.topics import PLAYBOOK_RUNS, RUNBOOK_REQUESTS, RUNBOOKS_COMPILED, TRIGGERS
+from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 from playbooks_platform.errors import NotFound
 from playbooks_platform.service import Runtime
-from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
 from runbook_runtime.org_policy import put_policy
 from runbook_runtime.published import get_published
 
@@ -111,7 +111,7 @@ async def fire(infra: Infra, org: str, metadata: dict[str, Any]) -> Envelope:
 
 async def runs_of(client: httpx.AsyncClient, infra: Infra, org: str, count: int) -> list[dict[str, Any]]:
     async def check() -> list[dict[str, Any]] | None:
-        found = (await client.get("/v1/runs", headers=infra.auth(org))).json()
+        found = (await client.get("/v1/runs", headers=infra.auth(org))).json()["items"]
         return found if len(found) >= count else None
 
     return await eventually(check, timeout=20)
@@ -219,9 +219,10 @@ async def test_event_values_are_checked_against_the_declaration(stack, infra: In
         PLAYBOOK_RUNS.name,
         where=lambda r: r.value["org_id"] == org and r.value["data"]["event_id"] == str(whole.id),
     )
-    assert failed.value["data"]["status"] == "failed"
-    assert "a var takes a single value" in failed.value["data"]["error"]
-    assert (await rt.get("/v1/runs", headers=infra.auth(org))).json() == []
+    [failed_run] = failed.value["data"]["runs"]
+    assert failed_run["status"] == "failed"
+    assert "a var takes a single value" in failed_run["error"]
+    assert (await rt.get("/v1/runs", headers=infra.auth(org))).json()["items"] == []
 
 
 async def test_real_runs_from_automation_need_the_orgs_switch(stack, infra: Infra, org: str) -> None:
@@ -233,13 +234,13 @@ async def test_real_runs_from_automation_need_the_orgs_switch(stack, infra: Infr
     [dead] = await collect(infra.kafka_bootstrap, RUNBOOK_REQUESTS.dlq, where=for_org(org), timeout=20)
     assert dead.value["causation_id"] == str(refused.id)
     assert "automation_real_runs off" in dead.headers["dlq.error"]
-    assert (await rt.get("/v1/runs", headers=infra.auth(org))).json() == []
+    assert (await rt.get("/v1/runs", headers=infra.auth(org))).json()["items"] == []
 
     await set_automation_real_runs(runtime, org, True)
     await fire(infra, org, {"target": "db-8"})
 
     async def finished() -> list[dict[str, Any]] | None:
-        found = (await rt.get("/v1/runs", headers=infra.auth(org))).json()
+        found = (await rt.get("/v1/runs", headers=infra.auth(org))).json()["items"]
         return found if found and found[0]["status"] not in ("pending", "running") else None
 
     [run] = await eventually(finished, timeout=20)
@@ -249,7 +250,7 @@ async def test_real_runs_from_automation_need_the_orgs_switch(stack, infra: Infr
     await set_automation_real_runs(runtime, org, False)  # and off again refuses again
     await fire(infra, org, {"target": "db-7"})
     dead = await collect(infra.kafka_bootstrap, RUNBOOK_REQUESTS.dlq, where=for_org(org), count=2, timeout=20)
-    assert len(dead) == 2 and len((await rt.get("/v1/runs", headers=infra.auth(org))).json()) == 1
+    assert len(dead) == 2 and len((await rt.get("/v1/runs", headers=infra.auth(org))).json()["items"]) == 1
 
 
 # -- what any producer on runbook-requests.v1 can do -----------------------------------------------
@@ -285,7 +286,7 @@ async def test_the_runtime_refuses_requests_that_bring_a_program(
     await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [request(org, **data)], key=org)
     [dead] = await collect(infra.kafka_bootstrap, RUNBOOK_REQUESTS.dlq, where=for_org(org), timeout=20)
     assert reason in dead.headers["dlq.error"]
-    assert (await rt.get("/v1/runs", headers=infra.auth(org))).json() == []
+    assert (await rt.get("/v1/runs", headers=infra.auth(org))).json()["items"] == []
 
 
 async def test_a_published_version_never_changes(stack, infra: Infra, org: str) -> None:

@@ -19,7 +19,7 @@ from healthz_probe import HEALTHZ_BOUND_S, healthz_watch  # tests/hostile is on 
 
 from playbooks_contracts.base import MAX_JSON_DEPTH
 from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS
-from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
+from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 
 LIMIT = f"nested deeper than the limit of {MAX_JSON_DEPTH} levels"
 

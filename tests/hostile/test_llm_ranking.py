@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from healthz_probe import HEALTHZ_BOUND_S  # tests/hostile is on sys.path (no __init__.py)
 
+from playbooks_dev.fake_llm import FakeChatCompletions
 from playbooks_platform.llm import LlmEndpoint, LlmFailed, chat_json
 from recommendation_agent.intent import rules_intent
 from recommendation_agent.library import load_library
@@ -33,71 +32,13 @@ INJECTION = (
 )
 
 
-class FakeLLM:
-    """An OpenAI-compatible endpoint whose next answer each test sets: ``reply(request_body) -> (status, body)``."""
-
-    def __init__(self) -> None:
-        self.reply: Callable[[dict[str, Any]], tuple[int, bytes | None]] = lambda body: (500, b"{}")
-        self.slow_s = 0.0
-        self.trickle = False
-        self.requests: list[dict[str, Any]] = []
-        self.release = threading.Event()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append({"path": self.path, "body": body})
-                if fake.slow_s:
-                    fake.release.wait(fake.slow_s)
-                status, out = fake.reply(body)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    if out is not None and not fake.trickle:
-                        self.send_header("Content-Length", str(len(out)))
-                    self.end_headers()
-                    if fake.trickle:  # a byte at a time: each read is quick, the whole answer never is
-                        for b in out or b"{}" * 100:
-                            if fake.release.wait(0.05):
-                                break
-                            self.wfile.write(bytes([b]))
-                            self.wfile.flush()
-                    elif out is not None:
-                        self.wfile.write(out)
-                    else:  # no Content-Length: a body that only ends when the connection does
-                        chunk = b"x" * 65536
-                        for _ in range(200):
-                            self.wfile.write(chunk)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client stopped reading, as it should
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def answer(self, content: Any) -> None:
-        text = content if isinstance(content, str) else json.dumps(content)
-        completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
-        self.reply = lambda body: (200, json.dumps(completion).encode())
-
-
 @pytest.fixture
-def llm() -> Iterator[FakeLLM]:
-    fake = FakeLLM()
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    fake.release.set()
-    fake.server.shutdown()
-    fake.server.server_close()
+def llm() -> Iterator[FakeChatCompletions]:
+    with FakeChatCompletions() as fake:
+        yield fake
 
 
-def endpoint(fake: FakeLLM, timeout_s: float = 2.0) -> LlmEndpoint:
+def endpoint(fake: FakeChatCompletions, timeout_s: float = 2.0) -> LlmEndpoint:
     return LlmEndpoint(url=fake.url, model="test", timeout_s=timeout_s, max_answer_bytes=256 * 1024)
 
 
@@ -128,7 +69,7 @@ def ids_of(cands: list[Candidate]) -> list[str]:
     return [c.playbook_id for c in cands]
 
 
-async def test_a_valid_answer_orders_the_strong_candidates_and_keeps_the_facts(llm: FakeLLM):
+async def test_a_valid_answer_orders_the_strong_candidates_and_keeps_the_facts(llm: FakeChatCompletions):
     head = candidates()
     strong = [i for i, c in enumerate(head) if not c.weak_why]
     assert len(strong) >= 2 and any(c.weak_why for c in head)
@@ -172,7 +113,7 @@ async def test_a_valid_answer_orders_the_strong_candidates_and_keeps_the_facts(l
     ],
     ids=lambda v: str(v)[:40],
 )
-async def test_malformed_answers_fall_back(llm: FakeLLM, content: Any):
+async def test_malformed_answers_fall_back(llm: FakeChatCompletions, content: Any):
     llm.answer(content)
     head = candidates()
     before = ids_of(head)
@@ -181,7 +122,7 @@ async def test_malformed_answers_fall_back(llm: FakeLLM, content: Any):
 
 
 @pytest.mark.parametrize("named", ["c99", "aws-ec2-stop-idle", "evil-delete", "", None, 7])
-async def test_ids_that_were_not_offered_drop_the_whole_answer(llm: FakeLLM, named: Any):
+async def test_ids_that_were_not_offered_drop_the_whole_answer(llm: FakeChatCompletions, named: Any):
     good = [{"id": "c2", "confidence": 0.9, "reason": "Fits."}]
     llm.answer({"ranking": [*good, {"id": named, "confidence": 0.9, "reason": "Obviously the best."}]})
     assert await rank_with_llm(QUERY, rules_intent(QUERY), candidates(), endpoint(llm)) is None
@@ -192,12 +133,12 @@ async def test_ids_that_were_not_offered_drop_the_whole_answer(llm: FakeLLM, nam
     [(500, b'{"error": "boom"}'), (429, b"{}"), (200, b"<html>busy</html>"), (200, b'{"choices": []}'),
      (200, b'{"choices": [{"message": {"content": null}}]}'), (200, b"\xff\xfe\x00garbage")],
 )  # fmt: skip
-async def test_http_failures_and_non_completions_fall_back(llm: FakeLLM, status: int, body: bytes):
+async def test_http_failures_and_non_completions_fall_back(llm: FakeChatCompletions, status: int, body: bytes):
     llm.reply = lambda _: (status, body)
     assert await rank_with_llm(QUERY, rules_intent(QUERY), candidates(), endpoint(llm)) is None
 
 
-async def test_an_injected_description_cannot_promote_its_playbook(llm: FakeLLM):
+async def test_an_injected_description_cannot_promote_its_playbook(llm: FakeChatCompletions):
     head = candidates(hostile=True)
     evil = next(c for c in head if c.playbook_id == "evil-delete")
     assert evil.weak_why  # it deletes; the request asks to stop
@@ -240,7 +181,7 @@ async def _ticker(gaps: list[float], stop: asyncio.Event) -> None:
 
 
 @pytest.mark.parametrize("kind", ["slow", "trickle", "huge", "huge-unannounced"])
-async def test_slow_and_huge_answers_are_cut_without_stalling_the_loop(llm: FakeLLM, kind: str):
+async def test_slow_and_huge_answers_are_cut_without_stalling_the_loop(llm: FakeChatCompletions, kind: str):
     big = json.dumps({"choices": [{"message": {"content": json.dumps({"ranking": [], "pad": "x" * 5_000_000})}}]})
     if kind == "slow":
         llm.slow_s = 5.0
@@ -252,11 +193,13 @@ async def test_slow_and_huge_answers_are_cut_without_stalling_the_loop(llm: Fake
         llm.reply = lambda _: (200, big.encode())
     else:
         llm.reply = lambda _: (200, None)
+    # The candidates are ranked before the ticker starts: that is this test's own work, not the client's.
+    head, intent = candidates(), rules_intent(QUERY)
     gaps: list[float] = []
     stop = asyncio.Event()
     ticker = asyncio.create_task(_ticker(gaps, stop))
     started = time.perf_counter()
-    verdict = await rank_with_llm(QUERY, rules_intent(QUERY), candidates(), endpoint(llm, timeout_s=0.5))
+    verdict = await rank_with_llm(QUERY, intent, head, endpoint(llm, timeout_s=0.5))
     elapsed = time.perf_counter() - started
     stop.set()
     await ticker
@@ -265,7 +208,7 @@ async def test_slow_and_huge_answers_are_cut_without_stalling_the_loop(llm: Fake
     assert max(gaps) < HEALTHZ_BOUND_S, f"the event loop stalled for {max(gaps):.3f} s"
 
 
-async def test_the_shared_client_names_what_went_wrong(llm: FakeLLM):
+async def test_the_shared_client_names_what_went_wrong(llm: FakeChatCompletions):
     llm.reply = lambda _: (200, None)
     with pytest.raises(LlmFailed, match="larger than"):
         await chat_json(endpoint(llm), "s", "u")

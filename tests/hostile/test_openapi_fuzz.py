@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from playbooks_dev.testing import Infra, ServiceProcess
 from playbooks_platform.service import installed_services, load_spec
-from playbooks_platform.testing import Infra, ServiceProcess
 
 WITH_API = [name for name in installed_services() if load_spec(name).routers]
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from playbooks_platform.testing import Infra, running_service
+from playbooks_dev.testing import Infra, running_service
 from runbook_runtime.gotemplate import MAX_DEPTH, Template, render_data
 from runbook_runtime.scenario import Replayer, ReplayMismatch, ScenarioInvalid, parse_scenario
 from runbook_runtime.session import load_scenario

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from playbooks_platform.testing import Infra, running_service
+from playbooks_dev.testing import Infra, running_service
 
 PUBLISH = "/api/playbook/metadata/publish"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
-from playbooks_platform.testing import Infra, collect, running_service
+from playbooks_dev.testing import Infra, collect, running_service
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 import yaml
 
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
-from playbooks_platform.testing import Infra, collect, running_service
+from playbooks_dev.testing import Infra, collect, running_service
 from runbook_runtime.models import snapshots, step_results, trace_events
 
 CANARY = "canary-" + uuid.uuid4().hex  # a secret var's default

@@ -21,10 +21,10 @@ import httpx
 import pytest
 import yaml
 
-from playbooks_platform.embedded import free_port
+from playbooks_dev.embedded import free_port
+from playbooks_dev.testing import Infra, running_service
 from playbooks_platform.service import installed_services, load_spec
 from playbooks_platform.settings import PlatformSettings
-from playbooks_platform.testing import Infra, running_service
 from recommendation_agent import signing
 from recommendation_agent.settings import DEV_SIGNING_SECRET, RecommendationSettings
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from playbooks_platform.testing import Infra
+from playbooks_dev.testing import Infra
 
 STEP = {"name": "Note", "action_type": "add_comment", "params": {"text_template": "seen"}}
 PLAYBOOK = {"name": "Seed-shaped", "conditions": {"match": {"domain": "Finance"}}, "steps": [STEP]}

@@ -12,8 +12,8 @@ import uuid
 import pytest
 
 from exception_playbook.playbook_shapes import shape_of
+from playbooks_dev.testing import Infra, running_service
 from playbooks_platform.errors import NotFound
-from playbooks_platform.testing import Infra, running_service
 
 STEPS = [{"name": f"s{i}", "action_type": "add_comment", "params": {"text_template": "c ${id}"}} for i in range(3)]
 

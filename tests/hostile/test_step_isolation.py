@@ -28,9 +28,9 @@ import httpx
 import pytest
 
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
-from playbooks_platform.embedded import free_port
+from playbooks_dev.embedded import free_port
+from playbooks_dev.testing import Infra, collect, running_service
 from playbooks_platform.hardening import PR_GET_DUMPABLE
-from playbooks_platform.testing import Infra, collect, running_service
 from runbook_runtime.runner import create_runner_app, token_sha256
 from runbook_runtime.sandbox import Sandbox, detect_layers
 from runbook_runtime.settings import SandboxSettings

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
+from agent_review import agent_service
 from sqlalchemy import text
 
 from playbooks_contracts import Envelope
@@ -24,8 +25,8 @@ from playbooks_contracts.topics import (
     TRIGGERS,
     UPSTREAM_EXCEPTIONS,
 )
+from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 from playbooks_platform.service import Runtime
-from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
 
 
 def two_orgs(org: str) -> tuple[str, str]:
@@ -99,7 +100,7 @@ async def test_condition_engine_runs_the_same_event_id_for_each_org(infra: Infra
             count=2,
             settle=1.5,
         )
-        assert sorted((m.value["org_id"], m.value["data"]["status"]) for m in records) == sorted(
+        assert sorted((m.value["org_id"], run["status"]) for m in records for run in m.value["data"]["runs"]) == sorted(
             [(a, "success"), (b, "success")]
         )
         stored = await rows(
@@ -150,15 +151,8 @@ async def test_exception_playbook_applies_the_same_event_id_for_each_org(infra: 
 
 @pytest.fixture(scope="module")
 async def agent(infra: Infra, tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("agent")
-    async with running_service(
-        "recommendation-agent",
-        infra,
-        index_path=folder / "edge",
-        embedding_cache_path=folder / "embeddings",
-        index_library_on_start=False,
-    ) as (client, runtime, _app):
-        yield client, runtime
+    async with agent_service(infra, tmp_path_factory.mktemp("agent")) as service:
+        yield service
 
 
 async def test_recommendation_agent_counts_the_same_run_id_for_each_org(agent, infra: Infra, org: str) -> None:
@@ -261,7 +255,7 @@ async def test_runbook_runtime_runs_the_same_request_id_for_each_org(infra: Infr
         for o in (a, b):
 
             async def planned(o: str = o) -> list[Any] | None:
-                found = (await client.get("/v1/runs", headers=infra.auth(o))).json()
+                found = (await client.get("/v1/runs", headers=infra.auth(o))).json()["items"]
                 return found or None
 
             [run] = await eventually(planned)  # one run per org: the redelivery found the same run

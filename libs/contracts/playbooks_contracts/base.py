@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
@@ -136,24 +134,11 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
 
 
-def json_dict(model: BaseModel, exclude: AbstractSet[str] | None = None) -> dict[str, Any]:
+def json_dict(model: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
     """``model.model_dump(mode="json", exclude=exclude)``, the same dict from pydantic-core's
-    serializer without ``model_dump``'s own wrapper, which cost more than the dump (5.2 against
-    2.1 us for an event); hot paths dump every message."""
-    return model.__pydantic_serializer__.to_python(model, mode="json", exclude=exclude)  # type: ignore[no-any-return]
-
-
-def uuid_from_int(value: int) -> uuid.UUID:
-    """``uuid.UUID(int=value)`` without its checks, for ids whose bits are right by construction
-    (0.8 against 1.7 us; hot paths mint one or more per message)."""
-    ident = _new(uuid.UUID)
-    _set(ident, "int", value)
-    _set(ident, "is_safe", uuid.SafeUUID.unknown)
-    return ident  # type: ignore[no-any-return]
-
-
-_new = object.__new__
-_set = object.__setattr__
+    serializer without ``model_dump``'s own wrapper, which costs more than the dump itself
+    (docs/decisions/0005); hot paths dump every message."""
+    return model.__pydantic_serializer__.to_python(model, mode="json", exclude=exclude)
 
 
 def utcnow() -> datetime:
@@ -181,18 +166,6 @@ class StrictModel(BaseModel):
                     if isinstance(text, str) and "\x00" in text:
                         raise ValueError(f"{name}: {NUL_MESSAGE}")
         return self
-
-    @classmethod
-    def trusted(cls, fields: dict[str, Any]) -> Self:
-        """An instance of fields the caller vouches for, every one given: no validation, and not
-        ``model_construct``'s walk over the fields for defaults (1.7 against 5.3 us an envelope),
-        for hot paths that assemble a message from values validated a step earlier."""
-        model = _new(cls)
-        _set(model, "__dict__", fields)
-        _set(model, "__pydantic_fields_set__", set(fields))
-        _set(model, "__pydantic_extra__", None)
-        _set(model, "__pydantic_private__", None)
-        return model
 
 
 class WireModel(BaseModel):

@@ -11,21 +11,32 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .base import UtcDatetime, WireModel
+from .envelope import derived_id
 
 RunStatus = Literal["pending", "success", "failed", "skipped"]
 
 
-class PlaybookRunRecorded(WireModel):
+class RecordedRun(WireModel):
+    """One playbook's run for the event of a ``playbook_runs.recorded`` message."""
+
     run_id: uuid.UUID
     playbook_id: uuid.UUID
     playbook_name: str
-    event_id: uuid.UUID
-    trigger: str
     status: RunStatus
     error: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlaybookRunsRecorded(WireModel):
+    """Every run one trigger event caused, one message per evaluated event (decision 0028; it
+    replaced one ``playbook_run.recorded`` per run). The envelope's id is derived from the org and
+    the event, so a redelivered event never yields a second id; ``causation_id`` is the event's."""
+
+    event_id: uuid.UUID
+    trigger: str
     created_at: UtcDatetime
     completed_at: UtcDatetime | None = None
+    runs: list[RecordedRun] = Field(min_length=1)
 
 
 class ActivityLogged(WireModel):
@@ -84,6 +95,12 @@ class RunbookRequested(WireModel):
     requested_by: str = "system"
 
 
+def requested_run_id(org_id: str, request_id: str) -> str:
+    """The id of the run a request starts: stable per org and request id, so the requester knows it in advance
+    and a redelivered request finds the same run (runbook-runtime names its runs by it)."""
+    return str(derived_id("runbook-run", org_id, request_id))
+
+
 class RunbookStepResult(WireModel):
     run_id: str
     step_id: str
@@ -105,6 +122,34 @@ class PlaybookExecuted(WireModel):
     success: bool
     duration_ms: int | None = None
     error: str | None = None
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="The parameter values the run was given (the learning reads overrides from them)."
+    )
+    failed_step: str | None = Field(default=None, description="The runbook step that failed, on a failure.")
+
+
+RunbookRunStatus = Literal["planned", "running", "waiting", "passed", "failed", "rejected", "cancelled", "refused"]
+
+
+class RunbookRunUpdated(WireModel):
+    """A run's status as it changes, so that whoever asked for it (a goal) can follow it without polling.
+
+    ``planned`` carries a dry-run's plan; ``refused`` means the request never became a run (its reason
+    says why: not declared var, real run not allowed in the org, unknown runbook ...)."""
+
+    run_id: str = Field(description="The run's id: derived from the org and request_id, so a requester knows it.")
+    request_id: str | None = Field(default=None, description="The idempotency key the run was requested with.")
+    mode: RunbookMode
+    status: RunbookRunStatus
+    playbook_id: str | None = None
+    playbook_version: str | None = None
+    current_step: str | None = None
+    waiting_for: list[Any] = Field(default_factory=list, description="What a waiting step needs (redacted).")
+    plan: list[dict[str, Any]] | None = Field(
+        default=None, description="A dry-run's plan: each step's argv and verdict."
+    )
+    reason: str | None = Field(default=None, description="Why it was refused, failed, rejected or cancelled.")
+    artifacts: Any = Field(default=None, description="The run's artifact bundle, when the runtime records one.")
 
 
 class RunbookCompiled(WireModel):

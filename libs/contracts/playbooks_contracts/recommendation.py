@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -42,7 +42,7 @@ PlaybookStatus = Literal[
     "broken",
     "needs_update",
 ]
-STATUSES: tuple[str, ...] = PlaybookStatus.__args__  # type: ignore[attr-defined]
+STATUSES: tuple[str, ...] = get_args(PlaybookStatus)
 SEARCHABLE_STATUSES: tuple[str, ...] = ("active", "approved", "deprecated", "needs_update", "pending_review")
 
 # Allowed status changes; anything else is a 409 that lists the allowed targets.
@@ -83,9 +83,9 @@ PlaybookAction = Literal[
     "schedule",
     "diagnose",
 ]
-PLAYBOOK_ACTIONS: tuple[str, ...] = PlaybookAction.__args__  # type: ignore[attr-defined]
+PLAYBOOK_ACTIONS: tuple[str, ...] = get_args(PlaybookAction)
 MatchStrength = Literal["strong", "weak"]
-FORMATS: tuple[str, ...] = FormatName.__args__  # type: ignore[attr-defined]
+FORMATS: tuple[str, ...] = get_args(FormatName)
 
 # The source design calls the curated library "escher_library" (as an author and as a source).
 LIBRARY_NAMES = {"escher_library": "library"}
@@ -501,6 +501,10 @@ class StatsUpdate(StrictModel):
     run_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     duration_ms: int | None = Field(default=None, ge=0)
     error: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    parameters: JsonObject | None = Field(default=None, description="The parameter values the run was given.")
+    failed_step: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None, description="The runbook step that failed, on a failure."
+    )
 
 
 class SearchFilters(StrictModel):

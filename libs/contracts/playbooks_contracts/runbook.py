@@ -18,7 +18,15 @@ plus optional ``with.stdin``; ``capture`` maps a capture name to ``stdout``, ``s
 ``manual`` (``title``, ``instructions``, ``required_evidence`` items of kind ``text``,
 ``checklist`` (with ``items``) or ``attachment``, ``approvals {min, roles}``, ``replay_mode``:
 ``reuse_evidence`` | ``require_new``) and ``group`` (``title`` and nested ``steps``; groups do not
-nest). Templates are written ``{{ .name }}`` and must name a var or a capture of an earlier step.
+nest); ``checkpoint`` (``title``, ``instructions``): the run pauses there until a permitted person,
+not the requester, confirms, having been shown the rest of the plan. Every leaf step may declare
+``needs`` (step ids it runs after: the runtime orders steps topologically, declaration order among
+ready ones; cycles and unknown ids are refused; in a runbook that uses ``needs`` a failed step skips
+only its dependents), ``produces`` (``{name, signature}``: an artifact, its signature a template over
+vars and captures of steps it needs, resolved before the step runs) with ``on_duplicate``
+(``reuse`` | ``fail``, when the org already holds an artifact with that signature), and cli and manual
+steps ``checkpoint: true`` (pause for a confirmation before the step).
+Templates are written ``{{ .name }}`` and must name a var or a capture of an earlier step.
 Braces that belong to another tool (``kubectl --template='{{range .items}}...'``, Go or Jinja
 templates) are written with the escape ``{{ "{{" }}`` (Go's own): it renders to a literal ``{{`` and
 is never read as a template, in argv items, stdin and instructions alike.
@@ -30,6 +38,7 @@ problems) and :func:`runbook_json_schema` (the JSON Schema exported to ``proto-c
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import re
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
@@ -47,19 +56,21 @@ from pydantic import (
 
 from .patterns import PatternError, compile_pattern
 from .policy import CommandRule
+from .templating import BRACE_ESCAPE as BRACE_ESCAPE
+from .templating import LITERAL_BRACES as LITERAL_BRACES
+from .templating import escape_braces as escape_braces
+from .templating import unescape as unescape  # the escape is the shared language's
 
 API_VERSION = "runbook/v0"
 _GROUP_REF = re.compile(r"\\g<([^>]*)>|\\(\d+)")
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-# ``{{ .name }}``: the only template form a runbook may use (no functions, no pipelines).
+# ``{{ .name }}``: the platform's one template form (playbooks_contracts.templating) with a single
+# name, a var or a capture: the only template a runbook may use (no functions, no pipelines).
 TEMPLATE_REF = re.compile(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # RE2: with Python's re, 20,000 characters of "{{" took 12.8 s here (each start scans to the end)
 ANY_TEMPLATE = compile_pattern(r"\{\{.*?\}\}")
-# ``{{ "{{" }}``: literal braces (Go's escape), so other tools' templates survive rendering.
-LITERAL_BRACES = '{{ "{{" }}'
-BRACE_ESCAPE = re.compile(r'\{\{\s*"\{\{"\s*\}\}')
 _TEMPLATE_OR_ESCAPE = re.compile(BRACE_ESCAPE.pattern + "|" + TEMPLATE_REF.pattern)
 
 
@@ -68,20 +79,10 @@ def is_template(text: str) -> bool:
     return bool(TEMPLATE_REF.fullmatch(text) or BRACE_ESCAPE.fullmatch(text))
 
 
-def escape_braces(text: str) -> str:
-    """``text`` with every ``{{`` written as the escape: nothing in it is a template any more."""
-    return text.replace("{{", LITERAL_BRACES)
-
-
 def render_text(text: str, value: Callable[[str], str]) -> str:
     """``{{ .name }}`` replaced by ``value(name)`` and the escape by ``{{``, in one pass (a value is
     never read again, so a value holding braces stays as it is)."""
     return _TEMPLATE_OR_ESCAPE.sub(lambda m: value(m.group(1)) if m.group(1) else "{{", text)
-
-
-def unescape(text: str) -> str:
-    """The escape turned back into ``{{``; templates left as written."""
-    return BRACE_ESCAPE.sub("{{", text)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -209,6 +210,16 @@ class VarSpec(_Strict):
         # YAML turns `replicas: 3` into an int; vars are always substituted as text.
         return value if value is None or isinstance(value, str | dict | list) else str(value)
 
+    def refusal(self, value: str) -> Literal["not_allowed", "option"] | None:
+        """Why a run may not give this var ``value`` (None when it may): ``not_allowed``, a value outside
+        ``allowed``; ``option``, a value starting with '-' (on a command line it would become an option)
+        when the var is not a ``flag``. Callers word the refusal, and never show a secret's values."""
+        if self.allowed is not None and value not in self.allowed:
+            return "not_allowed"
+        if value.startswith("-") and not self.flag:
+            return "option"
+        return None
+
 
 class Meta(_Strict):
     name: str = Field(min_length=1, max_length=200)
@@ -295,10 +306,39 @@ class Retry(_Strict):
     strategy: Literal["fixed", "exponential"] = "fixed"
 
 
+class Produces(_Strict):
+    """An artifact a step makes; its signature says what it is, so a second run can recognise it."""
+
+    name: Ident = Field(description="What kind of artifact (rds_snapshot, checkout_page, ...).")
+    signature: str = Field(
+        min_length=1,
+        max_length=500,
+        description="A template over vars and captures of the steps this one needs, e.g. "
+        "'rds-snapshot:{{ .instance_id }}:{{ .date }}'; resolved before the step runs. Secret vars are refused.",
+    )
+
+
+Needs = Annotated[
+    list[StepId],
+    Field(description="Step ids this step runs after; a failed one skips this step (runbooks that use needs)."),
+]
+OnDuplicate = Annotated[
+    Literal["reuse", "fail"] | None,
+    Field(
+        description="When the org already holds an artifact with this step's signature: reuse it without running "
+        "the step, or fail the run. Unset: the step runs as always."
+    ),
+]
+
+
 class CliStep(_Strict):
     id: StepId
     type: Literal["cli"]
     title: str = ""
+    needs: Needs = Field(default_factory=list)
+    produces: Produces | None = None
+    on_duplicate: OnDuplicate = None
+    checkpoint: bool = Field(default=False, description="Pause before this step until a permitted person confirms.")
     with_: CliWith = Field(alias="with")
     capture: dict[Ident, Literal["stdout", "stderr", "exit_code"]] = Field(default_factory=dict)
     assertions: list[Assertion] = Field(default_factory=list)
@@ -331,6 +371,10 @@ class ManualStep(_Strict):
     id: StepId
     type: Literal["manual"]
     title: str = Field(min_length=1)
+    needs: Needs = Field(default_factory=list)
+    produces: Produces | None = None
+    on_duplicate: OnDuplicate = None
+    checkpoint: bool = Field(default=False, description="Pause before this step until a permitted person confirms.")
     instructions: str = Field(
         default="", description='Markdown for the operator; {{ .name }} templates, literal braces as {{ "{{" }}.'
     )
@@ -349,7 +393,33 @@ class ManualStep(_Strict):
         return value
 
 
-LeafStep = Annotated[CliStep | ManualStep, Field(discriminator="type")]
+class CheckpointStep(_Strict):
+    """A pause before what follows (publishing, payments): shows the rest of the plan and waits for a
+    confirmation by a permitted person other than the run's requester; replayed evidence never counts."""
+
+    id: StepId
+    type: Literal["checkpoint"]
+    title: str = Field(min_length=1)
+    instructions: str = Field(default="", description="What to check before confirming; {{ .name }} templates.")
+    needs: Needs = Field(default_factory=list)
+    required: bool = True
+
+    # read like the other leaves' fields, so every step is read the same way; a checkpoint makes nothing
+    @property
+    def checkpoint(self) -> bool:
+        return True
+
+    @property
+    def produces(self) -> None:
+        return None
+
+    @property
+    def on_duplicate(self) -> None:
+        return None
+
+
+Leaf = CliStep | ManualStep | CheckpointStep
+LeafStep = Annotated[CliStep | ManualStep | CheckpointStep, Field(discriminator="type")]
 
 
 class GroupStep(_Strict):
@@ -359,7 +429,7 @@ class GroupStep(_Strict):
     steps: list[LeafStep] = Field(min_length=1)
 
 
-Step = Annotated[CliStep | ManualStep | GroupStep, Field(discriminator="type")]
+Step = Annotated[CliStep | ManualStep | CheckpointStep | GroupStep, Field(discriminator="type")]
 
 
 class Runbook(_Strict):
@@ -374,12 +444,22 @@ class Runbook(_Strict):
             raise ValueError("; ".join(f"{loc}: {msg}" for loc, msg in problems))
         return self
 
-    def leaf_steps(self) -> list[CliStep | ManualStep]:
-        """Steps in execution order, groups flattened."""
-        return [leaf for _, leaf in iter_leaves(self)]
+    def leaf_steps(self) -> list[Leaf]:
+        """Steps in execution order, groups flattened: declaration order, or with ``needs`` the stable
+        topological order (among the steps whose needs are met, the one declared first)."""
+        leaves = [leaf for _, leaf in iter_leaves(self)]
+        if not self.uses_needs:
+            return leaves
+        order, _ = execution_order(leaves)
+        return order if order is not None else leaves
+
+    @property
+    def uses_needs(self) -> bool:
+        """A runbook with any ``needs`` runs as a graph: a failure skips only the failed step's dependents."""
+        return any(leaf.needs for _, leaf in iter_leaves(self))
 
 
-def iter_leaves(runbook: Runbook) -> Iterator[tuple[str, CliStep | ManualStep]]:
+def iter_leaves(runbook: Runbook) -> Iterator[tuple[str, Leaf]]:
     """(location, step) for every executable step, in order."""
     for i, step in enumerate(runbook.steps):
         if isinstance(step, GroupStep):
@@ -393,8 +473,115 @@ def template_refs(text: str) -> list[str]:
     return TEMPLATE_REF.findall(text)
 
 
+def execution_order(leaves: list[Leaf]) -> tuple[list[Leaf] | None, list[list[str]]]:
+    """(the stable topological order, None if there are cycles; the cycles found, each as step ids).
+
+    Kahn's algorithm with a heap of declaration indexes: iterative and O(n log n + edges), so a
+    5,000-step chain or a dense graph orders without recursion. Needs naming unknown ids are ignored
+    here (``cross_check`` reports them)."""
+    index: dict[str, int] = {}
+    for i, leaf in enumerate(leaves):
+        index.setdefault(leaf.id, i)
+    dependents: list[list[int]] = [[] for _ in leaves]
+    waiting = [0] * len(leaves)
+    for i, leaf in enumerate(leaves):
+        for need in dict.fromkeys(leaf.needs):
+            j = index.get(need)
+            if j is not None and j != i:
+                dependents[j].append(i)
+                waiting[i] += 1
+    ready = [i for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for k in dependents[i]:
+            waiting[k] -= 1
+            if waiting[k] == 0:
+                heapq.heappush(ready, k)
+    if len(order) == len(leaves):
+        return [leaves[i] for i in order], []
+    return None, _cycles(leaves, index, {i for i, n in enumerate(waiting) if n > 0})
+
+
+def _cycles(leaves: list[Leaf], index: dict[str, int], left: set[int]) -> list[list[str]]:
+    """One cycle per tangle among the steps Kahn's algorithm could not order (an iterative walk)."""
+    cycles: list[list[str]] = []
+    done: set[int] = set()
+    for start in sorted(left):
+        if start in done:
+            continue
+        # every step left waits on another step left: following needs must come back to a visited step
+        path: list[int] = []
+        on_path: dict[int, int] = {}
+        node = start
+        while node not in on_path and node not in done:
+            on_path[node] = len(path)
+            path.append(node)
+            node = next(j for j in (index.get(n) for n in leaves[node].needs) if j is not None and j in left)
+        if node in on_path:
+            loop = path[on_path[node] :]
+            cycles.append([leaves[i].id for i in loop] + [leaves[loop[0]].id])
+        done |= set(path)
+    return cycles
+
+
+def _needs_problems(runbook: Runbook) -> tuple[list[tuple[str, str]], list[Leaf] | None]:
+    """Problems of ``needs`` (unknown ids, a group, the step itself, cycles) and the execution order."""
+    problems: list[tuple[str, str]] = []
+    leaves = list(iter_leaves(runbook))
+    leaf_ids = {leaf.id for _, leaf in leaves}
+    group_ids = {s.id for s in runbook.steps if isinstance(s, GroupStep)}
+    for loc, leaf in leaves:
+        for k, need in enumerate(leaf.needs):
+            where = f"{loc}.needs[{k}]"
+            if need == leaf.id:
+                problems.append((where, f"step {leaf.id!r} needs itself"))
+            elif need in group_ids and need not in leaf_ids:
+                problems.append((where, f"step {leaf.id!r} needs {need!r}, a group: name one of its steps"))
+            elif need not in leaf_ids:
+                problems.append((where, f"step {leaf.id!r} needs {need!r}, which is not a step of this runbook"))
+    if not runbook.uses_needs:
+        return problems, [leaf for _, leaf in leaves]
+    order, cycles = execution_order([leaf for _, leaf in leaves])
+    for cycle in cycles[:10]:
+        shown = cycle if len(cycle) <= 12 else [*cycle[:10], f"... ({len(cycle) - 1} steps in all)", cycle[-1]]
+        problems.append(("steps", f"needs form a cycle: {' -> '.join(shown)}"))
+    return problems, order
+
+
+def ancestors(leaves: list[Leaf], step_id: str) -> set[str]:
+    """Every step ``step_id`` needs, directly or through others (an iterative walk)."""
+    by_id = {leaf.id: leaf for leaf in reversed(leaves)}
+    seen: set[str] = set()
+    todo = list(by_id[step_id].needs) if step_id in by_id else []
+    while todo:
+        need = todo.pop()
+        if need in seen or need not in by_id:
+            continue
+        seen.add(need)
+        todo.extend(by_id[need].needs)
+    return seen
+
+
 def cross_check(runbook: Runbook) -> list[tuple[str, str]]:
-    """Rules spanning fields: unique ids, resolvable templates, no denied env var in templates."""
+    """Rules spanning fields: unique ids, needs, resolvable templates, no denied env var in templates."""
+    problems = _duplicate_ids(runbook)
+    need_problems, order = _needs_problems(runbook)
+    problems += need_problems
+    locs: dict[str, str] = {}
+    for loc, step in iter_leaves(runbook):
+        locs.setdefault(step.id, loc)
+    # templates may name captures of steps that run earlier: in execution order
+    walk = [(locs[s.id], s) for s in order] if order is not None else list(iter_leaves(runbook))
+    templates = _Templates(runbook, walk, graph=runbook.uses_needs and order is not None)
+    for loc, step in walk:
+        problems += templates.step(loc, step)
+    return problems
+
+
+def _duplicate_ids(runbook: Runbook) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
     for i, step in enumerate(runbook.steps):
@@ -406,9 +593,22 @@ def cross_check(runbook: Runbook) -> list[tuple[str, str]]:
         first = seen.setdefault(step.id, loc)
         if first != loc:
             problems.append((f"{loc}.id", f"duplicate step id {step.id!r} (first at {first})"))
-    known = set(runbook.meta.vars)
-    governance = runbook.meta.governance
-    for loc, step in iter_leaves(runbook):
+    return problems
+
+
+class _Templates:
+    """The templates of each step, checked in execution order: what a template may name is a var or a
+    capture of a step before it (one that surely ran, and that the step needs when the runbook has needs)."""
+
+    def __init__(self, runbook: Runbook, walk: list[tuple[str, Leaf]], *, graph: bool) -> None:
+        self.runbook, self.walk, self.graph = runbook, walk, graph
+        self.known = set(runbook.meta.vars)
+        self.captured_by: dict[str, str] = {}
+        self.reused: dict[str, bool] = {}
+        self.upstream: set[str] | None = None  # the current step's ancestors, when first needed
+
+    def step(self, loc: str, step: Leaf) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         texts: list[tuple[str, str]] = []
         if isinstance(step, CliStep):
             texts += [(f"{loc}.with.argv[{k}]", arg) for k, arg in enumerate(step.with_.argv)]
@@ -416,6 +616,12 @@ def cross_check(runbook: Runbook) -> list[tuple[str, str]]:
                 texts.append((f"{loc}.with.stdin", step.with_.stdin))
         else:
             texts.append((f"{loc}.instructions", step.instructions))
+        if step.on_duplicate is not None and step.produces is None:
+            problems.append((f"{loc}.on_duplicate", "on_duplicate needs produces (the artifact it compares)"))
+        if step.produces is not None:
+            problems += _signature_problems(f"{loc}.produces.signature", step.produces.signature, self.runbook)
+            texts.append((f"{loc}.produces.signature", step.produces.signature))
+        self.upstream = None
         for where, text in texts:
             for match in ANY_TEMPLATE.findall(text):
                 if not is_template(match):
@@ -427,17 +633,48 @@ def cross_check(runbook: Runbook) -> list[tuple[str, str]]:
                         )
                     )
             for name in template_refs(text):
-                if name in known:
-                    continue
-                if governance.env_denied(name):
-                    problems.append((where, f"{{{{ .{name} }}}} names a denied environment variable (deny_env_vars)"))
-                else:
-                    problems.append(
-                        (where, f"{{{{ .{name} }}}} is neither a var in meta.vars nor a capture of an earlier step")
-                    )
+                problem = self.ref(step, name)
+                if problem is not None:
+                    problems.append((where, problem))
         if isinstance(step, CliStep):
-            known |= set(step.capture)
-    return problems
+            self.known |= set(step.capture)
+            for name in step.capture:
+                self.captured_by[name] = step.id
+        self.reused[step.id] = step.on_duplicate == "reuse"
+        return problems
+
+    def ref(self, step: Leaf, name: str) -> str | None:
+        """What is wrong with ``step`` naming ``name`` in a template, None when nothing."""
+        if name not in self.known:
+            if self.runbook.meta.governance.env_denied(name):
+                return f"{{{{ .{name} }}}} names a denied environment variable (deny_env_vars)"
+            return f"{{{{ .{name} }}}} is neither a var in meta.vars nor a capture of an earlier step"
+        producer = self.captured_by.get(name)
+        if producer is None or name in self.runbook.meta.vars:
+            return None
+        if self.reused.get(producer):
+            return (
+                f"{{{{ .{name} }}}} is a capture of step {producer!r}, which may be reused "
+                "(on_duplicate: reuse) without running, so the capture may not exist"
+            )
+        if self.graph:
+            if self.upstream is None:
+                self.upstream = ancestors([s for _, s in self.walk], step.id)
+            if producer not in self.upstream:
+                return (
+                    f"{{{{ .{name} }}}} is a capture of step {producer!r}, which step {step.id!r} "
+                    "does not need (add it to needs: a failed step skips only its dependents)"
+                )
+        return None
+
+
+def _signature_problems(where: str, signature: str, runbook: Runbook) -> list[tuple[str, str]]:
+    """A signature is stored and shown in clear to the whole org: no secret var may flow into it."""
+    return [
+        (where, f"{{{{ .{name} }}}} is a secret var: a signature is stored and shown in clear, so it may not use it")
+        for name in template_refs(signature)
+        if name in runbook.meta.vars and runbook.meta.spec(name).secret
+    ]
 
 
 class RunbookProblem(BaseModel):
@@ -461,7 +698,7 @@ def _loc(parts: tuple[int | str, ...]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("cli", "manual", "group"):
+        elif part in ("cli", "manual", "checkpoint", "group"):
             continue  # pydantic's discriminator tags are not part of the document's path
         else:
             out += f".{part}" if out else str(part)

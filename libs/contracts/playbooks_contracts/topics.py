@@ -7,10 +7,13 @@ this module; no topic name is spelled anywhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Generic
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from . import messages as m
+from .envelope import Envelope
 from .triggers import (
     TRIGGER_DATA,
     UpstreamAccountsPackRun,
@@ -18,9 +21,12 @@ from .triggers import (
     UpstreamException,
 )
 
+# What a consumer decodes from the topic: its raw model, or an ``Envelope`` (the platform's own topics).
+M = TypeVar("M", bound=BaseModel, default=Envelope, covariant=True)
+
 
 @dataclass(frozen=True)
-class Topic:
+class Topic(Generic[M]):
     name: str
     description: str
     key: str = "org_id"  # what the message key holds
@@ -30,16 +36,12 @@ class Topic:
     # Enveloped topics: envelope ``type`` -> model of its ``data``.
     data_models: dict[str, type[BaseModel]] = field(default_factory=dict)
     # Raw topics (from systems outside the platform): the model of the whole message body.
-    raw_model: type[BaseModel] | None = None
+    raw_model: type[M] | None = None
 
     @property
     def dlq(self) -> str:
         """The dead-letter topic: messages that could not be handled, with the reason in headers."""
         return f"{self.name}.dlq"
-
-    @property
-    def enveloped(self) -> bool:
-        return self.raw_model is None
 
 
 UPSTREAM_ACTIVITY_EVENTS = Topic(
@@ -72,9 +74,9 @@ TRIGGERS = Topic(
 )
 PLAYBOOK_RUNS = Topic(
     "playbook-runs.v1",
-    "Every condition-engine playbook run, with its status.",
+    "Every condition-engine playbook run, with its status: one message per evaluated event, carrying its runs.",
     producers=("condition-engine",),
-    data_models={"playbook_run.recorded": m.PlaybookRunRecorded},
+    data_models={"playbook_runs.recorded": m.PlaybookRunsRecorded},
 )
 ACTIVITY_LOGGED = Topic(
     "activity.logged.v1",
@@ -103,7 +105,7 @@ NOTIFICATIONS = Topic(
 RUNBOOK_REQUESTS = Topic(
     "runbook-requests.v1",
     "Requests to execute a published or installed runbook (from tasks and tools), filling its declared vars.",
-    producers=("condition-engine", "exception-playbook"),
+    producers=("condition-engine", "exception-playbook", "recommendation-agent"),
     consumers=("runbook-runtime",),
     data_models={"runbook.requested": m.RunbookRequested},
 )
@@ -112,6 +114,14 @@ RUNBOOK_STEP_RESULTS = Topic(
     "Every step result of every runbook run.",
     producers=("runbook-runtime",),
     data_models={"runbook.step_result": m.RunbookStepResult},
+)
+RUNBOOK_RUNS = Topic(
+    "runbook-runs.v1",
+    "Each run's status as it changes (planned with its plan, running, waiting, ended, or a request refused), "
+    "keyed by org: requesters (goals) follow their runs by run id.",
+    producers=("runbook-runtime",),
+    consumers=("recommendation-agent",),
+    data_models={"runbook.run_updated": m.RunbookRunUpdated},
 )
 PLAYBOOK_EXECUTIONS = Topic(
     "playbook-executions.v1",
@@ -129,7 +139,7 @@ RUNBOOKS_COMPILED = Topic(
     data_models={"runbook.compiled": m.RunbookCompiled},
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (
+ALL_TOPICS: tuple[Topic[Any], ...] = (
     UPSTREAM_ACTIVITY_EVENTS,
     UPSTREAM_ACCOUNTS_PACK_RUNS,
     UPSTREAM_EXCEPTIONS,
@@ -141,13 +151,14 @@ ALL_TOPICS: tuple[Topic, ...] = (
     NOTIFICATIONS,
     RUNBOOK_REQUESTS,
     RUNBOOK_STEP_RESULTS,
+    RUNBOOK_RUNS,
     PLAYBOOK_EXECUTIONS,
     RUNBOOKS_COMPILED,
 )
 
-BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
+BY_NAME: dict[str, Topic[Any]] = {t.name: t for t in ALL_TOPICS}
 
 
-def topic(name: str) -> Topic:
+def topic(name: str) -> Topic[Any]:
     """Look a topic up by name; an unknown name is a programming error."""
     return BY_NAME[name]

@@ -30,32 +30,6 @@ class Role(StrEnum):
     worker = "worker"
 
 
-class LogFormat(StrEnum):
-    auto = "auto"
-    console = "console"
-    json = "json"
-
-
-@app.command(epilog=EXIT_CODES)
-def dev(
-    log_format: Annotated[
-        LogFormat,
-        typer.Option(
-            "--log-format",
-            help="Service logs: readable lines (console) or JSON lines; auto is console at a terminal, JSON otherwise.",
-        ),
-    ] = LogFormat.auto,
-) -> None:
-    """Run the whole platform on the embedded stack (what `make dev` runs)."""
-    import os
-
-    from .dev import run_dev
-
-    if log_format is not LogFormat.auto:  # the services inherit it; auto lets each look at its own stderr
-        os.environ["PLAYBOOKS_LOG_JSON"] = "true" if log_format is LogFormat.json else "false"
-    run_dev()
-
-
 @app.command(epilog=EXIT_CODES)
 def token(
     org: Annotated[str, typer.Option(help="Org (tenant) id the token is for.")],
@@ -170,6 +144,28 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=15,
     )
+
+
+def _remote() -> None:
+    """The commands that talk to a running platform (runs, events, playbooks, exceptions, search, login)."""
+    from .remote.commands import register
+
+    register(app, EXIT_CODES)
+
+
+_remote()
+
+
+def _installed_commands() -> None:
+    """Commands other installed packages add through the ``playbooks.commands`` entry point, each a
+    ``register(app, exit_codes)``: ``playbooks dev`` comes from playbooks-dev, which service images leave out."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="playbooks.commands"):
+        entry.load()(app, EXIT_CODES)
+
+
+_installed_commands()
 
 
 def _installed() -> list[str]:

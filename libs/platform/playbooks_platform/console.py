@@ -58,7 +58,9 @@ def create_console_app(settings: ConsoleSettings | None = None) -> FastAPI:
     async def config_js() -> Response:
         return Response(config, media_type="text/javascript", headers={"Cache-Control": "no-store"})
 
+    # Static files and a config built at start: alive is ready (the probes of a deployment ask both).
     @app.get("/healthz", include_in_schema=False)
+    @app.get("/readyz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

@@ -7,12 +7,9 @@ JSON Schema. Output is deterministic (a test regenerates it and fails on any dri
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import re
 from collections.abc import Iterable
-from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +18,7 @@ from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import models_json_schema
 
 from playbooks_contracts import ALL_TOPICS, Envelope, Topic
+from playbooks_contracts.runbook import runbook_json_schema
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ASYNCAPI_VERSION = "3.0.0"
@@ -56,11 +54,11 @@ def _ident(name: str) -> str:
 
 def message_model(type_name: str, data_model: type[BaseModel]) -> type[BaseModel]:
     """The whole enveloped message of one type: the envelope with ``type`` fixed and ``data`` typed."""
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         f"{_camel(type_name)}Envelope",
         __base__=Envelope,
         __doc__=f"An Envelope of type {type_name!r} whose data is {data_model.__name__}.",
-        type=(Literal[type_name], Field(description="Message type.")),  # type: ignore[valid-type,arg-type]
+        type=(Literal[type_name], Field(description="Message type.")),  # type: ignore[arg-type]
         data=(data_model, ...),
     )
 
@@ -90,6 +88,82 @@ def message_schemas(topics: Iterable[Topic] = ALL_TOPICS) -> dict[str, dict[str,
     return dict(sorted(out.items()))
 
 
+def _message(topic: Topic, key: str, model: type[BaseModel], payload: dict[str, Any]) -> dict[str, Any]:
+    """The AsyncAPI message of one ``type`` on ``topic``; ``payload`` is its schema's reference."""
+    return {
+        "name": key,
+        "title": model.__name__,
+        "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else key,
+        "contentType": "application/json",
+        "headers": _headers_schema(TRACE_HEADERS),
+        "payload": payload,
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": f"The {topic.key}."},
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+    }
+
+
+def _channels(topic: Topic, channel_messages: dict[str, Any]) -> dict[str, Any]:
+    """The topic's channel and its dead-letter channel."""
+    cid, dlq_id = _ident(topic.name), _ident(topic.dlq)
+    return {
+        cid: {
+            "address": topic.name,
+            "title": topic.name,
+            "description": topic.description,
+            "messages": channel_messages,
+            "bindings": {
+                "kafka": {"topic": topic.name, "partitions": topic.partitions, "bindingVersion": KAFKA_BINDING_VERSION}
+            },
+            "x-key": topic.key,
+            "x-producers": list(topic.producers),
+            "x-consumers": list(topic.consumers),
+            "x-dead-letter-channel": {"$ref": f"#/channels/{dlq_id}"},
+        },
+        dlq_id: {
+            "address": topic.dlq,
+            "title": topic.dlq,
+            "description": f"Dead letters of {topic.name}: messages its consumers could not handle.",
+            "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
+            "bindings": {"kafka": {"topic": topic.dlq, "partitions": 1, "bindingVersion": KAFKA_BINDING_VERSION}},
+            "x-key": f"{topic.key} (the original key)",
+        },
+    }
+
+
+def _operations(topic: Topic, channel_refs: list[dict[str, str]]) -> dict[str, Any]:
+    """Who sends to ``topic``, who receives from it, and their dead letters."""
+    cid, dlq_id = _ident(topic.name), _ident(topic.dlq)
+    operations: dict[str, Any] = {}
+    for service in topic.producers:
+        operations[f"{service}-sends-{cid}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{cid}"},
+            "summary": f"{service} publishes to {topic.name}.",
+            "messages": channel_refs,
+            "x-service": service,
+        }
+    for service in topic.consumers:
+        operations[f"{service}-receives-{cid}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{cid}"},
+            "summary": f"{service} consumes {topic.name}.",
+            "messages": channel_refs,
+            "x-service": service,
+        }
+        operations[f"{service}-dead-letters-{cid}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{dlq_id}"},
+            "summary": f"{service} sends what it cannot handle from {topic.name} to {topic.dlq}.",
+            "messages": [{"$ref": f"#/channels/{dlq_id}/messages/DeadLetter"}],
+            "x-service": service,
+        }
+    return operations
+
+
 def asyncapi_document(topics: Iterable[Topic] = ALL_TOPICS) -> dict[str, Any]:
     """An AsyncAPI 3.0 document: every topic and its dead-letter topic, messages, key, producers, consumers."""
     topics = list(topics)
@@ -110,70 +184,14 @@ def asyncapi_document(topics: Iterable[Topic] = ALL_TOPICS) -> dict[str, Any]:
         }
     }
     for topic in topics:
-        cid, dlq_id = _ident(topic.name), _ident(topic.dlq)
+        cid = _ident(topic.name)
         channel_messages: dict[str, Any] = {}
         for key, model in per_topic[topic.name].items():
             mid = _ident(model.__name__)
-            messages[mid] = {
-                "name": key,
-                "title": model.__name__,
-                "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else key,
-                "contentType": "application/json",
-                "headers": _headers_schema(TRACE_HEADERS),
-                "payload": refs[(model, "validation")],
-                "bindings": {
-                    "kafka": {
-                        "key": {"type": "string", "description": f"The {topic.key}."},
-                        "bindingVersion": KAFKA_BINDING_VERSION,
-                    }
-                },
-            }
+            messages[mid] = _message(topic, key, model, refs[(model, "validation")])
             channel_messages[_ident(key)] = {"$ref": f"#/components/messages/{mid}"}
-        channels[cid] = {
-            "address": topic.name,
-            "title": topic.name,
-            "description": topic.description,
-            "messages": channel_messages,
-            "bindings": {
-                "kafka": {"topic": topic.name, "partitions": topic.partitions, "bindingVersion": KAFKA_BINDING_VERSION}
-            },
-            "x-key": topic.key,
-            "x-producers": list(topic.producers),
-            "x-consumers": list(topic.consumers),
-            "x-dead-letter-channel": {"$ref": f"#/channels/{dlq_id}"},
-        }
-        channels[dlq_id] = {
-            "address": topic.dlq,
-            "title": topic.dlq,
-            "description": f"Dead letters of {topic.name}: messages its consumers could not handle.",
-            "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-            "bindings": {"kafka": {"topic": topic.dlq, "partitions": 1, "bindingVersion": KAFKA_BINDING_VERSION}},
-            "x-key": f"{topic.key} (the original key)",
-        }
-        channel_refs = [{"$ref": f"#/channels/{cid}/messages/{k}"} for k in channel_messages]
-        for service in topic.producers:
-            operations[f"{service}-sends-{cid}"] = {
-                "action": "send",
-                "channel": {"$ref": f"#/channels/{cid}"},
-                "summary": f"{service} publishes to {topic.name}.",
-                "messages": channel_refs,
-                "x-service": service,
-            }
-        for service in topic.consumers:
-            operations[f"{service}-receives-{cid}"] = {
-                "action": "receive",
-                "channel": {"$ref": f"#/channels/{cid}"},
-                "summary": f"{service} consumes {topic.name}.",
-                "messages": channel_refs,
-                "x-service": service,
-            }
-            operations[f"{service}-dead-letters-{cid}"] = {
-                "action": "send",
-                "channel": {"$ref": f"#/channels/{dlq_id}"},
-                "summary": f"{service} sends what it cannot handle from {topic.name} to {topic.dlq}.",
-                "messages": [{"$ref": f"#/channels/{dlq_id}/messages/DeadLetter"}],
-                "x-service": service,
-            }
+        channels |= _channels(topic, channel_messages)
+        operations |= _operations(topic, [{"$ref": f"#/channels/{cid}/messages/{k}"} for k in channel_messages])
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -220,34 +238,12 @@ def openapi_documents(services: Iterable[str] | None = None) -> dict[str, dict[s
     return out
 
 
-def runbook_schema() -> dict[str, Any] | None:
-    """The runbook JSON Schema from ``playbooks_contracts.runbook``, once that module exists."""
-    if importlib.util.find_spec("playbooks_contracts.runbook") is None:
-        return None
-    module = importlib.import_module("playbooks_contracts.runbook")
-    for attr in ("runbook_json_schema", "RUNBOOK_JSON_SCHEMA", "RUNBOOK_SCHEMA"):
-        value = getattr(module, attr, None)
-        if callable(value):
-            return dict(value())
-        if isinstance(value, dict):
-            return value
-    model = getattr(module, "Runbook", None)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return _standalone_schema(model, "urn:playbooks:schema:runbook")
-    data = resources.files("playbooks_contracts").joinpath("data", "runbook.schema.json")
-    if data.is_file():
-        return dict(json.loads(data.read_text()))
-    raise LookupError("playbooks_contracts.runbook exists but exposes no runbook schema (Runbook or a JSON schema)")
-
-
 def build(services: Iterable[str] | None = None) -> dict[str, str]:
     """Every generated file: relative path -> its exact text."""
     docs: dict[str, Any] = {"asyncapi.json": asyncapi_document()}
     docs |= message_schemas()
     docs |= openapi_documents(services)
-    runbook = runbook_schema()
-    if runbook is not None:
-        docs["schemas/runbook.json"] = runbook
+    docs["schemas/runbook.json"] = runbook_json_schema()
     files = {path: json.dumps(doc, indent=2, ensure_ascii=False) + "\n" for path, doc in sorted(docs.items())}
     files[README] = _readme(sorted(files))
     return files
@@ -266,7 +262,7 @@ def _readme(paths: list[str]) -> str:
         "- `schemas/messages/<type>.json`: one whole message per envelope type (`data` typed).",
         "- `schemas/upstream/<topic>.json`: raw messages other systems write to `upstream.*` topics.",
         "- `openapi/<service>.json`: the HTTP API of each service.",
-        "- `schemas/runbook.json`: the runbook document (when the runbook contract exists).",
+        "- `schemas/runbook.json`: the runbook document.",
         "",
         "Files:",
         "",

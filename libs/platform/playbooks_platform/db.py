@@ -8,10 +8,12 @@ orgs in one batch use a system transaction and filter by org explicitly.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, Result, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 APP_ROLE = "playbooks_app"
@@ -37,10 +39,14 @@ class Database:
 
     @asynccontextmanager
     async def tenant_transaction(self, org_id: str) -> AsyncIterator[AsyncSession]:
-        """A transaction that row-level security confines to one org."""
-        async with self.sessions() as session, session.begin():
-            await set_tenant(session, org_id)
-            yield session
+        """A transaction that row-level security confines to one org; then its ``after_commit`` actions."""
+        async with self.sessions() as session:
+            async with session.begin():
+                await set_tenant(session, org_id)
+                yield session
+            for action in session.info.pop(_AFTER_COMMIT, ()):
+                if inspect.isawaitable(done := action()):
+                    await done
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -48,6 +54,28 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an INSERT, UPDATE or DELETE without RETURNING wrote.
+
+    ``AsyncSession.execute`` is typed to return the general ``Result``; for such a statement it is a
+    ``CursorResult``, the one that counts them.
+    """
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def after_commit(session: AsyncSession, action: Callable[[], object]) -> None:
+    """Call ``action`` once the tenant transaction of ``session`` has committed (never if it rolls back);
+    when it returns an awaitable (an ``async def``), that is awaited, in the order the actions came.
+
+    For a route on ``TenantSession`` that must act after the commit and before answering, such as
+    waking the outbox relay for the rows it staged or refreshing a search index from what committed.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+_AFTER_COMMIT = "after_commit"
 
 
 async def set_tenant(session: AsyncSession, org_id: str) -> None:

@@ -59,6 +59,13 @@ class Invalid(DomainError):
     title = "Unprocessable content"
 
 
+class TooManyRequests(DomainError):
+    """A bounded resource (streams, say) is at its limit for this caller; ``Retry-After`` says when to retry."""
+
+    status = 429
+    title = "Too many requests"
+
+
 class Unavailable(DomainError):
     status = 503
     title = "Service unavailable"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from alembic import command, context, op
 from alembic.config import Config
@@ -150,3 +152,31 @@ def drop_outbox_batches(schema: str) -> None:
     op.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT ck_outbox_one_form"))
     op.execute(text(f"ALTER TABLE {table} ALTER COLUMN topic SET NOT NULL, ALTER COLUMN payload SET NOT NULL"))
     op.execute(text(f"ALTER TABLE {table} DROP COLUMN batch"))
+
+
+def rewrite_json(schema: str, table: str, key: str, column: str, convert: Callable[[Any], Any], where: str = "") -> int:
+    """A data migration: each row's JSON ``column`` replaced by ``convert(value)`` where that changes
+    it (rows read in pages by ``key``, so a large table is never held whole). Returns the rows changed."""
+    conn = op.get_bind()
+    changed, last = 0, None
+    filters = f"AND ({where})" if where else ""
+    while True:
+        rows = conn.execute(
+            text(
+                f"SELECT {key} AS k, {column} AS v FROM {schema}.{table} "
+                f"WHERE (CAST(:last AS text) IS NULL OR {key}::text > :last) {filters} ORDER BY {key}::text LIMIT 500"
+            ),
+            {"last": last},
+        ).all()
+        if not rows:
+            return changed
+        for row in rows:
+            value = json.loads(row.v) if isinstance(row.v, str) else row.v
+            new = convert(value)
+            if new != value:
+                conn.execute(
+                    text(f"UPDATE {schema}.{table} SET {column} = CAST(:v AS jsonb) WHERE {key} = :k"),
+                    {"v": json.dumps(new), "k": row.k},
+                )
+                changed += 1
+        last = str(rows[-1].k)

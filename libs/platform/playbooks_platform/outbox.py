@@ -34,11 +34,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from playbooks_contracts import Envelope, Topic
+from playbooks_contracts import Topic
 
 from .backoff import Backoff
 from .bus.publisher import OutgoingMessage, Publisher
 from .db import Database
+from .messages import Message
 from .telemetry import inject_headers
 from .transient import is_transient
 
@@ -64,8 +65,9 @@ def outbox_table(schema: str) -> Table:
     return _tables[schema]
 
 
-async def add_to_outbox(session: AsyncSession, schema: str, items: Sequence[tuple[Topic, Envelope]]) -> None:
-    """Stage messages in the caller's transaction; they are published after it commits.
+async def add_to_outbox(session: AsyncSession, schema: str, items: Sequence[tuple[Topic, Message]]) -> None:
+    """Stage messages (``playbooks_platform.messages``) in the caller's transaction; they are
+    published after it commits.
 
     The current trace context is stored with each row so the relayed message continues the
     trace of the request or message that caused it.
@@ -75,15 +77,17 @@ async def add_to_outbox(session: AsyncSession, schema: str, items: Sequence[tupl
     await session.execute(outbox_insert(schema, items))
 
 
-def outbox_insert(schema: str, items: Sequence[tuple[Topic, Envelope]]) -> Insert:
+def outbox_insert(schema: str, items: Sequence[tuple[Topic, Message]]) -> Insert:
     """The INSERT that stages ``items`` (one multi-row VALUES), for callers that add their own
     data-modifying CTEs to it so that their rows and the messages take one round trip."""
+    return insert(outbox_table(schema)).values(outbox_rows(items))
+
+
+def outbox_rows(items: Sequence[tuple[Topic, Message]]) -> list[dict[str, Any]]:
+    """The outbox rows (topic, key, payload, headers) staging ``items``, for a caller that writes
+    them in a statement of its own."""
     headers = inject_headers()
-    rows = [
-        {"topic": t.name, "key": env.org_id, "payload": env.model_dump(mode="json"), "headers": headers}
-        for t, env in items
-    ]
-    return insert(outbox_table(schema)).values(rows)
+    return [{"topic": t.name, "key": message["org_id"], "payload": message, "headers": headers} for t, message in items]
 
 
 # One packed message: topic, key, headers, and the envelope as a JSON-ready dict.
@@ -98,6 +102,12 @@ async def stage_batch(session: AsyncSession, schema: str, messages: Sequence[Pac
     """
     if not messages:
         return
+    await session.execute(insert(outbox_table(schema)), {"batch": pack_batch(messages)})
+
+
+def pack_batch(messages: Sequence[PackedMessage]) -> bytes:
+    """The ``batch`` of an outbox row holding ``messages`` (``stage_batch``'s format), for a caller
+    that writes the row in a statement of its own."""
     lines: list[bytes] = []
     metas: dict[tuple[str, str | None, int], bytes] = {}  # the messages of one event share headers
     for topic, key, headers, env in messages:
@@ -106,7 +116,7 @@ async def stage_batch(session: AsyncSession, schema: str, messages: Sequence[Pac
             meta = metas[topic, key, id(headers)] = orjson.dumps((topic, key, headers))
         lines.append(meta)
         lines.append(orjson.dumps(env))
-    await session.execute(insert(outbox_table(schema)), {"batch": b"\n".join(lines)})
+    return b"\n".join(lines)
 
 
 def unpack(batch: bytes) -> list[OutgoingMessage]:

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from .auth import Principal, current_principal
+from .auth import CurrentPrincipal, Principal
 from .errors import Forbidden
 
 
@@ -77,8 +77,8 @@ class PermissionChecker:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    async def __call__(self, request: Request) -> Principal:
-        principal = await current_principal(request)
+    async def __call__(self, principal: CurrentPrincipal) -> Principal:
+        # Through Depends: a request verifies its token once, however many dependencies need the caller.
         check(principal, self.permission)
         return principal
 

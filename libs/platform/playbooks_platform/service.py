@@ -11,17 +11,19 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
+from pydantic import BaseModel
+from typing_extensions import TypeVar
 
-from playbooks_contracts import Topic
+from playbooks_contracts import Envelope, Topic
 from playbooks_contracts.runbook import RUNBOOK_SCHEMA_PATH, runbook_json_schema
 
 from .auth import CurrentPrincipal, TokenVerifier
@@ -43,41 +45,51 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "playbooks.services"
 
+# A service's settings class: its runtime, spec and handlers are typed by it, so nothing casts
+# ``runtime.settings``. Covariant: a function taking any service's runtime takes this one's.
+S = TypeVar("S", bound=PlatformSettings, default=PlatformSettings, covariant=True)
+# The model a consumer's topics carry (``Envelope`` for the platform's own topics).
+M = TypeVar("M", bound=BaseModel, default=Envelope)
+
 
 @dataclass
-class ConsumerSpec:
+class ConsumerSpec(Generic[S, M]):
     """A consumer group of a service: which topics, and the batch handler built at start-up."""
 
     group: str
-    topics: Sequence[Topic]
-    handler: Callable[[Runtime], Handler]
+    topics: Sequence[Topic[M]]
+    handler: Callable[[Runtime[S]], Handler[M]]
     # Handle different partitions' batches concurrently. Only for handlers that are safe to run
     # beside themselves (no shared mutable state, idempotency enforced by the database).
     concurrent_partitions: bool = False
 
 
 @dataclass
-class ServiceSpec:
+class ServiceSpec(Generic[S]):
     name: str
     package: str
-    settings_cls: type[PlatformSettings] = PlatformSettings
+    settings_cls: type[S]  # a PlatformSettings subclass; every route, handler and job is typed by it
     routers: Sequence[APIRouter] = ()
     schema: str | None = None  # its PostgreSQL schema; None for a service without a database
     outbox: bool = False
-    consumers: Sequence[ConsumerSpec] = ()
-    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
-    on_startup: Callable[[Runtime], Awaitable[None]] | None = None
-    on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
+    consumers: Sequence[ConsumerSpec[S, Any]] = ()
+    background: Sequence[Callable[[Runtime[S]], Coroutine[Any, Any, None]]] = ()
+    on_startup: Callable[[Runtime[S]], Awaitable[None]] | None = None
+    on_shutdown: Callable[[Runtime[S]], Awaitable[None]] | None = None
     description: str = ""
     version: str = "0.1.0"
 
 
 @dataclass
-class Runtime:
-    """Everything a running service holds; reachable from routes as ``RuntimeDep``."""
+class Runtime(Generic[S]):
+    """Everything a running service holds; reachable from routes as ``RuntimeDep``.
 
-    spec: ServiceSpec
-    settings: PlatformSettings
+    ``Runtime[MySettings]`` in a service's own functions types ``runtime.settings``; routes take
+    the settings alone with the service's ``SettingsDep``.
+    """
+
+    spec: ServiceSpec[S]
+    settings: S
     metrics: Metrics
     verifier: TokenVerifier
     publisher: Publisher
@@ -92,7 +104,7 @@ class Runtime:
             raise RuntimeError(f"{self.spec.name} has no database")
         return self.db
 
-    def consumer(self, spec: ConsumerSpec) -> ConsumerRunner:
+    def consumer(self, spec: ConsumerSpec[S, Any]) -> ConsumerRunner:
         s = self.settings
         return ConsumerRunner(
             bootstrap=s.kafka_bootstrap,
@@ -108,17 +120,24 @@ class Runtime:
             concurrent_partitions=spec.concurrent_partitions,
             session_timeout_ms=s.consumer_session_timeout_ms,
             fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
+            max_partition_fetch_bytes=s.consumer_max_partition_fetch_bytes,
+            lag_interval_s=s.consumer_lag_interval_s,
         )
 
 
-def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+async def get_runtime(request: Request) -> Runtime[Any]:
+    # async, though it awaits nothing: FastAPI runs a plain ``def`` dependency in its thread pool,
+    # a thread hop per request for an attribute read.
+    runtime: Runtime[Any] = request.app.state.runtime
+    return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+# Any service's runtime: a route passes it on to its service's functions (typed ``Runtime[MySettings]``)
+# and reads its settings through the service's ``SettingsDep``, never ``runtime.settings``.
+RuntimeDep = Annotated[Runtime[Any], Depends(get_runtime)]
 
 
-def load_spec(name: str) -> ServiceSpec:
+def load_spec(name: str) -> ServiceSpec[Any]:
     """The spec a service registered under its name."""
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
@@ -131,7 +150,7 @@ def installed_services() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
-def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> FastAPI:
+def create_app(spec: ServiceSpec[S], settings: S | None = None) -> FastAPI:
     settings = settings or spec.settings_cls(service_name=spec.name)
     setup_logging(spec.name, settings.log_level, settings.log_json)
     setup_tracing(spec.name, console=settings.trace_console)
@@ -142,7 +161,7 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
         # before anything runs: a command the service starts must not read its environment through /proc
         if not set_not_dumpable():
             log.warning("could not make the process non-dumpable: its /proc entries stay readable to its user")
-        runtime = Runtime(
+        runtime = Runtime[S](
             spec=spec,
             settings=settings,
             metrics=metrics,
@@ -150,56 +169,18 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
             publisher=Publisher(settings.kafka_bootstrap, client_id=spec.name, metrics=metrics),
         )
         app.state.runtime = runtime
-        tasks: list[asyncio.Task[None]] = []  # stopped gracefully: consumers and relay
-        jobs: list[asyncio.Task[None]] = []  # background loops: cancelled
-        if spec.schema:
-            runtime.db = Database(
-                settings.async_database_url, pool_size=settings.db_pool_size, application_name=spec.name
-            )
-            _instrument_db(runtime.db)
-        await _start_with_retry(runtime.publisher.start, "broker")
-        if spec.on_startup:
-            await spec.on_startup(runtime)
-        if spec.outbox and runtime.db is not None:
-            runtime.relay = OutboxRelay(runtime.db, runtime.publisher, spec.schema or "")
-            tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
-        if settings.runs_worker:
-            for consumer_spec in spec.consumers:
-                runner = runtime.consumer(consumer_spec)
-                runtime.consumers.append(runner)
-                tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{consumer_spec.group}"))
-            for job in spec.background:
-                jobs.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "background")))
+        tasks, jobs = await _start(runtime)
         log.info("service started", extra={"role": settings.role, "consumers": len(runtime.consumers)})
         # Everything loaded so far lives as long as the process: keep it out of the cyclic GC's
-        # full scans, which otherwise cost a third of a busy consumer's time. A consumer's batch
-        # allocates objects by the ten thousand, nearly all freed by reference counting; at
-        # Python's default of a young collection every 700, those collections took 12% of
-        # trigger-ingest's time (8,400 against 9,600 to 11,300 messages/s drained here).
+        # full scans. A consumer's batch allocates objects by the ten thousand, nearly all freed by
+        # reference counting; at Python's default of a young collection every 700, those
+        # collections were a real share of a busy consumer's time (docs/decisions/0005).
         gc.set_threshold(settings.gc_young_threshold, *gc.get_threshold()[1:])
         gc.freeze()
         try:
             yield
         finally:
-            for runner in runtime.consumers:
-                runner.stop()
-            if runtime.relay:
-                runtime.relay.stop()
-            for job in jobs:
-                job.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
-            done, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
-            for task in pending:
-                task.cancel()
-            for task in done:
-                if not task.cancelled() and task.exception():
-                    log.error("task ended with an error", exc_info=task.exception())
-            if spec.on_shutdown:
-                await spec.on_shutdown(runtime)
-            await runtime.publisher.stop()
-            if runtime.db:
-                await runtime.db.dispose()
-            log.info("service stopped")
+            await _stop(runtime, tasks, jobs)
 
     app = FastAPI(title=spec.name, description=spec.description, version=spec.version, lifespan=lifespan)
     install_problem_handlers(app)
@@ -219,6 +200,55 @@ def create_app(spec: ServiceSpec, settings: PlatformSettings | None = None) -> F
     document_permissions(app)
     _instrument_http(app)
     return app
+
+
+async def _start(runtime: Runtime) -> tuple[list[asyncio.Task[None]], list[asyncio.Task[None]]]:
+    """Database, broker, the service's start-up hook, then (tasks, jobs): the outbox relay and, in a
+    worker, the consumers (stopped gracefully), and the background loops (cancelled)."""
+    spec, settings = runtime.spec, runtime.settings
+    tasks: list[asyncio.Task[None]] = []  # stopped gracefully: consumers and relay
+    jobs: list[asyncio.Task[None]] = []  # background loops: cancelled
+    if spec.schema:
+        runtime.db = Database(settings.async_database_url, pool_size=settings.db_pool_size, application_name=spec.name)
+        _instrument_db(runtime.db)
+    await _start_with_retry(runtime.publisher.start, "broker")
+    if spec.on_startup:
+        await spec.on_startup(runtime)
+    if spec.outbox and runtime.db is not None:
+        runtime.relay = OutboxRelay(runtime.db, runtime.publisher, spec.schema or "")
+        tasks.append(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+    if settings.runs_worker:
+        for consumer_spec in spec.consumers:
+            runner = runtime.consumer(consumer_spec)
+            runtime.consumers.append(runner)
+            tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{consumer_spec.group}"))
+        for job in spec.background:
+            jobs.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "background")))
+    return tasks, jobs
+
+
+async def _stop(runtime: Runtime, tasks: list[asyncio.Task[None]], jobs: list[asyncio.Task[None]]) -> None:
+    """Consumers and relay stop after their current batch (10 s at most), background loops are
+    cancelled, then the shutdown hook, the broker and the database."""
+    for runner in runtime.consumers:
+        runner.stop()
+    if runtime.relay:
+        runtime.relay.stop()
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(*jobs, return_exceptions=True)
+    done, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if not task.cancelled() and task.exception():
+            log.error("task ended with an error", exc_info=task.exception())
+    if runtime.spec.on_shutdown:
+        await runtime.spec.on_shutdown(runtime)
+    await runtime.publisher.stop()
+    if runtime.db:
+        await runtime.db.dispose()
+    log.info("service stopped")
 
 
 class SchemaResponse(JSONResponse):

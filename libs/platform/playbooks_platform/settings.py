@@ -100,7 +100,6 @@ class PlatformSettings(BaseSettings):
     database_url: str = f"postgresql+asyncpg://postgres@127.0.0.1:{EMBEDDED_POSTGRES_PORT}/playbooks"
     db_pool_size: int = Field(default=10, ge=1)
     kafka_bootstrap: str = EMBEDDED_KAFKA_BOOTSTRAP
-    kafka_client_id: str | None = None
     consumer_max_batch: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1, description="Tries before a failing message is dead-lettered.")
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
@@ -108,10 +107,22 @@ class PlatformSettings(BaseSettings):
         default=50,
         ge=0,
         description="Longest a fetch waits for new records: lower is less latency on a quiet topic, "
-        "at more fetch requests (the default 500 ms of aiokafka doubled publish-to-run latency here).",
+        "at more fetch requests (aiokafka's default of 500 ms: docs/decisions/0005).",
+    )
+    consumer_max_partition_fetch_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="Most bytes one fetch brings of a partition (aiokafka's default): a batch holds at most "
+        "what one fetch brought, so a service with large batches of small records raises it.",
     )
     consumer_session_timeout_ms: int = Field(
         default=10_000, ge=1_000, description="A silent consumer leaves its group after this long."
+    )
+    consumer_lag_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often each consumer asks the broker for its partitions' ends to report lag, "
+        "also while a batch is stuck (0: only after each batch).",
     )
     gc_young_threshold: int = Field(
         default=50_000,
@@ -196,10 +207,6 @@ class PlatformSettings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
-
-    @property
-    def runs_api(self) -> bool:
-        return self.role in ("all", "api")
 
     @property
     def runs_worker(self) -> bool:

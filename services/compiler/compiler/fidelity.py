@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from playbooks_contracts.runbook import CliStep, Runbook, unescape
+from playbooks_contracts.runbook import CliStep, ManualStep, Runbook, unescape
 
 from . import ontology
 from .ir import Code, Text, extract
@@ -175,7 +175,7 @@ def figures_of(
                 f.assertions += len(step.assertions)
                 if not ontology.classify(step.with_.argv).automatable or ontology.policy_refusals(step.with_.argv):
                     f.destructive_cli += 1
-            else:
+            elif isinstance(step, ManualStep):  # a checkpoint asks for no evidence
                 f.assertions += sum(len(e.items) for e in step.required_evidence if e.name == "expected_output")
     texts = _step_texts(runbook)
     typed = typed_commands(markdown)

@@ -152,17 +152,10 @@ def extract(markdown: str) -> TsgIR:
         tok = tokens[i]
         cur = sections[-1]
         if tok.type == "heading_open":
-            level = int(tok.tag[1])
-            inline = tokens[i + 1]
-            text, _, _ = _inline(inline)
-            start = (tok.map[0] + 1) if tok.map else 1
-            while stack and stack[-1].level >= level:
-                stack.pop()
-            section = Section(len(sections), level, text, start, total, [*(s.title for s in stack), text])
-            if not title and level == 1:
-                title = text
+            section = _heading(tok, tokens[i + 1], len(sections), stack, total)
+            if not title and section.level == 1:
+                title = section.title
             sections.append(section)
-            stack.append(section)
             i += 3
             continue
         if tok.type in ("bullet_list_open", "ordered_list_open"):
@@ -175,26 +168,9 @@ def extract(markdown: str) -> TsgIR:
         elif tok.type == "list_item_close":
             item_open.pop()
         elif tok.type == "inline" and table is None:
-            text, codes, links = _inline(tok)
-            start, end = (tok.map[0] + 1, tok.map[1]) if tok.map else (0, 0)
-            if item_open and item_open[-1]:
-                item_open[-1] = False
-                checked = None
-                match = _CHECKBOX.match(text)
-                if match:
-                    checked = match.group(1) != " "
-                    text = text[match.end() :]
-                list_id, ordered = lists[-1]
-                cur.elements.append(Text("item", text, start, end, codes, links, list_id, ordered, checked))
-            else:
-                cur.elements.append(Text("paragraph", text, start, end, codes, links))
+            cur.elements.append(_text(tok, item_open, lists))
         elif tok.type in ("fence", "code_block"):
-            info = tok.info.strip() if tok.type == "fence" else ""
-            start, end = (tok.map[0] + 1, tok.map[1]) if tok.map else (0, 0)
-            if tok.type == "fence":
-                start, end = start + 1, end - 1
-            lang = info.split()[0].lower() if info else ""
-            cur.elements.append(Code(info, lang, tok.content, start, max(start, end), bool(item_open)))
+            cur.elements.append(_code(tok, bool(item_open)))
         elif tok.type == "table_open":
             start, end = (tok.map[0] + 1, tok.map[1]) if tok.map else (0, 0)
             table = Table([], [], start, end)
@@ -216,11 +192,51 @@ def extract(markdown: str) -> TsgIR:
         a.line_end = max(a.line_start, b.line_start - 1)
     if not sections[0].elements:
         sections.pop(0)
-    description = ""
+    return TsgIR(title=title, description=_description(sections), sections=sections, lines=total)
+
+
+def _heading(tok: Token, inline: Token, index: int, stack: list[Section], total: int) -> Section:
+    """The section a heading opens; ``stack`` (the open sections, outermost first) ends with it."""
+    level = int(tok.tag[1])
+    text, _, _ = _inline(inline)
+    start = (tok.map[0] + 1) if tok.map else 1
+    while stack and stack[-1].level >= level:
+        stack.pop()
+    section = Section(index, level, text, start, total, [*(s.title for s in stack), text])
+    stack.append(section)
+    return section
+
+
+def _text(tok: Token, item_open: list[bool], lists: list[tuple[int, bool]]) -> Text:
+    """A paragraph, or the text of the list item still open (a checklist item when it has a box)."""
+    text, codes, links = _inline(tok)
+    start, end = (tok.map[0] + 1, tok.map[1]) if tok.map else (0, 0)
+    if not (item_open and item_open[-1]):
+        return Text("paragraph", text, start, end, codes, links)
+    item_open[-1] = False
+    checked = None
+    match = _CHECKBOX.match(text)
+    if match:
+        checked = match.group(1) != " "
+        text = text[match.end() :]
+    list_id, ordered = lists[-1]
+    return Text("item", text, start, end, codes, links, list_id, ordered, checked)
+
+
+def _code(tok: Token, in_list: bool) -> Code:
+    info = tok.info.strip() if tok.type == "fence" else ""
+    start, end = (tok.map[0] + 1, tok.map[1]) if tok.map else (0, 0)
+    if tok.type == "fence":
+        start, end = start + 1, end - 1
+    lang = info.split()[0].lower() if info else ""
+    return Code(info, lang, tok.content, start, max(start, end), in_list)
+
+
+def _description(sections: list[Section]) -> str:
+    """The first paragraph of the guide's top sections (meta.description)."""
     for s in sections:
         if s.level <= 1:
             para = next((e for e in s.elements if isinstance(e, Text) and e.kind == "paragraph"), None)
             if para is not None:
-                description = para.text
-                break
-    return TsgIR(title=title, description=description, sections=sections, lines=total)
+                return para.text
+    return ""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from playbooks_platform.service import Runtime, ServiceSpec, create_app
 
+from .process_pool import WorkerPool
 from .routes import WORKERS, router
 from .settings import CompilerSettings
-from .workers import WorkerPool
 
 
-async def _start_workers(runtime: Runtime) -> None:
-    s: CompilerSettings = runtime.settings  # type: ignore[assignment]
+async def _start_workers(runtime: Runtime[CompilerSettings]) -> None:
+    s = runtime.settings
     pool = runtime.state[WORKERS] = WorkerPool(
         workers=s.worker_processes,
         deadline_s=s.worker_deadline_s,

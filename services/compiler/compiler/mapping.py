@@ -75,6 +75,33 @@ def _code(text: str) -> str:
     return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
 
 
+def _table(heading: str, columns: list[str], rows: list[str], *, empty: str = "None.") -> list[str]:
+    """A section of mapping.md: its heading, then a table of ``rows`` or ``empty``."""
+    out = ["", f"## {heading}", ""]
+    if not rows:
+        return [*out, empty]
+    return [*out, "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *rows]
+
+
+def _var_rows(variables: list[VarMap]) -> list[str]:
+    rows = []
+    for v in variables:
+        written = ", ".join(_code(w) for w in v.written)
+        default = _code(v.default) if v.default else "(none)"
+        lines = ", ".join(str(n) for n in v.lines)
+        rows.append(f"| `{v.name}` | {_cell(written)} | {lines} | {_cell(default)} | {_cell(v.todo or '-')} |")
+    return rows
+
+
+def _section_rows(mapping: Mapping) -> list[str]:
+    rows = []
+    for path, start, end in mapping.sections:
+        ids = [s.step_id for s in mapping.steps if s.section == path]
+        where = ", ".join(f"`{i}`" for i in ids) or "no step: prose, links or reference only (nothing to run)"
+        rows.append(f"| {_cell(path or '(before the first heading)')} | {start}-{end} | {where} |")
+    return rows
+
+
 def render(mapping: Mapping, *, title: str) -> str:
     """mapping.md as Markdown tables."""
     out = [f"# Mapping: {title}", ""]
@@ -95,54 +122,30 @@ def render(mapping: Mapping, *, title: str) -> str:
             f"| `{s.step_id}` | {s.type} | {_cell(s.section)} | {s.line_start}-{s.line_end} | {s.source} "
             f"| {_cell(s.title)} |"
         )
-    out += ["", "## Extracted commands", ""]
-    if mapping.commands:
-        out += ["| line | command | step | decision |", "|---|---|---|---|"]
-        for c in mapping.commands:
-            out.append(f"| {c.line} | {_cell(_code(c.text))} | `{c.step_id}` | {_cell(c.verdict)} |")
-    else:
-        out.append("None found.")
-    out += ["", "## Inferred variables", ""]
-    if mapping.vars:
-        out += ["| var | written as | lines | default | TODO |", "|---|---|---|---|---|"]
-        for v in mapping.vars:
-            written = ", ".join(_code(w) for w in v.written)
-            default = _code(v.default) if v.default else "(none)"
-            lines = ", ".join(str(n) for n in v.lines)
-            out.append(f"| `{v.name}` | {_cell(written)} | {lines} | {_cell(default)} | {_cell(v.todo or '-')} |")
-    else:
-        out.append("None.")
-    out += ["", "## Manual steps", ""]
+    out += _table(
+        "Extracted commands",
+        ["line", "command", "step", "decision"],
+        [f"| {c.line} | {_cell(_code(c.text))} | `{c.step_id}` | {_cell(c.verdict)} |" for c in mapping.commands],
+        empty="None found.",
+    )
+    out += _table("Inferred variables", ["var", "written as", "lines", "default", "TODO"], _var_rows(mapping.vars))
     manual = [s for s in mapping.steps if s.type == "manual"]
-    if manual:
-        out += ["| step | why manual | approval |", "|---|---|---|"]
-        for s in manual:
-            out.append(f"| `{s.step_id}` | {_cell(s.why_manual)} | {'required' if s.approval else 'no'} |")
-    else:
-        out.append("None.")
-    out += ["", "## Sections", ""]
-    if mapping.sections:
-        out += ["| section | lines | steps |", "|---|---|---|"]
-        for path, start, end in mapping.sections:
-            ids = [s.step_id for s in mapping.steps if s.section == path]
-            where = ", ".join(f"`{i}`" for i in ids) or "no step: prose, links or reference only (nothing to run)"
-            out.append(f"| {_cell(path or '(before the first heading)')} | {start}-{end} | {where} |")
-    else:
-        out.append("None.")
-    out += ["", "## Code blocks", ""]
-    if mapping.blocks:
-        out += ["| lines | language | decision |", "|---|---|---|"]
-        for b in mapping.blocks:
-            out.append(f"| {b.line_start}-{b.line_end} | {b.lang or 'untagged'} | {_cell(b.decision)} |")
-    else:
-        out.append("None.")
-    out += ["", "## Prose instructions", ""]
-    if mapping.prose:
-        out += ["| line | sentence | where |", "|---|---|---|"]
-        for p in mapping.prose:
-            out.append(f"| {p.line} | {_cell(p.sentence)} | {_cell(p.where)} |")
-    else:
-        out.append("None.")
+    out += _table(
+        "Manual steps",
+        ["step", "why manual", "approval"],
+        [f"| `{s.step_id}` | {_cell(s.why_manual)} | {'required' if s.approval else 'no'} |" for s in manual],
+    )
+    out += _table("Sections", ["section", "lines", "steps"], _section_rows(mapping))
+    out += _table(
+        "Code blocks",
+        ["lines", "language", "decision"],
+        [f"| {b.line_start}-{b.line_end} | {b.lang or 'untagged'} | {_cell(b.decision)} |" for b in mapping.blocks],
+    )
+    out += _table(
+        "Prose instructions",
+        ["line", "sentence", "where"],
+        [f"| {p.line} | {_cell(p.sentence)} | {_cell(p.where)} |" for p in mapping.prose],
+    )
     out += ["", "## TODOs and uncertainties", ""]
     items = [f"- [ ] TODO: {t}" for t in mapping.todos] + [f"- {u}" for u in mapping.uncertainties]
     out += items or ["None."]

@@ -66,13 +66,13 @@ def load() -> dict[str, Any]:
 
 
 def tools() -> dict[str, dict[str, Any]]:
-    return load()["tools"]  # type: ignore[no-any-return]
+    return load()["tools"]
 
 
 def is_known_tool(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
     data = load()
-    known = base in tools() or base in data["privilege_prefixes"] or base in data["launchers"] or _plugin(base)
+    known = base in tools() or base in data["privilege_prefixes"] or base in data["launchers"] or bool(_plugin(base))
     return known or _cmdlet(base) is not None
 
 
@@ -160,8 +160,8 @@ def classify(argv: list[str]) -> Verdict:
         return _watch(argv[1:])
     plugin = _plugin(program)
     if plugin is not None and program not in tools():
-        inner = classify([program.partition("-")[0], plugin, *argv[1:]])
-        return Verdict(inner.kind, program, inner.reason, inner.blocking)
+        as_plugin = classify([program.partition("-")[0], plugin, *argv[1:]])
+        return Verdict(as_plugin.kind, program, as_plugin.reason, as_plugin.blocking)
     if TEMPLATE_REF.search(argv[0]):
         return Verdict("unknown", argv[0], "the program itself is a placeholder")
     if re.match(r"^[A-Za-z_]\w*=", argv[0]):
@@ -175,15 +175,32 @@ def classify(argv: list[str]) -> Verdict:
     spec = tools().get(program)
     verb = _cmdlet(program)
     if spec is None and verb is not None:
-        ps = data["powershell"]
-        if verb in ps["read_verbs"]:
-            return Verdict("read", program, f"PowerShell {verb}- cmdlets only read")
-        if verb in ps["write_verbs"]:
-            return Verdict("write", program, f"PowerShell {verb}- cmdlets change state")
-        return Verdict("unknown", program, f"PowerShell verb {verb} is not in the command ontology")
+        return _powershell(program, verb)
     if spec is None:
         return Verdict("unknown", program, f"{program} is not in the command ontology")
-    args = argv[1:]
+    return _by_spec(program, spec, argv[1:])
+
+
+def _powershell(program: str, verb: str) -> Verdict:
+    ps = load()["powershell"]
+    if verb in ps["read_verbs"]:
+        return Verdict("read", program, f"PowerShell {verb}- cmdlets only read")
+    if verb in ps["write_verbs"]:
+        return Verdict("write", program, f"PowerShell {verb}- cmdlets change state")
+    return Verdict("unknown", program, f"PowerShell verb {verb} is not in the command ontology")
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """What a tool's mode made of its arguments, before the checks every reading command gets."""
+
+    kind: Kind
+    reason: str
+    subject: str = ""  # the subcommand matched, for ``blocking_flags_for``
+
+
+def _by_spec(program: str, spec: dict[str, Any], args: list[str]) -> Verdict:
+    """A known tool's command, judged by the tool's ontology entry."""
     mode = spec["mode"]
     most = spec.get("max_positionals")
     if most is not None and len(positionals(args, set(spec.get("value_options", [])))) > most:
@@ -191,61 +208,86 @@ def classify(argv: list[str]) -> Verdict:
     write_flag = _has_flag(args, spec.get("write_flags", []))
     if write_flag:
         return Verdict("write", program, f"{program} {write_flag} writes")
-    kind: Kind
-    subject = ""
     if mode == "write":
         return Verdict("write", program, f"{program} changes or destroys state")
+    judged: Verdict | _Judged
     if mode == "read":
-        kind, reason = "read", f"{program} only reads"
+        judged = _Judged("read", f"{program} only reads")
     elif mode == "sql":
-        sql = _option_value(args, spec.get("sql_flags", []))
-        if sql is None:
-            return Verdict("unknown", program, f"{program} without -c opens an interactive session or runs a file")
-        kind, reason = classify_sql(sql)
+        judged = _sql_mode(program, spec, args)
     elif mode == "http":
-        method = (_option_value(args, spec.get("method_flags", [])) or "GET").upper()
-        if method not in ("GET", "HEAD"):
-            return Verdict("write", program, f"HTTP {method} may change state")
-        kind, reason = "read", f"HTTP {method}"
+        judged = _http_mode(program, spec, args)
     elif mode == "subcommand":
-        pos = positionals(args, set(spec.get("value_options", [])))
-        best: tuple[int, Kind, str] | None = None
-        for key, label in (("write", "write"), ("read", "read")):
-            for entry in spec.get(key, []):
-                words = str(entry).split()
-                if pos[: len(words)] == words and (best is None or len(words) > best[0]):
-                    best = (len(words), label, str(entry))  # type: ignore[assignment]
-        if best is None:
-            sub = " ".join(pos[:2]) or "(none)"
-            return Verdict("unknown", program, f"{program} {sub} is not in the command ontology")
-        _, kind, subject = best
-        reason = f"{program} {subject} " + ("only reads" if kind == "read" else "changes state")
+        judged = _subcommand_mode(program, spec, args)
     elif mode == "verb":
-        pos = [p for p in positionals(args, set(spec.get("value_options", []))) if not TEMPLATE_REF.search(p)]
-        hit = next((p for p in pos for g in spec.get("write_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
-        if hit is not None:
-            return Verdict("write", program, f"{program} ... {hit} changes state")
-        hit = next((p for p in pos for g in spec.get("blocking_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
-        if hit is not None:
-            return Verdict("read", program, f"{program} ... {hit} streams until interrupted", blocking=True)
-        hit = next((p for p in pos for g in spec.get("read_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
-        if hit is None:
-            return Verdict("unknown", program, f"{program} {' '.join(pos[:3])} is not in the command ontology")
-        kind, reason = "read", f"{program} ... {hit} only reads"
+        judged = _verb_mode(program, spec, args)
     else:
         return Verdict("unknown", program, f"ontology mode {mode!r} of {program} is not understood")
-    if kind == "read":
-        blocking_for = spec.get("blocking_flags_for")
-        if blocking_for is None or subject in blocking_for:
-            flag = _has_flag(args, spec.get("blocking_flags", []))
-            if flag:
-                return Verdict("read", program, f"{program} {flag} runs until interrupted", blocking=True)
-        needs = spec.get("requires_one_of")
-        if needs and not _has_flag(args, needs):
-            return Verdict(
-                "read", program, f"{program} without {' or '.join(needs)} runs until interrupted", blocking=True
-            )
-    return Verdict(kind, program, reason)
+    if isinstance(judged, Verdict):
+        return judged
+    if judged.kind == "read":
+        blocking = _blocking(program, spec, args, judged.subject)
+        if blocking is not None:
+            return blocking
+    return Verdict(judged.kind, program, judged.reason)
+
+
+def _sql_mode(program: str, spec: dict[str, Any], args: list[str]) -> Verdict | _Judged:
+    sql = _option_value(args, spec.get("sql_flags", []))
+    if sql is None:
+        return Verdict("unknown", program, f"{program} without -c opens an interactive session or runs a file")
+    return _Judged(*classify_sql(sql))
+
+
+def _http_mode(program: str, spec: dict[str, Any], args: list[str]) -> Verdict | _Judged:
+    method = (_option_value(args, spec.get("method_flags", [])) or "GET").upper()
+    if method not in ("GET", "HEAD"):
+        return Verdict("write", program, f"HTTP {method} may change state")
+    return _Judged("read", f"HTTP {method}")
+
+
+def _subcommand_mode(program: str, spec: dict[str, Any], args: list[str]) -> Verdict | _Judged:
+    """The longest listed subcommand the words start with, among the tool's ``write`` and ``read`` ones."""
+    pos = positionals(args, set(spec.get("value_options", [])))
+    best: tuple[int, Kind, str] | None = None
+    for key, label in (("write", "write"), ("read", "read")):
+        for entry in spec.get(key, []):
+            words = str(entry).split()
+            if pos[: len(words)] == words and (best is None or len(words) > best[0]):
+                best = (len(words), label, str(entry))  # type: ignore[assignment]
+    if best is None:
+        sub = " ".join(pos[:2]) or "(none)"
+        return Verdict("unknown", program, f"{program} {sub} is not in the command ontology")
+    _, kind, subject = best
+    return _Judged(kind, f"{program} {subject} " + ("only reads" if kind == "read" else "changes state"), subject)
+
+
+def _verb_mode(program: str, spec: dict[str, Any], args: list[str]) -> Verdict | _Judged:
+    """Any word matching a write verb writes; else a blocking verb streams; else a read verb reads."""
+    pos = [p for p in positionals(args, set(spec.get("value_options", []))) if not TEMPLATE_REF.search(p)]
+    hit = next((p for p in pos for g in spec.get("write_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
+    if hit is not None:
+        return Verdict("write", program, f"{program} ... {hit} changes state")
+    hit = next((p for p in pos for g in spec.get("blocking_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
+    if hit is not None:
+        return Verdict("read", program, f"{program} ... {hit} streams until interrupted", blocking=True)
+    hit = next((p for p in pos for g in spec.get("read_verbs", []) if fnmatch.fnmatchcase(p, g)), None)
+    if hit is None:
+        return Verdict("unknown", program, f"{program} {' '.join(pos[:3])} is not in the command ontology")
+    return _Judged("read", f"{program} ... {hit} only reads")
+
+
+def _blocking(program: str, spec: dict[str, Any], args: list[str], subject: str) -> Verdict | None:
+    """A reading command that runs until interrupted: a follow/watch flag, or none of the flags that end it."""
+    blocking_for = spec.get("blocking_flags_for")
+    if blocking_for is None or subject in blocking_for:
+        flag = _has_flag(args, spec.get("blocking_flags", []))
+        if flag:
+            return Verdict("read", program, f"{program} {flag} runs until interrupted", blocking=True)
+    needs = spec.get("requires_one_of")
+    if needs and not _has_flag(args, needs):
+        return Verdict("read", program, f"{program} without {' or '.join(needs)} runs until interrupted", blocking=True)
+    return None
 
 
 _WATCH_VALUE = {"-n", "--interval"}

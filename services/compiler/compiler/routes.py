@@ -13,9 +13,9 @@ from playbooks_platform.errors import Invalid
 from playbooks_platform.permissions import Reader, Writer
 from playbooks_platform.service import RuntimeDep
 
+from .process_pool import WorkerPool
 from .service import PublishAs, compile_job, publish_compiled, validate_job
-from .settings import CompilerSettings
-from .workers import WorkerPool
+from .settings import SettingsDep
 
 WORKERS = "workers"  # runtime.state key of the WorkerPool
 
@@ -33,9 +33,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/compile", response_model=CompileResponse, responses=_RESPONSES)
-async def compile_(body: CompileRequest, principal: Writer, runtime: RuntimeDep) -> Response:
+async def compile_(body: CompileRequest, principal: Writer, runtime: RuntimeDep, settings: SettingsDep) -> Response:
     """Compile a Markdown TSG: the runbook, the mapping report and diagnostics; optionally publish it for review."""
-    settings: CompilerSettings = runtime.settings  # type: ignore[assignment]
     llm = settings.llm() if body.engine == "auto" else None
     publish = (
         PublishAs(principal.org_id, f"http:{principal.user_id}", body.playbook_id, body.version)

@@ -50,6 +50,14 @@ _LEAD_IN = re.compile(
     r"[,:]?\s+)?(?:(?:if|when|once|after|before|where|in case|to|for|while|until|as soon as)\b[^,]{1,160},\s*)?",
     re.I,
 )
+# A guide asking for a confirmation before going on: the state-changing steps after it get a checkpoint.
+_CONFIRM_FIRST = re.compile(
+    r"\b(?:confirm\s+with|before\s+(?:proceeding|continuing|you\s+(?:proceed|continue|go\s+on))\s*,?\s*"
+    r"(?:verify|confirm|check|ensure|make\s+sure)|get\s+(?:an?\s+|the\s+)?(?:approval|sign-?off|go-ahead)|"
+    r"obtain\s+(?:an?\s+|the\s+)?(?:approval|sign-?off)|make\s+sure\b[^.!?]{0,160}?\bbefore\b|"
+    r"(?:do\s+not|don't)\s+(?:proceed|continue)\s+(?:until|without))",
+    re.I,
+)
 _NOT_IMPERATIVE = re.compile(r"^(?:note\s+(?:that|:)|see\b|read\s+more|use\s+(?:case|this\b))", re.I)
 
 
@@ -447,7 +455,7 @@ def _sql_step(b: _Builder, code: Code, section: Section, lead: str) -> None:
     title = _short(lead or section.title or "Run the SQL", 100)
     approval = kind != "read"
     why = "SQL without the command and connection to run it" + (f"; {reason}" if approval else "")
-    step = {
+    step: dict[str, Any] = {
         "id": step_id,
         "type": "manual",
         "title": title,
@@ -519,11 +527,262 @@ def _lead(text: str) -> str:
     return text.rstrip().rstrip(":").strip()
 
 
-def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> tuple[dict[str, Any], Mapping]:
-    """The runbook document (plain data, in YAML order) and its mapping."""
-    mapping = Mapping(source_name=source_name)
-    b = _Builder(ir, mapping)
-    summary = next(  # the paragraph meta.description is taken from (see ir.extract)
+Step = dict[str, Any]
+
+
+class _SectionReader:
+    """One section's elements turned into steps. What a section carries from one element to the next:
+    the lead-in sentence, the steps of the last code block or paragraph, prose waiting to become one
+    manual step, open checklists, a shell session left open and whether the next output is healthy."""
+
+    def __init__(self, b: _Builder, section: Section, summary: Text | None, ir_text: str) -> None:
+        self.b, self.mapping, self.section, self.summary, self.ir_text = b, b.mapping, section, summary, ir_text
+        self.lead = ""
+        self.last_command: Step | None = None
+        self.group: list[tuple[Step, Command]] = []  # the steps of the last code block or paragraph
+        self.pending: list[tuple[str, int, int]] = []  # prose instructions waiting to become one manual step
+        self.checklists: dict[int, list[Text]] = {}
+        self.session = SessionState()  # a session a block leaves open, for the next blocks of this section
+        self.healthy = False  # the prose just before says the next example output is what healthy looks like
+
+    def read(self) -> None:
+        section = self.section
+        self.mapping.sections.append((" > ".join(section.path), section.line_start, section.line_end))
+        for el in section.elements:
+            if isinstance(el, Code):
+                self.code(el)
+            elif isinstance(el, Table):
+                self.table(el)
+            elif isinstance(el, Text):
+                self.text(el)
+        self.flush()
+        self.flush_checklists()
+
+    def flush(self) -> None:
+        pending = self.pending
+        if pending:
+            step = self.b.checklist_step(
+                self.section,
+                [p[0] for p in pending],
+                (pending[0][1], pending[-1][2]),
+                "prose",
+                "prose instruction: a person does it and ticks it off",
+                title=pending[0][0],
+            )
+            step_id = step["id"]
+            self.mapping.prose += [ProseMap(line, text, f"`{step_id}` (checklist item)") for text, line, _ in pending]
+            pending.clear()
+
+    def flush_checklists(self) -> None:
+        for items in self.checklists.values():
+            self.b.checklist_step(
+                self.section,
+                [t.text for t in items],
+                (items[0].line_start, items[-1].line_end),
+                "checklist",
+                "checklist in the guide: a person ticks each item",
+            )
+        self.checklists.clear()
+
+    # -- code blocks ---------------------------------------------------------------------------------
+
+    def code(self, el: Code) -> None:
+        b, mapping, section = self.b, self.mapping, self.section
+        self.flush()
+        lang = el.lang
+        if lang in SQL_LANGS:
+            mapping.blocks.append(BlockMap(el.line_start, el.line_end, lang, "used: SQL, one manual step"))
+            _sql_step(b, el, section, self.lead)
+            self.last_command = b.steps[-1]
+            self.group = [(self.last_command, Command(el.content, el.line_start, el.line_end))]
+            return
+        is_shell = lang in SHELL_LANGS or lang in POWERSHELL_LANGS
+        if lang in OUTPUT_LANGS or (not is_shell and lang) or (not lang and not looks_like_commands(el.content)):
+            self.reference_block(el)
+            return
+        commands, assignments = split_block(el.content, el.line_start, lang=lang, session=self.session)
+        for a in assignments:
+            b.assign(a)
+        first_step = len(b.steps)
+        if commands:
+            self.group = []
+        for cmd in commands:
+            self.command(cmd, lang, self.lead if len(commands) == 1 else "")
+        made = [s["id"] for s in b.steps[first_step:]]
+        mapping.blocks.append(
+            BlockMap(
+                el.line_start,
+                el.line_end,
+                lang,
+                f"used by {', '.join(f'`{i}`' for i in made)}"
+                if made
+                else "dropped: only assignments or comments (values kept as variable defaults)",
+            )
+        )
+        self.lead = ""
+
+    def reference_block(self, el: Code) -> None:
+        """A block that is not commands: the example output of the command before it, or kept as is."""
+        mapping, lang, last_command = self.mapping, el.lang, self.last_command
+        if last_command is not None and (lang in OUTPUT_LANGS or not lang):
+            proposed = _propose_assertions(last_command, el.content, self.healthy, self.ir_text)
+            decision = f"kept as reference: example output of `{last_command['id']}`" + (
+                f"; shown as healthy, so proposed {', '.join(proposed)} (review them)" if proposed else ""
+            )
+            mapping.blocks.append(BlockMap(el.line_start, el.line_end, lang, decision))
+            self.healthy = False
+            mapping.uncertainties.append(
+                f"lines {el.line_start}-{el.line_end}: example output after `{last_command['id']}` "
+                + (
+                    f"shown as healthy: proposed {', '.join(proposed)}"
+                    if proposed
+                    else "kept as reference, not turned into assertions"
+                )
+            )
+        else:
+            mapping.blocks.append(
+                BlockMap(el.line_start, el.line_end, lang, "kept as reference: not commands (no known tool)")
+            )
+            mapping.uncertainties.append(
+                f"lines {el.line_start}-{el.line_end}: {lang or 'untagged'} block in "
+                f"'{self.section.title}' not interpreted (not commands)"
+            )
+
+    def command(self, cmd: Command, lang: str, lead: str) -> None:
+        b, section = self.b, self.section
+        if lang in POWERSHELL_LANGS or ontology.is_powershell(cmd.text):
+            cmd.shell = cmd.shell or "PowerShell cmdlet: needs a PowerShell session"
+            cmd.argv = None
+        if cmd.session or cmd.session_of:
+            self.last_command = b.session_step(cmd, section, lead, "session")
+            self.group.append((self.last_command, cmd))
+            return
+        self.last_command = b.command_step(cmd, section, lead, "code block")
+        self.group.append((self.last_command, cmd))
+        if cmd.output:
+            proposed = _propose_assertions(self.last_command, "\n".join(cmd.output), self.healthy, self.ir_text)
+            self.mapping.uncertainties.append(
+                f"line {cmd.line_start}: example output under `{_short(cmd.text, 60)}` "
+                + (
+                    f"shown as healthy: proposed {', '.join(proposed)}"
+                    if proposed
+                    else "kept as reference, not turned into assertions"
+                )
+            )
+
+    # -- tables ----------------------------------------------------------------------------------------
+
+    def table(self, el: Table) -> None:
+        self.flush()
+        found = 0
+        for row in el.rows:
+            for cell in row:
+                for code in re.findall(r"`([^`]+)`", cell):
+                    words = code.split()
+                    if words and ontology.is_known_tool(words[0]) and len(words) >= 2:
+                        cmd = parse_command(code, el.line_start, el.line_end, origin="inline")
+                        self.last_command = self.b.command_step(cmd, self.section, _short(row[0], 80), "table")
+                        self.group = [(self.last_command, cmd)]
+                        found += 1
+        if not found:
+            self.mapping.uncertainties.append(
+                f"lines {el.line_start}-{el.line_end}: table ({len(el.rows)} rows) kept as reference"
+            )
+
+    # -- prose -----------------------------------------------------------------------------------------
+
+    def text(self, el: Text) -> None:
+        mapping, section = self.mapping, self.section
+        if el.checked is not None:
+            self.flush()
+            self.checklists.setdefault(el.list_id or 0, []).append(el)
+            return
+        self.flush_checklists()
+        opening = el is self.summary and not any(
+            isinstance(e, Code | Table) for e in section.elements[: section.elements.index(el)]
+        )
+        if opening:
+            # the guide's opening summary (meta.description): the steps after it carry what it says
+            for sentence in imperative_sentences(el.text):
+                mapping.prose.append(ProseMap(el.line_start, sentence, "meta.description and a TODO"))
+                mapping.todos.append(f'the summary says "{_short(sentence, 120)}": check the steps cover it')
+        if _HEALTHY.search(el.text) and not _UNHEALTHY.search(el.text):
+            self.healthy = True
+        elif _UNHEALTHY.search(el.text):
+            self.healthy = False
+        inline = _inline_commands(el)
+        if inline:
+            self.flush()
+            self.group = []
+            for cmd in inline:
+                self.last_command = self.b.command_step(cmd, section, "", "inline command")
+                self.group.append((self.last_command, cmd))
+        sentences = [s.strip() for s in _SENTENCES.split(el.text) if s.strip()]
+        imperatives = set(imperative_sentences(el.text))
+        for sentence in sentences:
+            self.sentence(el, sentence, inline, imperatives, opening)
+        if (not inline and el.text.rstrip().endswith(":")) or (not inline and el.kind == "item"):
+            self.lead = _lead(el.text)
+
+    def sentence(self, el: Text, sentence: str, inline: list[Command], imperatives: set[str], opening: bool) -> None:
+        found, stated = expectations(sentence)
+        if stated:
+            self.expectation(el, sentence, found)
+            return
+        said = [c.code for c in el.codes if f"`{c.code}`" in sentence]
+        carried = inline and said and all(any(c.text == code.strip() for c in inline) for code in said)
+        if carried:
+            if sentence in imperatives:
+                ids = ", ".join(f"`{g[0]['id']}`" for g in self.group)
+                self.mapping.prose.append(ProseMap(el.line_start, sentence, f"{ids} (its inline command)"))
+            return  # the sentence only says to run its inline command, which is a step
+        if not opening and (
+            sentence in imperatives
+            or (not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence))
+        ):
+            self.pending.append((sentence, el.line_start, el.line_end))
+
+    def expectation(self, el: Text, sentence: str, found: list[Expectation]) -> None:
+        """An expected-output sentence: assertions on the command it speaks about, an item to confirm on
+        a manual step, or (ambiguous) a manual check of its own."""
+        mapping, group = self.mapping, self.group
+        target = _target(sentence, group)
+        if found and target is not None and target["type"] == "cli":
+            for exp in found:
+                check: dict[str, Any] = (
+                    {"exit_code": int(exp.value)} if exp.kind == "exit_code" else {exp.kind: exp.value}
+                )
+                if check not in target.setdefault("assertions", []):
+                    target["assertions"].append(check)
+            smap = next(s for s in mapping.steps if s.step_id == target["id"])
+            smap.line_end = max(smap.line_end, el.line_end)
+            return
+        if found and target is not None and target["type"] == "manual":
+            ev = target["required_evidence"]
+            confirm = next((e for e in ev if e["kind"] == "checklist"), None)
+            items = [f"the output: {_short(sentence, 160)}"]
+            if confirm is None:
+                ev.append({"kind": "checklist", "name": "expected_output", "items": items})
+            else:
+                confirm["items"].extend(items)
+            return
+        mapping.uncertainties.append(
+            f'line {el.line_start}: expectation "{_short(sentence, 100)}" is ambiguous '
+            + (
+                "(no exact value to check)"
+                if target is not None
+                else "(several commands before it)"
+                if group
+                else "(no command before it)"
+            )
+            + "; kept as a manual check"
+        )
+        self.pending.append((f"Confirm: {sentence}", el.line_start, el.line_end))
+
+
+def _summary_paragraph(ir: TsgIR) -> Text | None:
+    """The paragraph meta.description is taken from (see ir.extract)."""
+    return next(
         (
             e
             for sec in ir.sections
@@ -533,221 +792,10 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
         ),
         None,
     )
-    ir_text = "\n".join(
-        e.content if isinstance(e, Code) else getattr(e, "text", "") for s in ir.sections for e in s.elements
-    )
-    for section in ir.sections:
-        lead = ""
-        last_command: dict[str, Any] | None = None
-        group: list[tuple[dict[str, Any], Command]] = []  # the steps of the last code block or paragraph
-        pending: list[tuple[str, int, int]] = []  # prose instructions waiting to become one manual step
-        checklists: dict[int, list[Text]] = {}
-        session = SessionState()  # a session a block leaves open, for the next blocks of this section
-        healthy = False  # the prose just before says the next example output is what healthy looks like
-        mapping.sections.append((" > ".join(section.path), section.line_start, section.line_end))
 
-        def flush(section: Section = section, pending: list[tuple[str, int, int]] = pending) -> None:
-            if pending:
-                step = b.checklist_step(
-                    section,
-                    [p[0] for p in pending],
-                    (pending[0][1], pending[-1][2]),
-                    "prose",
-                    "prose instruction: a person does it and ticks it off",
-                    title=pending[0][0],
-                )
-                step_id = step["id"]
-                mapping.prose += [ProseMap(line, text, f"`{step_id}` (checklist item)") for text, line, _ in pending]
-                pending.clear()
 
-        def flush_checklists(section: Section = section, checklists: dict[int, list[Text]] = checklists) -> None:
-            for items in checklists.values():
-                b.checklist_step(
-                    section,
-                    [t.text for t in items],
-                    (items[0].line_start, items[-1].line_end),
-                    "checklist",
-                    "checklist in the guide: a person ticks each item",
-                )
-            checklists.clear()
-
-        for el in section.elements:
-            if isinstance(el, Code):
-                flush()
-                lang = el.lang
-                if lang in SQL_LANGS:
-                    mapping.blocks.append(BlockMap(el.line_start, el.line_end, lang, "used: SQL, one manual step"))
-                    _sql_step(b, el, section, lead)
-                    last_command = b.steps[-1]
-                    group = [(last_command, Command(el.content, el.line_start, el.line_end))]
-                    continue
-                is_shell = lang in SHELL_LANGS or lang in POWERSHELL_LANGS
-                if (
-                    lang in OUTPUT_LANGS
-                    or (not is_shell and lang)
-                    or (not lang and not looks_like_commands(el.content))
-                ):
-                    if last_command is not None and (lang in OUTPUT_LANGS or not lang):
-                        proposed = _propose_assertions(last_command, el.content, healthy, ir_text)
-                        decision = f"kept as reference: example output of `{last_command['id']}`" + (
-                            f"; shown as healthy, so proposed {', '.join(proposed)} (review them)" if proposed else ""
-                        )
-                        mapping.blocks.append(BlockMap(el.line_start, el.line_end, lang, decision))
-                        healthy = False
-                        mapping.uncertainties.append(
-                            f"lines {el.line_start}-{el.line_end}: example output after `{last_command['id']}` "
-                            + (
-                                f"shown as healthy: proposed {', '.join(proposed)}"
-                                if proposed
-                                else "kept as reference, not turned into assertions"
-                            )
-                        )
-                    else:
-                        mapping.blocks.append(
-                            BlockMap(
-                                el.line_start, el.line_end, lang, "kept as reference: not commands (no known tool)"
-                            )
-                        )
-                        mapping.uncertainties.append(
-                            f"lines {el.line_start}-{el.line_end}: {lang or 'untagged'} block in "
-                            f"'{section.title}' not interpreted (not commands)"
-                        )
-                    continue
-                commands, assignments = split_block(el.content, el.line_start, lang=lang, session=session)
-                for a in assignments:
-                    b.assign(a)
-                first_step = len(b.steps)
-                if commands:
-                    group = []
-                for cmd in commands:
-                    if lang in POWERSHELL_LANGS or ontology.is_powershell(cmd.text):
-                        cmd.shell = cmd.shell or "PowerShell cmdlet: needs a PowerShell session"
-                        cmd.argv = None
-                    if cmd.session or cmd.session_of:
-                        last_command = b.session_step(cmd, section, lead if len(commands) == 1 else "", "session")
-                        group.append((last_command, cmd))
-                        continue
-                    last_command = b.command_step(cmd, section, lead if len(commands) == 1 else "", "code block")
-                    group.append((last_command, cmd))
-                    if cmd.output:
-                        proposed = _propose_assertions(last_command, "\n".join(cmd.output), healthy, ir_text)
-                        mapping.uncertainties.append(
-                            f"line {cmd.line_start}: example output under `{_short(cmd.text, 60)}` "
-                            + (
-                                f"shown as healthy: proposed {', '.join(proposed)}"
-                                if proposed
-                                else "kept as reference, not turned into assertions"
-                            )
-                        )
-                made = [s["id"] for s in b.steps[first_step:]]
-                mapping.blocks.append(
-                    BlockMap(
-                        el.line_start,
-                        el.line_end,
-                        lang,
-                        f"used by {', '.join(f'`{i}`' for i in made)}"
-                        if made
-                        else "dropped: only assignments or comments (values kept as variable defaults)",
-                    )
-                )
-                lead = ""
-            elif isinstance(el, Table):
-                flush()
-                found = 0
-                for row in el.rows:
-                    for cell in row:
-                        for code in re.findall(r"`([^`]+)`", cell):
-                            words = code.split()
-                            if words and ontology.is_known_tool(words[0]) and len(words) >= 2:
-                                cmd = parse_command(code, el.line_start, el.line_end, origin="inline")
-                                last_command = b.command_step(cmd, section, _short(row[0], 80), "table")
-                                group = [(last_command, cmd)]
-                                found += 1
-                if not found:
-                    mapping.uncertainties.append(
-                        f"lines {el.line_start}-{el.line_end}: table ({len(el.rows)} rows) kept as reference"
-                    )
-            elif isinstance(el, Text):
-                if el.checked is not None:
-                    flush()
-                    checklists.setdefault(el.list_id or 0, []).append(el)
-                    continue
-                flush_checklists()
-                opening = el is summary and not any(
-                    isinstance(e, Code | Table) for e in section.elements[: section.elements.index(el)]
-                )
-                if opening:
-                    # the guide's opening summary (meta.description): the steps after it carry what it says
-                    for sentence in imperative_sentences(el.text):
-                        mapping.prose.append(ProseMap(el.line_start, sentence, "meta.description and a TODO"))
-                        mapping.todos.append(f'the summary says "{_short(sentence, 120)}": check the steps cover it')
-                if _HEALTHY.search(el.text) and not _UNHEALTHY.search(el.text):
-                    healthy = True
-                elif _UNHEALTHY.search(el.text):
-                    healthy = False
-                inline = _inline_commands(el)
-                if inline:
-                    flush()
-                    group = []
-                    for cmd in inline:
-                        last_command = b.command_step(cmd, section, "", "inline command")
-                        group.append((last_command, cmd))
-                sentences = [s.strip() for s in _SENTENCES.split(el.text) if s.strip()]
-                imperatives = set(imperative_sentences(el.text))
-                for sentence in sentences:
-                    found, stated = expectations(sentence)
-                    if stated:
-                        target = _target(sentence, group)
-                        if found and target is not None and target["type"] == "cli":
-                            for exp in found:
-                                check: dict[str, Any] = (
-                                    {"exit_code": int(exp.value)} if exp.kind == "exit_code" else {exp.kind: exp.value}
-                                )
-                                if check not in target.setdefault("assertions", []):
-                                    target["assertions"].append(check)
-                            smap = next(s for s in mapping.steps if s.step_id == target["id"])
-                            smap.line_end = max(smap.line_end, el.line_end)
-                            continue
-                        if found and target is not None and target["type"] == "manual":
-                            ev = target["required_evidence"]
-                            confirm = next((e for e in ev if e["kind"] == "checklist"), None)
-                            items = [f"the output: {_short(sentence, 160)}"]
-                            if confirm is None:
-                                ev.append({"kind": "checklist", "name": "expected_output", "items": items})
-                            else:
-                                confirm["items"].extend(items)
-                            continue
-                        mapping.uncertainties.append(
-                            f'line {el.line_start}: expectation "{_short(sentence, 100)}" is ambiguous '
-                            + (
-                                "(no exact value to check)"
-                                if target is not None
-                                else "(several commands before it)"
-                                if group
-                                else "(no command before it)"
-                            )
-                            + "; kept as a manual check"
-                        )
-                        pending.append((f"Confirm: {sentence}", el.line_start, el.line_end))
-                        continue
-                    said = [c.code for c in el.codes if f"`{c.code}`" in sentence]
-                    carried = inline and said and all(any(c.text == code.strip() for c in inline) for code in said)
-                    if carried:
-                        if sentence in imperatives:
-                            ids = ", ".join(f"`{g[0]['id']}`" for g in group)
-                            mapping.prose.append(ProseMap(el.line_start, sentence, f"{ids} (its inline command)"))
-                        continue  # the sentence only says to run its inline command, which is a step
-                    if not opening and (
-                        sentence in imperatives
-                        or (not inline and not el.text.rstrip().endswith(":") and _IMPERATIVE.match(sentence))
-                    ):
-                        pending.append((sentence, el.line_start, el.line_end))
-                if (not inline and el.text.rstrip().endswith(":")) or (not inline and el.kind == "item"):
-                    lead = _lead(el.text)
-        flush()
-        flush_checklists()
-
-    # variables: a value the guide assigns becomes the default; anything else is a TODO
+def _set_var_defaults(b: _Builder) -> None:
+    """A value the guide assigns becomes the variable's default; anything else is a TODO."""
     for var in b.vars.values():
         assigned = b.assigned.get(var.name)
         if assigned is not None:
@@ -755,23 +803,27 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
             var.lines.insert(0, assigned.line)
         else:
             var.todo = f"set `{var.name}` (written {', '.join(var.written)}); no value in the guide"
-            mapping.todos.append(var.todo)
+            b.mapping.todos.append(var.todo)
 
-    if not b.steps:
-        section = ir.sections[0] if ir.sections else Section(0, 0, ir.title or "guide", 1, ir.lines, [])
-        b.checklist_step(
-            section,
-            ["Read the guide and follow it by hand"],
-            (1, ir.lines),
-            "prose",
-            "no command or instruction was recognised",
-            title="Follow the guide by hand",
-        )
-        mapping.todos.append("no command or instruction was recognised: the guide needs a rewrite or review")
 
-    allowed = sorted({s["with"]["argv"][0] for s in b.steps if s["type"] == "cli"})
+def _follow_by_hand(ir: TsgIR, b: _Builder) -> None:
+    """The one step of a guide where nothing was recognised."""
+    section = ir.sections[0] if ir.sections else Section(0, 0, ir.title or "guide", 1, ir.lines, [])
+    b.checklist_step(
+        section,
+        ["Read the guide and follow it by hand"],
+        (1, ir.lines),
+        "prose",
+        "no command or instruction was recognised",
+        title="Follow the guide by hand",
+    )
+    b.mapping.todos.append("no command or instruction was recognised: the guide needs a rewrite or review")
+
+
+def _governance(steps: list[Step]) -> dict[str, Any]:
+    allowed = sorted({s["with"]["argv"][0] for s in steps if s["type"] == "cli"})
     defaults = ontology.governance_defaults()
-    governance: dict[str, Any] = {
+    return {
         "allowed_commands": allowed,
         "deny_commands": [c for c in ontology.deny_commands() if c not in allowed],
         "deny_env_vars": list(defaults["deny_env_vars"]),
@@ -779,16 +831,57 @@ def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> 
         "evidence": dict(defaults["evidence"]),
         "default_timeout": defaults["default_timeout"],
     }
+
+
+def compile_ir(ir: TsgIR, *, name: str | None = None, source_name: str = "") -> tuple[dict[str, Any], Mapping]:
+    """The runbook document (plain data, in YAML order) and its mapping."""
+    mapping = Mapping(source_name=source_name)
+    b = _Builder(ir, mapping)
+    summary = _summary_paragraph(ir)
+    ir_text = "\n".join(
+        e.content if isinstance(e, Code) else getattr(e, "text", "") for s in ir.sections for e in s.elements
+    )
+    for section in ir.sections:
+        _SectionReader(b, section, summary, ir_text).read()
+    _set_var_defaults(b)
+    if not b.steps:
+        _follow_by_hand(ir, b)
     title = name or ir.title or (source_name.rsplit("/", 1)[-1].rsplit(".", 1)[0] if source_name else "") or "Untitled"
     meta: dict[str, Any] = {"name": _short(title, 200), "description": _short(ir.description, 500)}
     if b.vars:
         meta["vars"] = {v.name: v.default for v in b.vars.values()}
-    meta["governance"] = governance
+    meta["governance"] = _governance(b.steps)
     mapping.vars = list(b.vars.values())
     for smap, step in zip(mapping.steps, b.steps, strict=True):
         if step["type"] == "manual":
             smap.approval = "approvals" in step
+    _mark_checkpoints(ir, b.steps, mapping)
     return {"apiVersion": "runbook/v0", "meta": meta, "steps": b.steps}, mapping
+
+
+def _mark_checkpoints(ir: TsgIR, steps: list[dict[str, Any]], mapping: Mapping) -> None:
+    """``checkpoint: true`` on the steps that may change state (manual steps with an approval) placed
+    after a sentence that asks to confirm first, in the same section: the run then pauses before them
+    and shows the rest of the plan until someone other than the requester confirms."""
+    for section in ir.sections:
+        asks = [
+            (e.line_start, m.group(0))
+            for e in section.elements
+            if isinstance(e, Text)
+            for m in [_CONFIRM_FIRST.search(e.text)]
+            if m is not None
+        ]
+        if not asks:
+            continue
+        first_line, phrase = asks[0]
+        for smap, step in zip(mapping.steps, steps, strict=True):
+            inside = section.line_start <= smap.line_start <= section.line_end
+            if inside and smap.line_start > first_line and step["type"] == "manual" and "approvals" in step:
+                step["checkpoint"] = True
+                mapping.uncertainties.append(
+                    f"line {smap.line_start}: `{step['id']}` may change state and the guide says "
+                    f'"{_short(phrase, 60)}" (line {first_line}): marked checkpoint: true (the run pauses there)'
+                )
 
 
 def _decision(why: str, approval: bool) -> str:

@@ -9,14 +9,13 @@ from typing import Any
 import orjson
 import yaml
 
-from playbooks_contracts import Envelope
 from playbooks_contracts.compiler import CompileResponse, Diagnostic, Published, ValidateResponse
 from playbooks_contracts.documents import DocumentTooLarge, check_text, check_tree, load_yaml
-from playbooks_contracts.envelope import derived_id
+from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, derived_id
 from playbooks_contracts.messages import RunbookCompiled
 from playbooks_contracts.topics import RUNBOOKS_COMPILED
+from playbooks_platform import messages
 from playbooks_platform.bus import Publisher
-from playbooks_platform.bus.codec import encode
 from playbooks_platform.errors import Invalid
 
 from .llm import LlmConfig
@@ -28,8 +27,8 @@ MESSAGE_TYPE = "runbook.compiled"
 
 @dataclass(frozen=True)
 class CompileJob:
-    """What a worker hands back: bytes only (an object graph of a large runbook took the event
-    loop 200-300 ms to unpickle, and as long again to serialise)."""
+    """What a worker hands back: bytes only (unpickling an object graph of a large runbook, and
+    serialising it, held the event loop for long: docs/decisions/0005)."""
 
     response: bytes  # the CompileResponse JSON
     envelope: bytes | None  # the runbook.compiled message to publish, when asked
@@ -44,6 +43,16 @@ class PublishAs:
     playbook_id: str | None
     version: str
 
+    def __post_init__(self) -> None:
+        # The source names the publisher, whom recommendation-agent's review reads back as the author
+        # (four eyes): refused here, as a 422, rather than clipped into someone else's name or failed
+        # in the worker as a 500.
+        if len(self.source) > MAX_SOURCE_LENGTH:
+            raise Invalid(
+                f"the publisher {self.source[:40]!r}... is {len(self.source)} characters; a published "
+                f"message names its publisher in at most {MAX_SOURCE_LENGTH}"
+            )
+
 
 def compile_job(
     *, markdown: str, name: str | None, source_name: str, llm: LlmConfig | None, publish: PublishAs | None
@@ -56,7 +65,8 @@ def compile_job(
         result = compile_rules(markdown, name=name, source_name=source_name)
     envelope, published = compiled_envelope(result, publish) if publish is not None else (None, None)
     response = to_response(result, published)
-    return CompileJob(response.__pydantic_serializer__.to_json(response), encode(envelope) if envelope else None)
+    message = messages.encode(envelope) if envelope is not None else None
+    return CompileJob(response.__pydantic_serializer__.to_json(response), message)
 
 
 def to_response(result: CompileResult, published: Published | None = None) -> CompileResponse:
@@ -73,7 +83,7 @@ def to_response(result: CompileResult, published: Published | None = None) -> Co
     )
 
 
-def compiled_envelope(result: CompileResult, to: PublishAs) -> tuple[Envelope, Published]:
+def compiled_envelope(result: CompileResult, to: PublishAs) -> tuple[messages.Message, Published]:
     """The runbooks.compiled.v1 message of a valid compiled runbook (it becomes a pending_review
     playbook), and what the response says about it."""
     if not result.valid:
@@ -90,16 +100,14 @@ def compiled_envelope(result: CompileResult, to: PublishAs) -> tuple[Envelope, P
         mapping_markdown=result.mapping_markdown,
         source_name=result.mapping.source_name,
     )
-    envelope = Envelope(
+    envelope = messages.new(
         id=derived_id(to.org_id, pid, to.version, "runbook.compiled"),
         type=MESSAGE_TYPE,
         org_id=to.org_id,
         source=to.source,
         data=data.model_dump(mode="json"),
     )
-    published = Published(
-        topic=RUNBOOKS_COMPILED.name, message_id=str(envelope.id), playbook_id=pid, version=to.version
-    )
+    published = Published(topic=RUNBOOKS_COMPILED.name, message_id=envelope["id"], playbook_id=pid, version=to.version)
     return envelope, published
 
 
@@ -139,7 +147,7 @@ def validate_job(*, runbook_json: bytes | None, runbook_yaml: str | None, source
     pickling a parsed document costs the event loop more, and recurses once per level."""
     runbook = orjson.loads(runbook_json) if runbook_json is not None else None
     response = validate_document(runbook=runbook, runbook_yaml=runbook_yaml, source=source)
-    return response.__pydantic_serializer__.to_json(response)  # type: ignore[no-any-return]
+    return response.__pydantic_serializer__.to_json(response)
 
 
 __all__ = [

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, SecretStr
 
+from playbooks_platform.dependencies import settings_of
 from playbooks_platform.settings import PlatformSettings
 
 from .llm import LlmConfig
@@ -31,3 +34,6 @@ class CompilerSettings(PlatformSettings):
     def llm(self) -> LlmConfig:
         key = self.llm_api_key.get_secret_value() if self.llm_api_key else None
         return LlmConfig(url=self.llm_url, model=self.llm_model, api_key=key, timeout_s=self.llm_timeout_s)
+
+
+SettingsDep = Annotated[CompilerSettings, settings_of(CompilerSettings)]

@@ -395,23 +395,14 @@ def split_block(
     powershell = lang in POWERSHELL_LANGS
     raw_lines = content.splitlines()
     root = _root_prompted(raw_lines, bool(state.opener), lang)
-    prompts = [prompt_of(ln) for ln in raw_lines]
-    if root:
-        prompts = [
-            p or (_ROOT_PROMPT.match(ln).group(0) if _ROOT_PROMPT.match(ln) else "")
-            for p, ln in zip(prompts, raw_lines, strict=True)
-        ]  # type: ignore[union-attr]
+    prompts = _prompts(raw_lines, root)
     prompted = any(prompts)
     commands: list[Command] = []
     assignments: list[Assignment] = []
     comment = ""
-    opener: Command | None = None  # the command whose session the next lines are typed into
-    if state.opener and _continues_session(raw_lines, prompts, state, root):
-        opener = Command("", first_line, first_line, session_of=state.opener)
-        commands.append(opener)
-    elif prompted and all(_ROOT_ONLY.match(p.strip()) for p in prompts if p):
-        # "# systemctl restart x" or "sh-4.4# ...": typed as root on some node, never run from here
-        opener = Command("", first_line, first_line, session_of=ROOT_SHELL)
+    # the command whose session the next lines are typed into
+    opener = _session_at_start(raw_lines, prompts, state, root, first_line)
+    if opener is not None:
         commands.append(opener)
     outer_prompt = ""
     k = 0
@@ -431,40 +422,7 @@ def split_block(
             comment = note or comment if line.strip() != "" else ""
             k += 1
             continue
-        parts = [code.strip()]
-        end = k
-        # continuations: a trailing backslash (or PowerShell backtick) joins the next line
-        while _continues(parts[-1], powershell) and end + 1 < len(raw_lines):
-            parts[-1] = parts[-1].rstrip()[:-1].rstrip()
-            end += 1
-            nxt = raw_lines[end][len(prompts[end]) :] if prompted else raw_lines[end]
-            if prompted and re.match(r"^\s*>\s", nxt):
-                nxt = re.sub(r"^\s*>\s", "", nxt)
-            parts.append(strip_comment(nxt)[0].strip())
-        text = " ".join(p for p in parts if p)
-        heredoc = _HEREDOC.search(text)
-        if heredoc:
-            word = heredoc.group(2)
-            body = []
-            while end + 1 < len(raw_lines):
-                end += 1
-                body.append(raw_lines[end])
-                if raw_lines[end].strip() == word:
-                    break
-            text = text + "\n" + "\n".join(body)
-        elif _FUNCTION.match(text):
-            braces = text.count("{") - text.count("}")
-            while (braces > 0 or "{" not in text) and end + 1 < len(raw_lines):
-                end += 1
-                nxt = raw_lines[end].rstrip()
-                text += "\n" + nxt
-                braces += nxt.count("{") - nxt.count("}")
-        elif _depth(text) > 0:
-            while _depth(text) > 0 and end + 1 < len(raw_lines):
-                end += 1
-                nxt = strip_comment(strip_prompt(raw_lines[end])[1])[0].strip()
-                if nxt:
-                    text += "\n" + nxt
+        text, end = _logical_line(raw_lines, prompts if prompted else None, k, code, powershell)
         k = end + 1
         this_prompt = prompt.strip()
         if opener is not None:
@@ -481,12 +439,9 @@ def split_block(
             if commands:
                 commands[-1].output.append(text)
             continue
-        assign = _ASSIGN.match(text)
-        if assign and "$(" not in text and "`" not in text:
-            value = assign.group(2)
-            with contextlib.suppress(ValueError):
-                value = " ".join(shlex.split(value)) if value else ""
-            assignments.append(Assignment(var_name(assign.group(1)), value, line_no))
+        assignment = _assignment(text, line_no)
+        if assignment is not None:
+            assignments.append(assignment)
             comment = ""
             continue
         cmd = parse_command(text, line_no, first_line + end, comment=comment)
@@ -495,13 +450,94 @@ def split_block(
         if opens_session(text):
             opener = cmd
             outer_prompt = this_prompt
-    # a session still open at the end of the block continues into the next block of the section
+    _carry(state, opener, outer_prompt)
+    return [c for c in commands if c.text or c.session], assignments
+
+
+def _session_at_start(
+    raw_lines: list[str], prompts: list[str], state: SessionState, root: bool, first_line: int
+) -> Command | None:
+    """The session a block's first lines are typed into: one the block before left open, or a root
+    shell on some node when every prompt is root's."""
+    if state.opener and _continues_session(raw_lines, prompts, state, root):
+        return Command("", first_line, first_line, session_of=state.opener)
+    if any(prompts) and all(_ROOT_ONLY.match(p.strip()) for p in prompts if p):
+        # "# systemctl restart x" or "sh-4.4# ...": typed as root on some node, never run from here
+        return Command("", first_line, first_line, session_of=ROOT_SHELL)
+    return None
+
+
+def _carry(state: SessionState, opener: Command | None, outer_prompt: str) -> None:
+    """A session still open at the end of the block continues into the next block of the section."""
     if opener is not None:
         opened = opener.session_of or opener.template_text()
         state.opener, state.prompt, state.typed = opened, outer_prompt, bool(opener.session)
     else:
         state.opener, state.prompt, state.typed = "", "", False
-    return [c for c in commands if c.text or c.session], assignments
+
+
+def _prompts(raw_lines: list[str], root: bool) -> list[str]:
+    """Each line's prompt ("" for none); in a block typed at a root shell, a bare ``#`` is one too."""
+    prompts = [prompt_of(ln) for ln in raw_lines]
+    if root:
+        prompts = [
+            p or (m.group(0) if (m := _ROOT_PROMPT.match(ln)) else "") for p, ln in zip(prompts, raw_lines, strict=True)
+        ]
+    return prompts
+
+
+def _logical_line(
+    raw_lines: list[str], prompts: list[str] | None, k: int, code: str, powershell: bool
+) -> tuple[str, int]:
+    """(the command that starts with ``code`` on line ``k``, its last line): continued lines joined,
+    a heredoc's body, a function's body or an open quote or bracket taken in. ``prompts`` when the
+    block is prompted."""
+    parts = [code.strip()]
+    end = k
+    # continuations: a trailing backslash (or PowerShell backtick) joins the next line
+    while _continues(parts[-1], powershell) and end + 1 < len(raw_lines):
+        parts[-1] = parts[-1].rstrip()[:-1].rstrip()
+        end += 1
+        nxt = raw_lines[end][len(prompts[end]) :] if prompts is not None else raw_lines[end]
+        if prompts is not None and re.match(r"^\s*>\s", nxt):
+            nxt = re.sub(r"^\s*>\s", "", nxt)
+        parts.append(strip_comment(nxt)[0].strip())
+    text = " ".join(p for p in parts if p)
+    heredoc = _HEREDOC.search(text)
+    if heredoc:
+        word = heredoc.group(2)
+        body = []
+        while end + 1 < len(raw_lines):
+            end += 1
+            body.append(raw_lines[end])
+            if raw_lines[end].strip() == word:
+                break
+        text = text + "\n" + "\n".join(body)
+    elif _FUNCTION.match(text):
+        braces = text.count("{") - text.count("}")
+        while (braces > 0 or "{" not in text) and end + 1 < len(raw_lines):
+            end += 1
+            nxt = raw_lines[end].rstrip()
+            text += "\n" + nxt
+            braces += nxt.count("{") - nxt.count("}")
+    elif _depth(text) > 0:
+        while _depth(text) > 0 and end + 1 < len(raw_lines):
+            end += 1
+            nxt = strip_comment(strip_prompt(raw_lines[end])[1])[0].strip()
+            if nxt:
+                text += "\n" + nxt
+    return text, end
+
+
+def _assignment(text: str, line_no: int) -> Assignment | None:
+    """``NAME=value`` with a literal value (no command substitution), its quotes removed."""
+    assign = _ASSIGN.match(text)
+    if not assign or "$(" in text or "`" in text:
+        return None
+    value = assign.group(2)
+    with contextlib.suppress(ValueError):
+        value = " ".join(shlex.split(value)) if value else ""
+    return Assignment(var_name(assign.group(1)), value, line_no)
 
 
 def shell_reason(text: str) -> str | None:

@@ -10,6 +10,7 @@ from playbooks_contracts.runbook import (
     BRACE_ESCAPE,
     TEMPLATE_REF,
     CliStep,
+    Governance,
     Runbook,
     iter_leaves,
     unescape,
@@ -99,55 +100,81 @@ def check(data: Any, *, source: str | None = None) -> list[Problem]:
     for loc, step in iter_leaves(runbook):
         if not isinstance(step, CliStep):
             continue
-        argv = step.with_.argv
-        used.add(argv[0])
-        if TEMPLATE_REF.search(argv[0]):
-            problems.append(Problem("error", "replay", f"{loc}.with.argv[0]", "the program must be literal"))
-        if argv[0] in governance.deny_commands:
-            problems.append(Problem("error", "governance", f"{loc}.with.argv[0]", f"{argv[0]} is on deny_commands"))
-        verdict = ontology.classify(argv)
-        if not verdict.automatable:
+        used.add(step.with_.argv[0])
+        problems += _cli_problems(loc, step, governance)
+        if prov is not None:
+            problems += _cli_provenance(loc, step, prov)
+    problems += _allowed_problems(governance, used)
+    if prov is not None:
+        problems += _default_provenance(runbook, prov)
+    for loc, step in iter_leaves(runbook):
+        if step.type == "manual" and not step.required_evidence and governance.evidence.require_for_manual:
+            problems.append(
+                Problem("warning", "governance", f"{loc}.required_evidence", "a manual step without evidence")
+            )
+    return problems
+
+
+def _cli_problems(loc: str, step: CliStep, governance: Governance) -> list[Problem]:
+    """A cli step's program and arguments: literal, allowed, read-only, and no shell syntax."""
+    problems = []
+    argv = step.with_.argv
+    if TEMPLATE_REF.search(argv[0]):
+        problems.append(Problem("error", "replay", f"{loc}.with.argv[0]", "the program must be literal"))
+    if argv[0] in governance.deny_commands:
+        problems.append(Problem("error", "governance", f"{loc}.with.argv[0]", f"{argv[0]} is on deny_commands"))
+    verdict = ontology.classify(argv)
+    if not verdict.automatable:
+        problems.append(
+            Problem(
+                "error",
+                "governance",
+                f"{loc}.with.argv",
+                f"{verdict.reason}: only read-only commands of known tools may be cli steps; "
+                "make it a manual step" + (" with an approval" if verdict.kind != "read" else ""),
+            )
+        )
+    for reason in ontology.policy_refusals(argv, dict(governance.commands)):
+        problems.append(Problem("error", "governance", f"{loc}.with.argv", reason))
+    for k, arg in enumerate(argv):
+        foreign = BRACE_ESCAPE.search(arg) is not None  # another tool's template: its $x are its own
+        if arg in _SHELL_TOKENS or "$(" in arg or "`" in arg or (not foreign and re.search(r"\$[A-Za-z_{]", arg)):
             problems.append(
                 Problem(
                     "error",
-                    "governance",
-                    f"{loc}.with.argv",
-                    f"{verdict.reason}: only read-only commands of known tools may be cli steps; "
-                    "make it a manual step" + (" with an approval" if verdict.kind != "read" else ""),
+                    "replay",
+                    f"{loc}.with.argv[{k}]",
+                    f"{arg!r} is shell syntax; argv runs without a shell, so this cannot run or replay as written",
                 )
             )
-        for reason in ontology.policy_refusals(argv, dict(governance.commands)):
-            problems.append(Problem("error", "governance", f"{loc}.with.argv", reason))
-        for k, arg in enumerate(argv):
-            foreign = BRACE_ESCAPE.search(arg) is not None  # another tool's template: its $x are its own
-            if arg in _SHELL_TOKENS or "$(" in arg or "`" in arg or (not foreign and re.search(r"\$[A-Za-z_{]", arg)):
-                problems.append(
-                    Problem(
-                        "error",
-                        "replay",
-                        f"{loc}.with.argv[{k}]",
-                        f"{arg!r} is shell syntax; argv runs without a shell, so this cannot run or replay as written",
-                    )
+    return problems
+
+
+def _cli_provenance(loc: str, step: CliStep, prov: Provenance) -> list[Problem]:
+    """A cli step's arguments and asserted values that the guide does not give (invented)."""
+    problems = []
+    for k, arg in enumerate(step.with_.argv):
+        if not prov.token(arg):
+            problems.append(
+                Problem(
+                    "error",
+                    "provenance",
+                    f"{loc}.with.argv[{k}]",
+                    f"{arg!r} does not come from the guide or from a declared variable (invented)",
                 )
-        if prov is not None:
-            for k, arg in enumerate(argv):
-                if not prov.token(arg):
-                    problems.append(
-                        Problem(
-                            "error",
-                            "provenance",
-                            f"{loc}.with.argv[{k}]",
-                            f"{arg!r} does not come from the guide or from a declared variable (invented)",
-                        )
-                    )
-            for j, assertion in enumerate(step.assertions):
-                value = assertion.contains or assertion.not_contains or assertion.equals
-                if value is not None and not prov.value(value):
-                    problems.append(
-                        Problem(
-                            "error", "provenance", f"{loc}.assertions[{j}]", f"{value!r} is not stated in the guide"
-                        )
-                    )
+            )
+    for j, assertion in enumerate(step.assertions):
+        value = assertion.contains or assertion.not_contains or assertion.equals
+        if value is not None and not prov.value(value):
+            problems.append(
+                Problem("error", "provenance", f"{loc}.assertions[{j}]", f"{value!r} is not stated in the guide")
+            )
+    return problems
+
+
+def _allowed_problems(governance: Governance, used: set[str]) -> list[Problem]:
+    """allowed_commands names exactly the tools the cli steps use, none of them denied."""
+    problems = []
     allowed = set(governance.allowed_commands)
     for name in sorted(used - allowed):
         problems.append(
@@ -164,23 +191,20 @@ def check(data: Any, *, source: str | None = None) -> list[Problem]:
         )
     for name in sorted(allowed & set(governance.deny_commands)):
         problems.append(Problem("error", "governance", "meta.governance", f"{name} is both allowed and denied"))
-    if prov is not None:
-        for name, default in runbook.meta.defaults().items():
-            if default and not prov.value(default):
-                problems.append(
-                    Problem(
-                        "error",
-                        "provenance",
-                        f"meta.vars.{name}",
-                        f"default {default!r} is not in the guide; leave it empty with a TODO",
-                    )
-                )
-    for loc, step in iter_leaves(runbook):
-        if step.type == "manual" and not step.required_evidence and governance.evidence.require_for_manual:
-            problems.append(
-                Problem("warning", "governance", f"{loc}.required_evidence", "a manual step without evidence")
-            )
     return problems
+
+
+def _default_provenance(runbook: Runbook, prov: Provenance) -> list[Problem]:
+    return [
+        Problem(
+            "error",
+            "provenance",
+            f"meta.vars.{name}",
+            f"default {default!r} is not in the guide; leave it empty with a TODO",
+        )
+        for name, default in runbook.meta.defaults().items()
+        if default and not prov.value(default)
+    ]
 
 
 def errors(problems: list[Problem]) -> list[Problem]:

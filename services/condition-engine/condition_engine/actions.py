@@ -5,8 +5,11 @@ them into the rows and messages a run would produce, without touching anything. 
 commits a plan; a dry-run shows it. A run whose planning fails (an action error) commits none
 of its effects, so a failed run never leaves half of its actions behind.
 
-A string parameter that is exactly ``"{{ dotted.path }}"`` is replaced by that value of the
-event (data only: no expressions). A path the event lacks is an action error.
+String parameters are templates of the platform's one language (decision 0024): a string that is
+exactly ``"{{ .dotted.path }}"`` is replaced by that value of the event, keeping its type; in
+longer text each ``{{ .path }}`` is written as text (data only: no expressions). A path the event
+lacks is an action error. The old whole-string form ``"{{ dotted.path }}"`` is still accepted for
+one release and read as ``"{{ .dotted.path }}"`` (:func:`upgrade_actions`).
 
 An ``enqueue_task`` on the ``runbook`` queue also asks the runbook runtime to execute a runbook
 the org published, by ``runbook_id`` and ``runbook_version`` (or a ``runbook_ref``, a file the
@@ -26,14 +29,13 @@ from typing import Any
 
 import orjson
 
-from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope
+from playbooks_contracts import Envelope, templating
 from playbooks_contracts.messages import RunbookRequested
 from playbooks_contracts.runbook import IDENT
+from playbooks_contracts.templating import Deprecation, TemplateError, bare_change, is_old_bare, is_templated
 from playbooks_contracts.topics import ACTIVITY_LOGGED, RUNBOOK_REQUESTS, TASKS_ENQUEUED, Topic
-from playbooks_platform.ids import new_id
-
-from .dsl import PATH_PATTERN
-from .wire import caused, id_text
+from playbooks_platform import messages
+from playbooks_platform.messages import MAX_DEPTH, Cause, new_id_text
 
 ACTION_TYPES = ("log_activity", "enqueue_task")
 RUNBOOK_QUEUE = "runbook"
@@ -41,7 +43,6 @@ RUNBOOK_MODES = ("dry-run", "replay", "real")
 MAX_ACTIONS = 20
 MAX_PARAMS_BYTES = 16 * 1024
 MAX_NAME = 128
-_REF = re.compile(r"^\{\{\s*(.*?)\s*\}\}$")
 _VAR_NAME = re.compile(IDENT)
 # What a runbook task may say; anything else (an inline ``runbook`` above all) is refused.
 RUNBOOK_PARAMS = frozenset(
@@ -93,10 +94,10 @@ def _check_refs(index: int, value: Any, where: str) -> bool:
     Returns whether there is any: params without one are planned as they are.
     """
     if isinstance(value, str):
-        match = _REF.match(value)
-        if match and not PATH_PATTERN.match(match.group(1)):
-            raise ActionError(index, where, f"{match.group(1)!r} is not a dotted path into the event")
-        return match is not None
+        if is_old_bare(value):
+            inner = templating.bare_inner(value)
+            raise ActionError(index, where, f"{inner!r} is not a dotted path into the event")
+        return is_templated(value)
     found = False
     if isinstance(value, dict):
         for k, v in value.items():
@@ -105,6 +106,35 @@ def _check_refs(index: int, value: Any, where: str) -> bool:
         for i, v in enumerate(value):
             found = _check_refs(index, v, f"{where}[{i}]") or found
     return found
+
+
+def _upgrade_params(index: int, params: dict[str, Any]) -> tuple[dict[str, Any], list[Deprecation]]:
+    try:
+        converted, found = templating.upgrade_document(params, f"actions[{index}].params", bare_change)
+        templating.check(converted)
+    except TemplateError as exc:
+        raise ActionError(index, "params", str(exc)) from None
+    return converted, found
+
+
+def upgrade_actions(raw: Any) -> tuple[Any, list[Deprecation]]:
+    """Actions with old-form placeholders (whole-string ``{{ dotted.path }}``) rewritten as
+    ``{{ .dotted.path }}``, and what was rewritten; anything malformed is left for validation."""
+    if not isinstance(raw, list):
+        return raw, []
+    out: list[Any] = []
+    found: list[Deprecation] = []
+    for i, action in enumerate(raw):
+        if isinstance(action, dict) and isinstance(action.get("params"), dict):
+            try:
+                params, changes = _upgrade_params(i, action["params"])
+            except ActionError:
+                params, changes = action["params"], []
+            if changes:
+                action = {**action, "params": params}
+                found.extend(changes)
+        out.append(action)
+    return out, found
 
 
 def parse_action(index: int, raw: Any) -> Action:
@@ -127,6 +157,7 @@ def parse_action(index: int, raw: Any) -> Action:
         raise ActionError(index, "params", f"not JSON: {exc}") from None
     if size > MAX_PARAMS_BYTES:
         raise ActionError(index, "params", f"{size} bytes, over the limit of {MAX_PARAMS_BYTES}")
+    params, _ = _upgrade_params(index, params)
     if kind == "log_activity":
         extra = sorted(set(params) - {"type", "metadata"})
         if extra:
@@ -136,7 +167,8 @@ def parse_action(index: int, raw: Any) -> Action:
             raise ActionError(index, "params.metadata", "must be an object")
     else:
         queue = _name(index, "params.queue", params.get("queue"))
-        if _REF.match(queue):  # a queue the event chose could turn any task into a runbook request
+        # a queue the event chose could turn any task into a runbook request
+        if is_templated(queue) or is_old_bare(queue):
             raise ActionError(index, "params.queue", "the queue is the playbook's; it cannot come from the event")
         if queue == RUNBOOK_QUEUE:
             _check_runbook_params(index, params)
@@ -206,16 +238,18 @@ def validate_actions(raw: Any) -> list[Action]:
 # -- planning ------------------------------------------------------------------------------
 
 
+# Row ids are text (``new_id_text``): they are written into messages and sent to PostgreSQL as
+# text, and a ``UUID`` made only to be turned into text again cost three times as much.
 @dataclass(slots=True)
 class ActivityRow:
-    id: uuid.UUID
+    id: str
     type: str
     metadata: dict[str, Any]
 
 
 @dataclass(slots=True)
 class TaskRow:
-    id: uuid.UUID
+    id: str
     queue: str
     params: dict[str, Any]
 
@@ -245,32 +279,12 @@ class Plan:
         ]
 
 
-def _lookup(data: Any, path: str) -> Any:
-    node = data
-    for key in path.split("."):
-        if isinstance(node, dict) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        else:
-            raise KeyError(path)
-    return node
-
-
 def _render(index: int, value: Any, event: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        match = _REF.match(value)
-        if match is None:
-            return value
-        try:
-            return _lookup(event, match.group(1))
-        except KeyError:
-            raise ActionError(index, "params", f"{match.group(1)} is missing from the event") from None
-    if isinstance(value, dict):
-        return {k: _render(index, v, event) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_render(index, v, event) for v in value]
-    return value
+    missing: list[str] = []
+    rendered = templating.render_value(value, event, missing, typed=True)
+    if missing:
+        raise ActionError(index, "params", f"{missing[0]} is missing from the event")
+    return rendered
 
 
 def _slot_values(index: int, variables: dict[str, Any]) -> dict[str, str]:
@@ -292,7 +306,7 @@ _SOURCE_PREFIX = "condition-engine:playbook:"
 
 def source_of(playbook_id: uuid.UUID) -> str:
     """The ``source`` of everything a playbook publishes: how its own output is recognised."""
-    return f"{_SOURCE_PREFIX}{id_text(playbook_id)}"
+    return f"{_SOURCE_PREFIX}{playbook_id}"
 
 
 def caused_by_playbook(event: Envelope) -> uuid.UUID | None:
@@ -306,29 +320,37 @@ def caused_by_playbook(event: Envelope) -> uuid.UUID | None:
 
 
 def plan_actions(
-    actions: list[Action], *, event: Envelope, playbook_id: uuid.UUID, run_id: uuid.UUID, occurred_at: str
+    actions: list[Action],
+    *,
+    event: Envelope,
+    playbook_id: uuid.UUID | str,
+    run_id: uuid.UUID | str,
+    occurred_at: str,
+    cause: Cause | None = None,
 ) -> Plan:
-    """The effects of running ``actions`` for ``event``; raises ``ActionError`` if one cannot run."""
-    if actions and event.depth >= MAX_CAUSATION_DEPTH:
+    """The effects of running ``actions`` for ``event`` (``cause``: the event's, when already read);
+    raises ``ActionError`` if one cannot run."""
+    if actions and event.depth >= MAX_DEPTH:
         raise ActionError(
             0,
             "(action)",
-            f"the event is already {event.depth} steps deep in a causation chain (limit {MAX_CAUSATION_DEPTH}); "
+            f"the event is already {event.depth} steps deep in a causation chain (limit {MAX_DEPTH}); "
             "its actions would exceed it",
         )
     plan = Plan()
-    source = source_of(playbook_id)
-    pb, run = id_text(playbook_id), str(run_id)
+    by = cause or messages.cause(event)
+    pb, run = str(playbook_id), str(run_id)
+    source = _SOURCE_PREFIX + pb
     for i, action in enumerate(actions):
         # Shared, not copied, when static: plans are only ever serialised, never changed.
         params = _render(i, action.params, event.data) if action.templated else action.params
-        ident = new_id()
+        ident = new_id_text()
         if action.type == "log_activity":
             metadata = dict(params.get("metadata") or {})
             plan.activities.append(ActivityRow(ident, params["type"], metadata))
-            data = {"activity_id": str(ident), "type": params["type"], "metadata": metadata}
-            env = caused(
-                event,
+            data = {"activity_id": ident, "type": params["type"], "metadata": metadata}
+            env = messages.caused(
+                by,
                 type="activity.logged",
                 data=data | {"playbook_id": pb, "run_id": run},
                 source=source,
@@ -340,12 +362,12 @@ def plan_actions(
         queue = params["queue"]
         task_params = {k: v for k, v in params.items() if k != "queue"}
         plan.tasks.append(TaskRow(ident, queue, task_params))
-        data = {"task_id": str(ident), "queue": queue, "params": task_params, "playbook_id": pb, "run_id": run}
+        data = {"task_id": ident, "queue": queue, "params": task_params, "playbook_id": pb, "run_id": run}
         plan.messages.append(
             (
                 i,
                 TASKS_ENQUEUED,
-                caused(event, type="task.enqueued", data=data, source=source, occurred_at=occurred_at, id=ident),
+                messages.caused(by, type="task.enqueued", data=data, source=source, occurred_at=occurred_at, id=ident),
             )
         )
         if queue == RUNBOOK_QUEUE:
@@ -361,6 +383,6 @@ def plan_actions(
                 playbook_version=task_params.get("playbook_version"),
                 requested_by=f"playbook:{playbook_id}",
             ).model_dump(mode="json")
-            env = caused(event, type="runbook.requested", data=request, source=source, occurred_at=occurred_at)
+            env = messages.caused(by, type="runbook.requested", data=request, source=source, occurred_at=occurred_at)
             plan.messages.append((i, RUNBOOK_REQUESTS, env))
     return plan

@@ -17,11 +17,11 @@ from pydantic import ValidationError
 
 from playbooks_contracts import Envelope, utcnow
 from playbooks_contracts.triggers import TRIGGER_DATA, Activity, ActivityEventData, TriggerType
+from playbooks_platform.messages import timestamp
 
 from .actions import ActionError, validate_actions
 from .dsl import ORDERING, Condition, ConditionError, compile_conditions, is_number, validate_conditions
-from .execution import CompiledPlaybook, evaluate, run_context
-from .wire import timestamp
+from .evaluation import CompiledPlaybook, evaluate, run_context
 
 
 def _skeleton(trigger: str) -> dict[str, Any]:

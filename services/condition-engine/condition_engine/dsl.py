@@ -17,12 +17,15 @@ is a string, no coercion happens (``"6"`` does not equal ``6``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+
+from playbooks_contracts.templating import MISSING, PATH_PATTERN, step
 
 from . import dsl_codegen
 
@@ -33,12 +36,15 @@ MAX_CONDITIONS = 50
 MAX_PATH_LENGTH = 256
 MAX_PATH_SEGMENTS = 16
 MAX_STRING_VALUE = 1024
-# A dotted path of plain keys; a segment of digits also indexes into a list.
-PATH_PATTERN = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+# A field is a dotted path of the one template language (PATH_PATTERN); a segment of digits also
+# indexes into a list.
 _DECIMAL = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 _MAX_NUMERIC_STRING = 64  # longer strings are not read as numbers (int() of huge digit runs is slow)
 
-_MISSING = object()
+_MISSING = MISSING
+# Tuples, not ``int | float``: on the evaluation path a union written inline is built anew per call.
+_NUMBERS = (int, float)
+_SCALARS = (str, int, float, bool)
 
 
 class ConditionError(ValueError):
@@ -78,7 +84,7 @@ class ConditionResult:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, _NUMBERS) and not isinstance(value, bool)
 
 
 def parse_condition(index: int, raw: Any) -> Condition:
@@ -152,8 +158,14 @@ def _kind(value: Any) -> str:
 
 def _as_number(actual: Any) -> int | float | None:
     """The event value as a number (numbers, and decimal strings: the documented coercion)."""
-    if is_number(actual):
+    kind = actual.__class__
+    if kind is int or kind is float:
         return actual  # type: ignore[no-any-return]
+    # isdecimal() holds for exactly the strings of \d that the expression below reads with int().
+    if kind is str and actual.isdecimal() and len(actual) <= _MAX_NUMERIC_STRING:
+        return int(actual)
+    if is_number(actual):
+        return actual
     if isinstance(actual, str) and len(actual) <= _MAX_NUMERIC_STRING and _DECIMAL.match(actual):
         text = actual.strip()
         try:
@@ -259,15 +271,10 @@ def _describe(c: Condition) -> str:
 
 
 def _lookup(event: Any, keys: tuple[str, ...]) -> Any:
+    """``templating.lookup``, with plain dictionaries (every object of a JSON event) read inline."""
     node = event
     for key in keys:
-        if isinstance(node, dict):
-            node = node.get(key, _MISSING)
-        elif isinstance(node, list) and key.isdigit():
-            index = int(key)
-            node = node[index] if index < len(node) else _MISSING
-        else:
-            return _MISSING
+        node = node.get(key, _MISSING) if node.__class__ is dict else step(node, key)
         if node is _MISSING:
             return _MISSING
     return node
@@ -282,22 +289,37 @@ class CompiledCondition:
     condition: Condition
     keys: tuple[str, ...]
     check: Check  # explains a verdict (the generated functions decide it, fast)
+    # The messages' fixed parts, written once per playbook version instead of once per event.
+    missing: str = dataclasses.field(init=False)
+    null: str = dataclasses.field(init=False)
+    passed_message: str = dataclasses.field(init=False)
+    failed_prefix: str = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        c = self.condition
+        for name, text in (
+            ("missing", f"{c.field} is missing from the event"),
+            ("null", f"{c.field} is null"),
+            ("passed_message", f"passed: {_describe(c)}"),
+            ("failed_prefix", f"failed: {_describe(c)}; {c.field} "),
+        ):
+            object.__setattr__(self, name, text)
 
     def evaluate(self, event: Any) -> ConditionResult:
         c = self.condition
         try:
             actual = _lookup(event, self.keys)
             if actual is _MISSING:
-                return ConditionResult(self.index, c, False, f"{c.field} is missing from the event")
+                return ConditionResult(self.index, c, False, self.missing)
             if actual is None:
-                return ConditionResult(self.index, c, False, f"{c.field} is null")
+                return ConditionResult(self.index, c, False, self.null)
             failure = self.check(actual)
         except Exception as exc:  # never raise, whatever the event holds
             return ConditionResult(self.index, c, False, f"{c.field} could not be compared: {type(exc).__name__}")
-        shown = actual if isinstance(actual, str | int | float | bool) else _kind(actual)
+        shown = actual if isinstance(actual, _SCALARS) else _kind(actual)
         if failure is None:
-            return ConditionResult(self.index, c, True, f"passed: {_describe(c)}", shown)
-        return ConditionResult(self.index, c, False, f"failed: {_describe(c)}; {c.field} {failure}", shown)
+            return ConditionResult(self.index, c, True, self.passed_message, shown)
+        return ConditionResult(self.index, c, False, self.failed_prefix + failure, shown)
 
 
 @dataclass(frozen=True)  # no slots: ``matches`` is cached in the instance

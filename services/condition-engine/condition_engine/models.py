@@ -11,7 +11,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -19,7 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 SCHEMA = "condition_engine"
 metadata = MetaData(schema=SCHEMA)
 
-TRIGGERS = ("activity_event", "accounts_pack_run")
+TRIGGER_TYPES = ("activity_event", "accounts_pack_run")
 STATUSES = ("active", "inactive")
 RUN_STATUSES = ("pending", "success", "failed", "skipped")
 
@@ -32,7 +31,7 @@ playbooks = Table(
     Column("trigger", Text, nullable=False),
     Column("conditions", JSONB, nullable=False),
     Column("actions", JSONB, nullable=False),
-    Column("status", Text, nullable=False),  # active | inactive; legacy values are read as they are
+    Column("status", Text, nullable=False),  # active | inactive
     Column("version", Integer, nullable=False, server_default="1"),  # bumped when the definition changes
     Column("template_key", Text),
     Column("last_run_at", DateTime(timezone=True)),
@@ -46,15 +45,26 @@ playbook_runs = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("playbook_id", UUID(as_uuid=True), ForeignKey("playbooks.id", ondelete="CASCADE"), nullable=False),
     Column("org_id", Text, nullable=False),
-    Column("event_id", UUID(as_uuid=True), nullable=False),
-    Column("trigger_event", JSONB, nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False),  # its event: run_events (org_id, event_id)
     Column("status", Text, nullable=False),
     Column("error", Text),
     Column("metrics", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("completed_at", DateTime(timezone=True)),
-    # Per org: event ids are chosen by producers, so two orgs may send the same one (migration 0003).
-    UniqueConstraint("org_id", "playbook_id", "event_id", name="uq_playbook_runs_org_playbook_event"),
+    # No unique key per run: one run per (playbook, event) is kept by the event's claim in
+    # run_events, taken in the transaction that writes all of the event's runs (migration 0004).
+)
+
+# Each evaluated event once per (org, event): the JSON its runs were evaluated on (the API shows it
+# as each run's ``triggerEvent``), and the claim that its runs were decided. Per org: event ids are
+# chosen by producers, so two orgs may send the same one.
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("org_id", Text, primary_key=True),
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("trigger_event", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # What log_activity actions wrote: this service's own activity log.

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 
 from playbooks_platform.auth import Principal
+from playbooks_platform.dependencies import TenantSession
 from playbooks_platform.errors import Invalid
 from playbooks_platform.permissions import Operator, Permission, Reader, Writer, check
-from playbooks_platform.service import RuntimeDep
 
 from . import service
 from .dryrun import dry_run, normalise
@@ -30,7 +30,7 @@ from .schemas import (
     TemplateList,
     TemplateRead,
 )
-from .settings import ConditionEngineSettings
+from .settings import SettingsDep
 from .templates import TEMPLATES
 
 router = APIRouter(prefix="/api")
@@ -55,11 +55,6 @@ def _may_go_live(principal: Principal, status: str) -> None:
         check(principal, Permission.OPERATE, doing="create, change or activate a playbook that is active")
 
 
-def _limit(runtime: RuntimeDep) -> int:
-    settings: ConditionEngineSettings = runtime.settings  # type: ignore[assignment]
-    return settings.max_playbooks_per_org
-
-
 @router.get("/playbook-templates", tags=["templates"], responses=_AUTH, summary="The system templates")
 async def list_templates(principal: Reader) -> TemplateList:
     return TemplateList(items=[TemplateRead.model_validate(t) for t in TEMPLATES])
@@ -73,28 +68,26 @@ async def list_templates(principal: Reader) -> TemplateList:
     summary="Create a playbook of the caller's org from a template",
 )
 async def create_from_template(
-    key: str, principal: Writer, runtime: RuntimeDep, body: FromTemplate | None = None
+    key: str, principal: Writer, session: TenantSession, settings: SettingsDep, body: FromTemplate | None = None
 ) -> PlaybookRead:
     body = body or FromTemplate()
     _may_go_live(principal, body.status)
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        row = await service.create_from_template(
-            session=session,
-            org_id=principal.org_id,
-            key=key,
-            name=body.name,
-            status=body.status,
-            max_per_org=_limit(runtime),
-        )
+    row = await service.create_from_template(
+        session=session,
+        org_id=principal.org_id,
+        key=key,
+        name=body.name,
+        status=body.status,
+        max_per_org=settings.max_playbooks_per_org,
+    )
     return _read(row)
 
 
 @router.get("/playbooks", tags=["playbooks"], responses=_AUTH, summary="The org's playbooks")
 async def list_playbooks(
-    principal: Reader, runtime: RuntimeDep, status: Annotated[str | None, Query(max_length=32)] = None
+    principal: Reader, session: TenantSession, status: Annotated[str | None, Query(max_length=32)] = None
 ) -> PlaybookList:
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        rows = await service.list_playbooks(session=session, org_id=principal.org_id, status=status)
+    rows = await service.list_playbooks(session=session, org_id=principal.org_id, status=status)
     return PlaybookList(items=[_read(r) for r in rows])
 
 
@@ -105,53 +98,51 @@ async def list_playbooks(
     responses=_WRITE,
     summary="Create a playbook (validated by the condition DSL)",
 )
-async def create_playbook(body: PlaybookCreate, principal: Writer, runtime: RuntimeDep) -> PlaybookRead:
+async def create_playbook(
+    body: PlaybookCreate, principal: Writer, session: TenantSession, settings: SettingsDep
+) -> PlaybookRead:
     _may_go_live(principal, body.status)
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        row = await service.create_playbook(
-            session=session,
-            org_id=principal.org_id,
-            name=body.name,
-            trigger=body.trigger,
-            conditions=body.conditions,
-            actions=body.actions,
-            status=body.status,
-            max_per_org=_limit(runtime),
-        )
-    return _read(row)
+    row = await service.create_playbook(
+        session=session,
+        org_id=principal.org_id,
+        name=body.name,
+        trigger=body.trigger,
+        conditions=body.conditions,
+        actions=body.actions,
+        status=body.status,
+        max_per_org=settings.max_playbooks_per_org,
+    )
+    return _read(row).model_copy(update={"warnings": body.template_warnings})
 
 
 @router.get("/playbooks/{playbook_id}", tags=["playbooks"], responses=_ONE, summary="One playbook")
-async def get_playbook(playbook_id: uuid.UUID, principal: Reader, runtime: RuntimeDep) -> PlaybookRead:
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        return _read(await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id))
+async def get_playbook(playbook_id: uuid.UUID, principal: Reader, session: TenantSession) -> PlaybookRead:
+    return _read(await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id))
 
 
 @router.patch(
     "/playbooks/{playbook_id}", tags=["playbooks"], responses=_WRITE, summary="Change a playbook (a new version)"
 )
 async def update_playbook(
-    playbook_id: uuid.UUID, body: PlaybookUpdate, principal: Writer, runtime: RuntimeDep
+    playbook_id: uuid.UUID, body: PlaybookUpdate, principal: Writer, session: TenantSession
 ) -> PlaybookRead:
     changes = body.model_dump(exclude_unset=True)
     if any(v is None for v in changes.values()):
         raise Invalid("a field cannot be set to null; leave it out to keep it")
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        current = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
-        # Changing a live playbook changes what runs on the next event: that is operating it, not drafting.
-        _may_go_live(principal, current.status)
-        row = await service.update_playbook(
-            session=session, org_id=principal.org_id, playbook_id=playbook_id, changes=changes
-        )
-    return _read(row)
+    current = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
+    # Changing a live playbook changes what runs on the next event: that is operating it, not drafting.
+    _may_go_live(principal, current.status)
+    row = await service.update_playbook(
+        session=session, org_id=principal.org_id, playbook_id=playbook_id, changes=changes
+    )
+    return _read(row).model_copy(update={"warnings": body.template_warnings})
 
 
 def _status_route(path: str, new_status: Literal["active", "inactive"], summary: str) -> None:
-    async def change(playbook_id: uuid.UUID, principal: Operator, runtime: RuntimeDep) -> PlaybookRead:
-        async with runtime.database.tenant_transaction(principal.org_id) as session:
-            row = await service.set_status(
-                session=session, org_id=principal.org_id, playbook_id=playbook_id, status=new_status
-            )
+    async def change(playbook_id: uuid.UUID, principal: Operator, session: TenantSession) -> PlaybookRead:
+        row = await service.set_status(
+            session=session, org_id=principal.org_id, playbook_id=playbook_id, status=new_status
+        )
         return _read(row)
 
     router.add_api_route(
@@ -177,9 +168,8 @@ _status_route("deactivate", "inactive", "Deactivate a playbook: it stops running
     responses=_ONE,
     summary="Delete a playbook and its run history",
 )
-async def delete_playbook(playbook_id: uuid.UUID, principal: Writer, runtime: RuntimeDep) -> None:
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        await service.delete_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
+async def delete_playbook(playbook_id: uuid.UUID, principal: Writer, session: TenantSession) -> None:
+    await service.delete_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
 
 
 @router.get(
@@ -188,9 +178,8 @@ async def delete_playbook(playbook_id: uuid.UUID, principal: Writer, runtime: Ru
     responses=_ONE,
     summary="What the playbook would do on a sample event built from its trigger and conditions",
 )
-async def dry_run_sample(playbook_id: uuid.UUID, principal: Operator, runtime: RuntimeDep) -> DryRunResult:
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        row = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
+async def dry_run_sample(playbook_id: uuid.UUID, principal: Operator, session: TenantSession) -> DryRunResult:
+    row = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
     return DryRunResult.model_validate(dry_run(row, principal.org_id, None))
 
 
@@ -201,10 +190,9 @@ async def dry_run_sample(playbook_id: uuid.UUID, principal: Operator, runtime: R
     summary="What the playbook would do on the event sent",
 )
 async def dry_run_event(
-    playbook_id: uuid.UUID, body: DryRunIn, principal: Operator, runtime: RuntimeDep
+    playbook_id: uuid.UUID, body: DryRunIn, principal: Operator, session: TenantSession
 ) -> DryRunResult:
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        row = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
+    row = await service.get_playbook(session=session, org_id=principal.org_id, playbook_id=playbook_id)
     try:
         event = normalise(row.trigger, body.event)
     except ValueError as exc:
@@ -215,23 +203,22 @@ async def dry_run_event(
 @router.get("/playbook-runs", tags=["runs"], responses=_AUTH, summary="The org's runs, newest first")
 async def list_runs(
     principal: Reader,
-    runtime: RuntimeDep,
+    session: TenantSession,
     playbook: uuid.UUID | None = None,
     status: RunStatus | None = None,
     since: datetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        rows, next_cursor = await service.list_runs(
-            session=session,
-            org_id=principal.org_id,
-            playbook_id=playbook,
-            status=status,
-            since=since,
-            cursor=cursor,
-            limit=limit,
-        )
+    rows, next_cursor = await service.list_runs(
+        session=session,
+        org_id=principal.org_id,
+        playbook_id=playbook,
+        status=status,
+        since=since,
+        cursor=cursor,
+        limit=limit,
+    )
     return RunPage(items=[RunRead.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor)
 
 
@@ -241,9 +228,8 @@ async def list_runs(
     responses=_AUTH | {404: {"description": "No such run in the caller's org"}},
     summary="One run",
 )
-async def get_run(run_id: uuid.UUID, principal: Reader, runtime: RuntimeDep) -> RunRead:
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id)
+async def get_run(run_id: uuid.UUID, principal: Reader, session: TenantSession) -> RunRead:
+    row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id)
     return RunRead.model_validate(row, from_attributes=True)
 
 
@@ -253,7 +239,6 @@ async def get_run(run_id: uuid.UUID, principal: Reader, runtime: RuntimeDep) -> 
     responses=_AUTH,
     summary="Runs by status and last run, per category (contracts, decks, accounts) and per playbook",
 )
-async def playbook_insights(principal: Reader, runtime: RuntimeDep, window: Literal["7d", "30d"] = "7d") -> Insights:
-    async with runtime.database.tenant_transaction(principal.org_id) as session:
-        data = await service.insights(session=session, org_id=principal.org_id, window=window)
+async def playbook_insights(principal: Reader, session: TenantSession, window: Literal["7d", "30d"] = "7d") -> Insights:
+    data = await service.insights(session=session, org_id=principal.org_id, window=window)
     return Insights.model_validate(data)

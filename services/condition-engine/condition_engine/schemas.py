@@ -7,10 +7,13 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic.alias_generators import to_camel
 
 from playbooks_contracts.base import JsonObject
+from playbooks_contracts.templating import TemplateWarning, warnings_of
+
+from .actions import upgrade_actions
 
 Trigger = Literal["activity_event", "accounts_pack_run"]
 Status = Literal["active", "inactive"]
@@ -28,7 +31,28 @@ class ApiInput(ApiModel):
     )
 
 
-class PlaybookCreate(ApiInput):
+class _Actions(ApiInput):
+    """Old-form placeholders in ``actions`` are accepted for one release: stored in the new form and
+    reported as ``warnings`` in the response."""
+
+    _template_warnings: list[TemplateWarning] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_template_language(self) -> _Actions:
+        actions = getattr(self, "actions", None)
+        if actions is not None:
+            converted, found = upgrade_actions(actions)
+            if found:
+                self.actions = converted
+                self._template_warnings = warnings_of(found)
+        return self
+
+    @property
+    def template_warnings(self) -> list[TemplateWarning]:
+        return self._template_warnings
+
+
+class PlaybookCreate(_Actions):
     name: str = Name
     trigger: Trigger
     conditions: list[Any] = Field(
@@ -40,7 +64,7 @@ class PlaybookCreate(ApiInput):
     status: Status = Field(default="inactive", description="New playbooks start inactive: dry-run them first.")
 
 
-class PlaybookUpdate(ApiInput):
+class PlaybookUpdate(_Actions):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     trigger: Trigger | None = None
     conditions: list[Any] | None = None
@@ -58,12 +82,15 @@ class PlaybookRead(ApiModel):
     trigger: str
     conditions: list[Any]
     actions: list[Any]
-    status: str = Field(description="active or inactive; legacy values are shown as stored and never run.")
+    status: str = Field(description="active or inactive.")
     version: int
     template_key: str | None
     last_run_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    warnings: list[TemplateWarning] = Field(
+        default_factory=list, description="On create and update: deprecated input accepted and stored converted."
+    )
 
 
 class PlaybookList(ApiModel):

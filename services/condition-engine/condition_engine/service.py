@@ -1,6 +1,6 @@
 """Playbooks, runs and insights of one org. Functions take the session and never commit.
 
-Every query filters by the org, and the routes call them in a tenant transaction, so row-level
+Every query filters by the org, and the routes call them in the org's transaction, so row-level
 security confines them to that org a second time. Every change to a playbook's definition or
 status bumps the org's revision, which tells the worker to reload its compiled playbooks.
 """
@@ -12,15 +12,16 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import utcnow
+from playbooks_platform.db import rowcount
 from playbooks_platform.errors import Conflict, Invalid, NotFound
 
 from .actions import ActionError, validate_actions
 from .dsl import ConditionError, validate_conditions
-from .models import SCHEMA, playbook_runs, playbooks
+from .models import SCHEMA, playbook_runs, playbooks, run_events
 from .templates import BY_KEY
 
 _BUMP = text(
@@ -147,7 +148,7 @@ async def update_playbook(
 async def set_status(*, session: AsyncSession, org_id: str, playbook_id: uuid.UUID, status: str) -> Row[Any]:
     current = await get_playbook(session=session, org_id=org_id, playbook_id=playbook_id)
     if status == "active":
-        # A definition that was valid once may not be any more (a legacy row): refuse to run it.
+        # The stored definition is checked again: refuse to run one the language no longer accepts.
         check_definition(current.conditions, current.actions)
     if current.status == status:
         return current
@@ -166,12 +167,27 @@ async def set_status(*, session: AsyncSession, org_id: str, playbook_id: uuid.UU
 async def delete_playbook(*, session: AsyncSession, org_id: str, playbook_id: uuid.UUID) -> None:
     """Delete a playbook and, with it, its run history (the runs reference it)."""
     result = await session.execute(delete(playbooks).where(playbooks.c.org_id == org_id, playbooks.c.id == playbook_id))
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         raise NotFound(f"no playbook {playbook_id} in this org")
     await _bump(session, org_id)
 
 
 # -- runs -----------------------------------------------------------------------------------
+
+
+# A run as the API shows it: its row, and its event's JSON from run_events (stored once per event,
+# migration 0004). Every run has its event row (the worker writes both in one transaction, and
+# the migration copied the old runs' events); the outer join and '{}' only keep a run visible if
+# that ever failed to hold.
+_RUNS = select(
+    playbook_runs,
+    func.coalesce(run_events.c.trigger_event, literal_column("'{}'::jsonb")).label("trigger_event"),
+).select_from(
+    playbook_runs.outerjoin(
+        run_events,
+        and_(run_events.c.org_id == playbook_runs.c.org_id, run_events.c.event_id == playbook_runs.c.event_id),
+    )
+)
 
 
 def encode_cursor(created_at: datetime, run_id: uuid.UUID) -> str:
@@ -199,7 +215,7 @@ async def list_runs(
 ) -> tuple[list[Row[Any]], str | None]:
     """Newest first, keyset-paginated on (created_at, id) so pages stay stable while runs arrive."""
     r = playbook_runs.c
-    query = select(playbook_runs).where(r.org_id == org_id)
+    query = _RUNS.where(r.org_id == org_id)
     if playbook_id is not None:
         query = query.where(r.playbook_id == playbook_id)
     if status is not None:
@@ -216,9 +232,7 @@ async def list_runs(
 
 async def get_run(*, session: AsyncSession, org_id: str, run_id: uuid.UUID) -> Row[Any]:
     row = (
-        await session.execute(
-            select(playbook_runs).where(playbook_runs.c.org_id == org_id, playbook_runs.c.id == run_id)
-        )
+        await session.execute(_RUNS.where(playbook_runs.c.org_id == org_id, playbook_runs.c.id == run_id))
     ).one_or_none()
     if row is None:
         raise NotFound(f"no playbook run {run_id} in this org")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
+from playbooks_platform.dependencies import settings_of
 from playbooks_platform.settings import PlatformSettings
 
 
@@ -13,3 +16,6 @@ class ConditionEngineSettings(PlatformSettings):
         default=10_000, ge=1, description="Orgs whose compiled active playbooks the worker keeps in memory."
     )
     max_playbooks_per_org: int = Field(default=500, ge=1, description="Playbooks an org may own.")
+
+
+SettingsDep = Annotated[ConditionEngineSettings, settings_of(ConditionEngineSettings)]

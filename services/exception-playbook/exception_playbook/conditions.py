@@ -96,7 +96,7 @@ class AddCommentParams(StepParams):
 class CallToolParams(StepParams):
     tool_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
     payload_template: dict[str, Any] = Field(
-        default_factory=dict, description="Parameters; string values may use ${placeholders}."
+        default_factory=dict, description="Parameters; string values may use {{ .path }} placeholders."
     )
 
 

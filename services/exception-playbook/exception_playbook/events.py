@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from playbooks_contracts import Envelope, Topic, utcnow
 from playbooks_contracts.messages import ExceptionEventMessage
 from playbooks_contracts.topics import EXCEPTION_EVENTS
+from playbooks_platform import messages
 from playbooks_platform.outbox import outbox_insert
 
 from .models import SCHEMA, exception_events
@@ -49,7 +50,7 @@ async def append(
     tenant_id: str,
     exception_id: uuid.UUID,
     events: Sequence[tuple[str, dict[str, Any]]],
-    also: Sequence[tuple[Topic, Envelope]] = (),
+    also: Sequence[tuple[Topic, messages.Message]] = (),
     causation: Envelope | None = None,
 ) -> list[Appended]:
     """Append events (in order) and stage them, with ``also``, in the outbox of this transaction.
@@ -60,15 +61,8 @@ async def append(
     """
     if not events and not also:
         return []
-    now = utcnow()
-    rows = [Appended(uuid.uuid4(), exception_id, tenant_id, event_type, payload, now) for event_type, payload in events]
-    messages: list[tuple[Topic, Envelope]] = []
-    for row in rows:
-        data = ExceptionEventMessage(
-            exception_id=row.exception_id, event_type=row.event_type, payload=row.payload, created_at=row.created_at
-        ).model_dump(mode="json")
-        messages.append((EXCEPTION_EVENTS, message(tenant_id, "exception.event", data, row.id, causation)))
-    staged = outbox_insert(SCHEMA, [*messages, *also])
+    rows, items = stage(tenant_id=tenant_id, exception_id=exception_id, events=events, also=also, causation=causation)
+    staged = outbox_insert(SCHEMA, items)
     if rows:
         appended = insert(exception_events).values(
             [
@@ -88,19 +82,30 @@ async def append(
     return rows
 
 
-def message(
-    tenant_id: str, type_: str, data: dict[str, Any], id_: uuid.UUID | None = None, causation: Envelope | None = None
-) -> Envelope:
-    """An envelope from this service (one step down a causation chain when caused by a message)."""
-    return Envelope(
-        id=id_ or uuid.uuid4(),
-        type=type_,
-        org_id=tenant_id,
-        source=SOURCE,
-        causation_id=causation.id if causation else None,
-        depth=min(causation.depth + 1, 5) if causation else 0,
-        data=data,
-    )
+def stage(
+    *,
+    tenant_id: str,
+    exception_id: uuid.UUID,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    also: Sequence[tuple[Topic, messages.Message]] = (),
+    causation: Envelope | None = None,
+    now: datetime | None = None,
+) -> tuple[list[Appended], list[tuple[Topic, messages.Message]]]:
+    """The event rows to append and the outbox messages to stage with them (each event's
+    ``exception-events.v1`` message, then ``also``); nothing is written here."""
+    now = now or utcnow()
+    rows = [Appended(uuid.uuid4(), exception_id, tenant_id, event_type, payload, now) for event_type, payload in events]
+    logged: list[tuple[Topic, messages.Message]] = []
+    for row in rows:
+        data = ExceptionEventMessage(
+            exception_id=row.exception_id, event_type=row.event_type, payload=row.payload, created_at=row.created_at
+        ).model_dump(mode="json")
+        # A log entry records what happened: at the end of a causation chain it stays there (clamp).
+        message = messages.caused_or_new(
+            causation, type="exception.event", data=data, org_id=tenant_id, source=SOURCE, id=row.id, clamp=True
+        )
+        logged.append((EXCEPTION_EVENTS, message))
+    return rows, [*logged, *also]
 
 
 async def timeline(session: AsyncSession, *, tenant_id: str, exception_id: uuid.UUID) -> list[Any]:

@@ -1,4 +1,4 @@
-"""Orchestration around the execution service: transactions, refusals recorded, the relay woken."""
+"""Orchestration around playbook_runs: transactions, refusals recorded, the relay woken."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from playbooks_platform.errors import DomainError, NotFound
 from playbooks_platform.service import Runtime
 
 from . import events as ev
-from . import execution, service
-from .execution import Actor, Options
+from . import playbook_runs, service, step_statements
+from .playbook_runs import Actor, Options
 from .schemas import ExceptionPlaybook
 from .service import CandidateCache
 from .settings import ExceptionPlaybookSettings
@@ -21,18 +21,16 @@ log = logging.getLogger(__name__)
 CACHE = "candidate_cache"
 
 
-def candidate_cache(runtime: Runtime) -> CandidateCache:
+def candidate_cache(runtime: Runtime[ExceptionPlaybookSettings]) -> CandidateCache:
     """The process's one cache of compiled candidate playbooks (shared by routes and the worker)."""
-    cache = runtime.state.get(CACHE)
+    cache: CandidateCache | None = runtime.state.get(CACHE)
     if cache is None:
-        settings: ExceptionPlaybookSettings = runtime.settings  # type: ignore[assignment]
-        cache = runtime.state[CACHE] = CandidateCache(settings.candidate_cache_tenants)
-    return cache  # type: ignore[no-any-return]
+        cache = runtime.state[CACHE] = CandidateCache(runtime.settings.candidate_cache_tenants)
+    return cache
 
 
-def options(runtime: Runtime) -> Options:
-    settings: ExceptionPlaybookSettings = runtime.settings  # type: ignore[assignment]
-    return Options(runbook_runtime_url=settings.runbook_runtime_url)
+def options(runtime: Runtime[ExceptionPlaybookSettings]) -> Options:
+    return Options(runbook_runtime_url=runtime.settings.runbook_runtime_url)
 
 
 def wake(runtime: Runtime) -> None:
@@ -41,7 +39,13 @@ def wake(runtime: Runtime) -> None:
 
 
 async def advance_step(
-    runtime: Runtime, *, tenant_id: str, exception_ref: str, step_order: int, actor: Actor, skip: bool
+    runtime: Runtime[ExceptionPlaybookSettings],
+    *,
+    tenant_id: str,
+    exception_ref: str,
+    step_order: int,
+    actor: Actor,
+    skip: bool,
 ) -> ExceptionPlaybook:
     """Complete or skip a step and read the playbook back, in one transaction.
 
@@ -51,28 +55,20 @@ async def advance_step(
     exception_id = None
     try:
         async with runtime.database.tenant_transaction(tenant_id) as session:
-            exc = await service.resolve_exception(session, tenant_id, exception_ref)
+            state = await step_statements.load(session, tenant_id, exception_ref)
+            exc = state.exception
             exception_id = exc.id
-            if skip:
-                outcome = await execution.skip_step(
-                    session=session,
-                    tenant_id=tenant_id,
-                    exception_id=exc.id,
-                    step_order=step_order,
-                    actor=actor,
-                    exc=exc,
-                )
-            else:
-                outcome = await execution.complete_step(
-                    session=session,
-                    tenant_id=tenant_id,
-                    exception_id=exc.id,
-                    step_order=step_order,
-                    actor=actor,
-                    options=options(runtime),
-                    exc=exc,
-                )
-            view = await execution.playbook_view(
+            outcome = await playbook_runs.advance_step(
+                session=session,
+                tenant_id=tenant_id,
+                exception_ref=exception_ref,
+                step_order=step_order,
+                actor=actor,
+                options=Options() if skip else options(runtime),
+                skip=skip,
+                state=state,
+            )
+            view = await playbook_runs.playbook_view(
                 session=session,
                 tenant_id=tenant_id,
                 exc=outcome.exception,
@@ -96,7 +92,7 @@ async def advance_step(
 
 
 async def _record_refusal(
-    runtime: Runtime,
+    runtime: Runtime[ExceptionPlaybookSettings],
     tenant_id: str,
     exception_id: uuid.UUID,
     step_order: int,

@@ -15,7 +15,7 @@ spec = ServiceSpec(
     package="exception_playbook",
     description="Matches each exception to the best playbook (conditions + priority, with reasoning), lets people "
     "and safe automation carry its steps out (notify, assign_owner, set_status, add_comment, call_tool; checked "
-    "against tenant policy and domain packs), and keeps every step on an append-only event log.",
+    "against the org's policy and domain packs), and keeps every step on an append-only event log.",
     settings_cls=ExceptionPlaybookSettings,
     routers=[router],
     schema=SCHEMA,
@@ -26,7 +26,7 @@ spec = ServiceSpec(
             topics=[TRIGGERS],
             handler=triggers_handler,
             # Idempotency and ordering are per exception, enforced by the database (processed ids,
-            # row locks); the candidate cache is only ever replaced whole per tenant.
+            # row locks); the candidate cache is only ever replaced whole per org.
             concurrent_partitions=True,
         )
     ],

@@ -1,7 +1,7 @@
 """Matching an exception to the best playbook: pure functions, no I/O.
 
 A candidate is a playbook version compiled once (its conditions turned into sets and
-case-folded strings); matching one exception against a tenant's candidates checks each
+case-folded strings); matching one exception against an org's candidates checks each
 candidate's conditions and ranks the ones that hold: highest ``priority``, then higher
 ``version``, then most recently updated (then the id, so the choice is always the same).
 """
@@ -41,7 +41,7 @@ class Facts:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
+class MatchablePlaybook:
     playbook_id: uuid.UUID
     name: str
     version: int
@@ -64,7 +64,7 @@ class Candidate:
 
 def compile_candidate(
     *, playbook_id: uuid.UUID, name: str, version: int, updated_at: datetime, conditions: Any
-) -> Candidate:
+) -> MatchablePlaybook:
     """A playbook version ready to match (raises ``pydantic.ValidationError`` on bad conditions)."""
     parsed = PlaybookConditions.model_validate(conditions)
     m = parsed.match
@@ -74,7 +74,7 @@ def compile_candidate(
     elif isinstance(m.policy_tags, TagCondition):
         tags_any = frozenset(t.lower() for t in m.policy_tags.any) if m.policy_tags.any else None
         tags_all = frozenset(t.lower() for t in m.policy_tags.all) if m.policy_tags.all else None
-    return Candidate(
+    return MatchablePlaybook(
         playbook_id=playbook_id,
         name=name,
         version=version,
@@ -98,7 +98,7 @@ def minutes_remaining(deadline: datetime | None, now: datetime) -> float | None:
     return None if deadline is None else (deadline - now).total_seconds() / 60
 
 
-def check(c: Candidate, f: Facts, domain: str, etype: str, minutes: float | None) -> str | None:
+def check(c: MatchablePlaybook, f: Facts, domain: str, etype: str, minutes: float | None) -> str | None:
     """Why the candidate does not match (``None``: it matches). ``domain``/``etype`` are case-folded."""
     if c.domain is not None and c.domain != domain:
         return f"domain {f.domain} is not {c.domain}"
@@ -118,7 +118,7 @@ def check(c: Candidate, f: Facts, domain: str, etype: str, minutes: float | None
     return None
 
 
-def fits(c: Candidate, etype: str, severity: str, minutes: float | None, tags: frozenset[str]) -> bool:
+def fits(c: MatchablePlaybook, etype: str, severity: str, minutes: float | None, tags: frozenset[str]) -> bool:
     """``check`` without the words, for the hot loop (the domain is already settled by the index)."""
     return (
         (c.exception_type is None or c.exception_type == etype)
@@ -130,14 +130,14 @@ def fits(c: Candidate, etype: str, severity: str, minutes: float | None, tags: f
 
 
 class CandidateIndex:
-    """A tenant's candidates grouped by case-folded domain, so matching skips other domains' playbooks."""
+    """An org's candidates grouped by case-folded domain, so matching skips other domains' playbooks."""
 
     __slots__ = ("all", "any_domain", "by_domain")
 
-    def __init__(self, candidates: Sequence[Candidate]) -> None:
+    def __init__(self, candidates: Sequence[MatchablePlaybook]) -> None:
         self.all = list(candidates)
         self.any_domain = [c for c in self.all if c.domain is None]
-        self.by_domain: dict[str, list[Candidate]] = {}
+        self.by_domain: dict[str, list[MatchablePlaybook]] = {}
         for c in self.all:
             if c.domain is not None:
                 self.by_domain.setdefault(c.domain, []).append(c)
@@ -146,7 +146,7 @@ class CandidateIndex:
         return len(self.all)
 
 
-def explain_match(c: Candidate, f: Facts, minutes: float | None) -> list[str]:
+def explain_match(c: MatchablePlaybook, f: Facts, minutes: float | None) -> list[str]:
     """The conditions the candidate matched on, in words."""
     out = []
     if c.domain is not None:
@@ -164,7 +164,7 @@ def explain_match(c: Candidate, f: Facts, minutes: float | None) -> list[str]:
     return out or ["no conditions: matches every exception"]
 
 
-def why_lost(loser: Candidate, winner: Candidate) -> str:
+def why_lost(loser: MatchablePlaybook, winner: MatchablePlaybook) -> str:
     if loser.priority != winner.priority:
         return f"lower priority ({loser.priority} < {winner.priority})"
     if loser.version != winner.version:
@@ -176,7 +176,7 @@ def why_lost(loser: Candidate, winner: Candidate) -> str:
 
 @dataclass
 class MatchResult:
-    selected: Candidate | None
+    selected: MatchablePlaybook | None
     matched_on: list[str] = field(default_factory=list)
     runners_up: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
@@ -223,7 +223,7 @@ class MatchResult:
 
 def match(
     facts: Facts,
-    candidates: Sequence[Candidate] | CandidateIndex,
+    candidates: Sequence[MatchablePlaybook] | CandidateIndex,
     now: datetime,
     *,
     runners_up: int = 3,
@@ -234,8 +234,8 @@ def match(
     domain, etype = facts.domain.casefold(), facts.exception_type.casefold()
     minutes = minutes_remaining(facts.sla_deadline, now)
     severity, tags = facts.severity, facts.policy_tags
-    matched: list[Candidate] = []
-    rejected: list[tuple[Candidate, str]] = []
+    matched: list[MatchablePlaybook] = []
+    rejected: list[tuple[MatchablePlaybook, str]] = []
     for group in (index.by_domain.get(domain, ()), index.any_domain):
         for c in group:
             if fits(c, etype, severity, minutes, tags):
@@ -256,7 +256,7 @@ def match(
     )
     if not matched:
         return result
-    matched.sort(key=Candidate.rank, reverse=True)
+    matched.sort(key=MatchablePlaybook.rank, reverse=True)
     winner = matched[0]
     result.selected = winner
     result.matched_on = explain_match(winner, facts, minutes)

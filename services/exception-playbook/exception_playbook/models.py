@@ -1,4 +1,5 @@
-"""Tables of exception-playbook (schema ``exception_playbook``); every one has row-level security by tenant."""
+"""Tables of exception-playbook (schema ``exception_playbook``); every one has row-level security by org
+(column ``tenant_id``, seed 001's name)."""
 
 from __future__ import annotations
 
@@ -95,8 +96,8 @@ packs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Trigger events already applied: the consumer is idempotent on (tenant, envelope id). Producers
-# choose event ids, so keyed by id alone one tenant's event could suppress another's (migration 0003).
+# Trigger events already applied: the consumer is idempotent on (org, envelope id). Producers
+# choose event ids, so keyed by id alone one org's event could suppress another's (migration 0003).
 processed_events = Table(
     "processed_events",
     metadata,
@@ -106,7 +107,7 @@ processed_events = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Bumped with every playbook change of a tenant: tells caches of compiled candidates they are stale.
+# Bumped with every playbook change of an org: tells caches of compiled candidates they are stale.
 playbook_revisions = Table(
     "playbook_revisions",
     metadata,

@@ -1,8 +1,8 @@
-"""Tenant policy packs and domain packs: versioned JSON documents the engine reads its rules from.
+"""Org policy packs and domain packs: versioned JSON documents the engine reads its rules from.
 
 The engine knows no domain: which status transitions are allowed, which tools may be called,
-which notification channels and templates exist, come from the tenant's newest policy pack and
-the newest domain pack of the exception's domain. A tenant without a policy pack gets
+which notification channels and templates exist, come from the org's newest policy pack and
+the newest domain pack of the exception's domain. An org without a policy pack gets
 ``DEFAULT_POLICY``, which allows no tool at all.
 """
 
@@ -33,7 +33,7 @@ class ToolDoc(Strict):
 
 
 class PolicyPack(Strict):
-    """A tenant's rules for every exception of that tenant."""
+    """An org's rules for every exception of that org."""
 
     status_transitions: dict[Status, list[Status]] = Field(
         description='Allowed moves: {"open": ["in_progress", "escalated"], ...}; anything else is refused.'
@@ -79,7 +79,7 @@ DEFAULT_POLICY = PolicyPack(
 
 @dataclass(frozen=True)
 class EffectivePolicy:
-    """The tenant's policy pack joined with the domain pack of one exception's domain."""
+    """The org's policy pack joined with the domain pack of one exception's domain."""
 
     policy: PolicyPack
     policy_version: int  # 0: the built-in default

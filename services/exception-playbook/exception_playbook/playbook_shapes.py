@@ -2,8 +2,8 @@
 
 A playbook version is written once (a change is a new version with a new ``playbook_id``; only
 ``superseded_at`` is ever set later, and that is not kept here), so every step completion can skip
-the two reads of the playbook row and its steps. Keys carry the tenant: a hit never crosses orgs,
-and a miss reads through the caller's tenant transaction, under row-level security.
+the two reads of the playbook row and its steps. Keys carry the org: a hit never crosses orgs,
+and a miss reads through the caller's org transaction, under row-level security.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _shapes: dict[tuple[str, uuid.UUID], PlaybookShape] = {}
 
 
 async def shape_of(session: AsyncSession, tenant_id: str, playbook_id: uuid.UUID) -> PlaybookShape:
-    """The playbook version's name, number and steps (NotFound when this tenant has no such version)."""
+    """The playbook version's name, number and steps (NotFound when this org has no such version)."""
     key = (tenant_id, playbook_id)
     found = _shapes.get(key)
     if found is not None:

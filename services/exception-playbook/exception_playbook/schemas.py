@@ -11,12 +11,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from playbooks_contracts.base import JsonObject, OrgId, UtcDatetime
 from playbooks_contracts.seeds import check_order_is_position
+from playbooks_contracts.templating import TemplateWarning, warnings_of
 
 from .conditions import ActionType, PlaybookConditions, Severity, Strict, parse_params
+from .templating import upgrade_params
 
 ActorType = Literal["agent", "human", "system"]
 StepStatus = Literal["pending", "completed", "skipped"]
@@ -99,7 +101,9 @@ class ExceptionRead(Read):
 
 
 class ExceptionList(BaseModel):
-    items: list[ExceptionRead]
+    items: list[ExceptionRead] = Field(description="Newest first.")
+    next_cursor: str | None = Field(default=None, description="Pass as ?cursor= for the next page; null on the last.")
+    count: int = Field(default=0, description="How many exceptions match the filters in all pages.")
 
 
 # -- playbooks ----------------------------------------------------------------------------
@@ -136,11 +140,24 @@ class PlaybookCreate(Strict):
         '"policy_tags"}, "priority": 100}'
     )
     steps: list[StepIn] = Field(min_length=1, max_length=100, description="In order: step_order is the position.")
+    _template_warnings: list[TemplateWarning] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _order(self) -> PlaybookCreate:
         check_order_is_position([s.step_order for s in self.steps])
         return self
+
+    @model_validator(mode="after")
+    def _one_template_language(self) -> PlaybookCreate:
+        # old-form placeholders are accepted for one release, stored in the new form, and reported
+        for i, s in enumerate(self.steps):
+            s.params, found = upgrade_params(s.action_type, s.params, f"steps[{i}].params")
+            self._template_warnings.extend(warnings_of(found))
+        return self
+
+    @property
+    def template_warnings(self) -> list[TemplateWarning]:
+        return self._template_warnings
 
 
 class StepRead(Read):
@@ -170,6 +187,9 @@ class PlaybookRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     steps: list[StepRead]
+    warnings: list[TemplateWarning] = Field(
+        default_factory=list, description="On create: deprecated input that was accepted and stored converted."
+    )
 
 
 class PlaybookList(BaseModel):
@@ -258,7 +278,7 @@ class EventList(BaseModel):
 class PackRead(BaseModel):
     kind: Literal["policy", "domain"]
     name: str
-    version: int = Field(description="0: the built-in default (the tenant has not written one).")
+    version: int = Field(description="0: the built-in default (the org has not written one).")
     document: dict[str, Any]
     created_by: str | None = None
     created_at: datetime | None = None

@@ -1,15 +1,17 @@
-"""Exceptions, playbook versions and packs of one tenant. Functions take the session and never commit.
+"""Exceptions, playbook versions and packs of one org. Functions take the session and never commit.
 
-Every query filters by the tenant; the routes run them in a tenant transaction, so row-level
-security confines them a second time. Every playbook change bumps the tenant's revision, which
+Every query filters by the org (column ``tenant_id``); the routes run them in the org's transaction, so
+row-level security confines them a second time. Every playbook change bumps the org's revision, which
 tells each process's cache of compiled candidates to reload.
 """
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from playbooks_contracts import utcnow
 from playbooks_platform.errors import Conflict, Invalid, NotFound
 
-from .matching import Candidate, CandidateIndex, compile_candidate
+from .matching import CandidateIndex, MatchablePlaybook, compile_candidate
 from .models import SCHEMA, exceptions, packs, playbook_steps, playbooks
 from .packs import DEFAULT_POLICY, DomainPack, EffectivePolicy, PolicyPack
 from .schemas import ExceptionCreate, PlaybookCreate
@@ -28,10 +30,10 @@ from .schemas import ExceptionCreate, PlaybookCreate
 POLICY_PACK_NAME = "default"
 
 _BUMP = text(
-    f"INSERT INTO {SCHEMA}.playbook_revisions (tenant_id, revision) VALUES (:tenant, 1) "
+    f"INSERT INTO {SCHEMA}.playbook_revisions (tenant_id, revision) VALUES (:org, 1) "
     "ON CONFLICT (tenant_id) DO UPDATE SET revision = playbook_revisions.revision + 1"
 )
-_REVISION = text(f"SELECT revision FROM {SCHEMA}.playbook_revisions WHERE tenant_id = :tenant")
+_REVISION = text(f"SELECT revision FROM {SCHEMA}.playbook_revisions WHERE tenant_id = :org")
 
 
 # -- exceptions ---------------------------------------------------------------------------
@@ -45,7 +47,7 @@ async def get_exception(
         query = query.with_for_update()
     row = (await session.execute(query)).one_or_none()
     if row is None:
-        raise NotFound(f"no exception {exception_id} in this tenant")
+        raise NotFound(f"no exception {exception_id} in this org")
     return row
 
 
@@ -64,7 +66,7 @@ async def resolve_exception(session: AsyncSession, tenant_id: str, ref: str, for
             pass
     row = await find_by_external_id(session=session, tenant_id=tenant_id, external_id=ref, for_update=for_update)
     if row is None:
-        raise NotFound(f"no exception {ref!r} in this tenant (neither an id nor an external_id)")
+        raise NotFound(f"no exception {ref!r} in this org (neither an id nor an external_id)")
     return row
 
 
@@ -81,7 +83,7 @@ async def insert_exception(
     *, session: AsyncSession, tenant_id: str, body: ExceptionCreate, source_occurred_at: Any = None
 ) -> Row[Any]:
     now = utcnow()
-    values = body.model_dump(exclude={"tenant_id"})  # the claim was checked; the tenant is the token's
+    values = body.model_dump(exclude={"tenant_id"})  # the claim was checked; the org is the token's
     try:
         async with session.begin_nested():
             return (
@@ -101,18 +103,49 @@ async def insert_exception(
             ).one()
     except IntegrityError:
         raise Conflict(
-            f"an exception with external_id {body.external_id!r} already exists in this tenant; update it instead"
+            f"an exception with external_id {body.external_id!r} already exists in this org; update it instead"
         ) from None
 
 
-async def list_exceptions(*, session: AsyncSession, tenant_id: str, limit: int = 50) -> list[Row[Any]]:
-    query = (
-        select(exceptions)
-        .where(exceptions.c.tenant_id == tenant_id)
-        .order_by(exceptions.c.created_at.desc(), exceptions.c.id.desc())
-        .limit(limit)
-    )
-    return list((await session.execute(query)).all())
+def encode_cursor(created_at: datetime, exception_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{exception_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, ident = raw.split("|")
+        return datetime.fromisoformat(when), uuid.UUID(ident)
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("the cursor is not one this API returned; start again without it") from None
+
+
+async def list_exceptions(
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    limit: int = 50,
+    status: Sequence[str] = (),
+    since: datetime | None = None,
+    cursor: str | None = None,
+) -> tuple[list[Row[Any]], str | None, int]:
+    """(a page, newest first, the next page's cursor, how many match in all); keyset on (created_at, id)."""
+    match = [exceptions.c.tenant_id == tenant_id]
+    if status:
+        match.append(exceptions.c.status.in_(list(status)))
+    if since is not None:
+        match.append(exceptions.c.created_at >= since)
+    count = (await session.execute(select(func.count()).select_from(exceptions).where(*match))).scalar_one()
+    query = select(exceptions).where(*match)
+    if cursor is not None:
+        at, ident = decode_cursor(cursor)
+        query = query.where(
+            or_(exceptions.c.created_at < at, and_(exceptions.c.created_at == at, exceptions.c.id < ident))
+        )
+    query = query.order_by(exceptions.c.created_at.desc(), exceptions.c.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(query)).all())
+    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor, count
 
 
 async def cas_update(
@@ -132,18 +165,23 @@ async def cas_update(
         )
     ).one_or_none()
     if row is None:
-        raise Conflict(
-            f"exception {current.id} changed while {what} (another request got there first); "
-            "reload it and try again if it still applies"
-        )
+        raise changed_meanwhile(current.id, what)
     return row
+
+
+def changed_meanwhile(exception_id: uuid.UUID, what: str) -> Conflict:
+    """The 409 of a compare-and-set that found the exception at another version than the one read."""
+    return Conflict(
+        f"exception {exception_id} changed while {what} (another request got there first); "
+        "reload it and try again if it still applies"
+    )
 
 
 # -- playbooks ----------------------------------------------------------------------------
 
 
 async def _bump(session: AsyncSession, tenant_id: str) -> None:
-    await session.execute(_BUMP, {"tenant": tenant_id})
+    await session.execute(_BUMP, {"org": tenant_id})
 
 
 async def _insert_version(
@@ -195,7 +233,7 @@ async def create_playbook(
         .where(playbooks.c.tenant_id == tenant_id, playbooks.c.superseded_at.is_(None))
     )
     if (count or 0) >= max_per_tenant:
-        raise Conflict(f"this tenant already has {count} playbooks, the limit; retire one first")
+        raise Conflict(f"this org already has {count} playbooks, the limit; retire one first")
     return await _insert_version(session, tenant_id, uuid.uuid4(), 1, body)
 
 
@@ -239,7 +277,7 @@ async def get_playbook_row(*, session: AsyncSession, tenant_id: str, playbook_id
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"no playbook {playbook_id} in this tenant")
+        raise NotFound(f"no playbook {playbook_id} in this org")
     return row
 
 
@@ -273,30 +311,28 @@ async def list_playbooks(
 
 
 class CandidateCache:
-    """Compiled current playbook versions per tenant, checked against the tenant's revision on each use."""
+    """Compiled current playbook versions per org, checked against the org's revision on each use."""
 
-    def __init__(self, max_tenants: int = 10_000) -> None:
-        self.max_tenants = max_tenants
-        self._tenants: OrderedDict[str, tuple[int, CandidateIndex]] = OrderedDict()
-        self.loads = 0
+    def __init__(self, max_orgs: int = 10_000) -> None:
+        self.max_orgs = max_orgs
+        self._orgs: OrderedDict[str, tuple[int, CandidateIndex]] = OrderedDict()
 
     async def get(self, session: AsyncSession, tenant_id: str) -> CandidateIndex:
         # The revision is read before the playbooks: a change committed in between is loaded now
         # and cached under the older revision, so the next call reloads it; never the reverse.
-        revision = await session.scalar(_REVISION, {"tenant": tenant_id}) or 0
-        cached = self._tenants.get(tenant_id)
+        revision = await session.scalar(_REVISION, {"org": tenant_id}) or 0
+        cached = self._orgs.get(tenant_id)
         if cached is not None and cached[0] == revision:
-            self._tenants.move_to_end(tenant_id)
+            self._orgs.move_to_end(tenant_id)
             return cached[1]
         candidates = CandidateIndex(await load_candidates(session=session, tenant_id=tenant_id))
-        self.loads += 1
-        self._tenants[tenant_id] = (revision, candidates)
-        while len(self._tenants) > self.max_tenants:
-            self._tenants.popitem(last=False)
+        self._orgs[tenant_id] = (revision, candidates)
+        while len(self._orgs) > self.max_orgs:
+            self._orgs.popitem(last=False)
         return candidates
 
 
-async def load_candidates(*, session: AsyncSession, tenant_id: str) -> list[Candidate]:
+async def load_candidates(*, session: AsyncSession, tenant_id: str) -> list[MatchablePlaybook]:
     p = playbooks.c
     rows = await session.execute(
         select(p.playbook_id, p.name, p.version, p.updated_at, p.conditions).where(
@@ -389,7 +425,7 @@ async def list_packs(
 
 
 async def effective_policy(*, session: AsyncSession, tenant_id: str, domain: str) -> EffectivePolicy:
-    """The tenant's newest policy pack (or the default) with the newest domain pack of ``domain``."""
+    """The org's newest policy pack (or the default) with the newest domain pack of ``domain``."""
     k = packs.c
     rows = (
         await session.execute(

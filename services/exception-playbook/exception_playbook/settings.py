@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
+from playbooks_platform.dependencies import settings_of
 from playbooks_platform.settings import PlatformSettings
 
 
@@ -20,3 +23,6 @@ class ExceptionPlaybookSettings(PlatformSettings):
         description="When set, a call_tool step whose tool names a runbook also asks runbook-runtime for a dry-run "
         "of it (a runbook-requests.v1 message through the outbox); the result links to this URL.",
     )
+
+
+SettingsDep = Annotated[ExceptionPlaybookSettings, settings_of(ExceptionPlaybookSettings)]

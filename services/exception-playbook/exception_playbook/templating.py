@@ -1,61 +1,31 @@
-"""Safe placeholder rendering: ``${name}`` / ``${attributes.amount}`` looked up in data, nothing else.
+"""Step and notification templates, rendered in the platform's one language (``{{ .path }}``).
 
-No expressions, attribute access or code: a placeholder is a dotted path into plain dicts, and
-one that does not resolve stays as written (and is reported), so a template can never fail a step.
+Rendering is :mod:`playbooks_contracts.templating`'s; what is this service's: a placeholder that
+does not resolve stays as written (and is reported), so a template can never fail a step, and
+the output is bounded. For one release a text without any ``{{ .path }}`` is also read in the old
+form (``${path}``, ``$path``, ``$$``): policy and domain packs, and steps written before the
+migration, still render as they did. Input in the old form is rewritten by :func:`upgrade_params`.
 """
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
+from playbooks_contracts import templating
+from playbooks_contracts.templating import Deprecation
 
 MAX_OUTPUT = 20_000
-
-
-class _Template(string.Template):
-    idpattern = r"(?a:[_a-z][_a-z0-9]*(?:\.[_a-z0-9]+)*)"
-    flags = re.IGNORECASE
-
-
-class _Lookup(Mapping[str, str]):
-    def __init__(self, context: Mapping[str, Any]) -> None:
-        self.context = context
-        self.missing: list[str] = []
-
-    def __getitem__(self, path: str) -> str:
-        value: Any = self.context
-        for part in path.split("."):
-            if isinstance(value, Mapping) and part in value:
-                value = value[part]
-            else:
-                self.missing.append(path)
-                raise KeyError(path)
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool | int | float):
-            return str(value).lower() if isinstance(value, bool) else str(value)
-        return orjson.dumps(value, default=str).decode()
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.context)
-
-    def __len__(self) -> int:
-        return len(self.context)
+# The step parameters that are templates, by action type (the rest are values).
+TEMPLATE_PARAMS = {"add_comment": ("text_template",), "call_tool": ("payload_template",)}
 
 
 def render(template: str, context: Mapping[str, Any]) -> tuple[str, list[str]]:
     """The rendered text and the placeholders that did not resolve (left as written)."""
-    lookup = _Lookup(context)
-    text = _Template(template).safe_substitute(lookup)
+    text, missing = templating.render(template, context, old_dollar=not templating.is_templated(template))
     if len(text) > MAX_OUTPUT:
         text = text[:MAX_OUTPUT] + "…"
-    return text, sorted(set(lookup.missing))
+    return text, sorted(set(missing))
 
 
 def render_value(value: Any, context: Mapping[str, Any], missing: list[str]) -> Any:
@@ -69,3 +39,16 @@ def render_value(value: Any, context: Mapping[str, Any], missing: list[str]) -> 
     if isinstance(value, dict):
         return {k: render_value(v, context, missing) for k, v in value.items()}
     return value
+
+
+def upgrade_params(action_type: str, params: dict[str, Any], where: str) -> tuple[dict[str, Any], list[Deprecation]]:
+    """The step's parameters with old-form placeholders rewritten, and what was rewritten.
+    Raises ``TemplateError`` for a template over the bounds."""
+    out = dict(params)
+    found: list[Deprecation] = []
+    for key in TEMPLATE_PARAMS.get(action_type, ()):
+        if key in out:
+            out[key], changes = templating.upgrade_document(out[key], f"{where}.{key}", templating.upgrade_dollar)
+            found.extend(changes)
+    templating.check([out[key] for key in TEMPLATE_PARAMS.get(action_type, ()) if key in out])
+    return out, found

@@ -1,6 +1,6 @@
 """The trigger consumer: exception events on ``triggers.v1`` create or update exceptions.
 
-Other trigger types are not ours and are passed over. Each event is applied once: its tenant and
+Other trigger types are not ours and are passed over. Each event is applied once: its org and
 envelope id go into ``processed_events`` in the same transaction as its effects, so a redelivery
 changes nothing. An event older than the newest one applied to its exception is recorded and
 otherwise ignored, so a late duplicate cannot roll an exception back.
@@ -24,24 +24,21 @@ from playbooks_platform.bus.consumer import Handler
 from playbooks_platform.errors import PoisonMessage
 from playbooks_platform.service import Runtime
 
-from . import execution, flows, service
-from .execution import Actor
+from . import flows, playbook_runs, service
 from .models import processed_events
+from .playbook_runs import Actor
 from .schemas import ExceptionCreate
 from .service import CandidateCache
+from .settings import ExceptionPlaybookSettings
 
 log = logging.getLogger(__name__)
 
 
-def triggers_handler(runtime: Runtime) -> Handler:
+def triggers_handler(runtime: Runtime[ExceptionPlaybookSettings]) -> Handler:
     cache = flows.candidate_cache(runtime)
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        envelopes = [
-            d.message
-            for d in deliveries
-            if isinstance(d.message, Envelope) and d.message.type == TriggerType.EXCEPTION.value
-        ]
+        envelopes = [d.message for d in deliveries if d.message.type == TriggerType.EXCEPTION.value]
         if not envelopes:
             return
         changed = False
@@ -86,7 +83,7 @@ async def apply_exception_event(*, session: AsyncSession, envelope: Envelope, ca
         session=session, tenant_id=tenant_id, external_id=body.external_id or "", for_update=True
     )
     if existing is None:
-        outcome = await execution.create_exception(
+        outcome = await playbook_runs.create_exception(
             session=session,
             tenant_id=tenant_id,
             body=body,
@@ -105,8 +102,8 @@ async def apply_exception_event(*, session: AsyncSession, envelope: Envelope, ca
                 "exception event changes domain or type; kept as first reported",
                 extra={"event_id": str(envelope.id), "exception_id": str(existing.id)},
             )
-        changes: dict[str, Any] = body.model_dump(include=set(execution.UPDATABLE))
-        outcome = await execution.update_exception(
+        changes: dict[str, Any] = body.model_dump(include=set(playbook_runs.UPDATABLE))
+        outcome = await playbook_runs.update_exception(
             session=session,
             tenant_id=tenant_id,
             exc=existing,

@@ -434,53 +434,42 @@ def requested_actions(text: str) -> tuple[str, ...]:
     return actions_in(_CONTEXT.sub(" ", text)) or actions_in(text)
 
 
+# "stop" beats "schedule" and "delete" ("stop idle" is not a deletion); the first specific action wins.
+_ACTION_PRECEDENCE = (
+    "rollback",
+    "throttle",
+    "drain",
+    "rotate",
+    "secure",
+    "archive",
+    "upgrade",
+    "backup",
+    "restart",
+    "scale",
+    "start",
+    "stop",
+    "delete",
+    "schedule",
+    "diagnose",
+)
+# the category a request has when none of its words names one
+_CATEGORY_OF_ACTION = {
+    "backup": "backup",
+    "secure": "security",
+    "rotate": "security",
+    "upgrade": "maintenance",
+    "rollback": "incident-response",
+    "throttle": "incident-response",
+    "drain": "maintenance",
+    "archive": "cost-optimization",
+    "delete": "cost-optimization",
+}
+
+
 def rules_intent(query: str) -> Intent:
     text = normalise(query)
-    actions = requested_actions(text)
-    # "stop" beats "schedule" and "delete" ("stop idle" is not a deletion); the first specific action wins.
-    action = next(
-        (
-            a
-            for a in (
-                "rollback",
-                "throttle",
-                "drain",
-                "rotate",
-                "secure",
-                "archive",
-                "upgrade",
-                "backup",
-                "restart",
-                "scale",
-                "start",
-                "stop",
-                "delete",
-                "schedule",
-                "diagnose",
-            )
-            if a in actions
-        ),
-        None,
-    )
-    if action == "start" and "stop" in actions:
-        action = "stop"
-    providers: list[str] = []
-    for phrase in _find(text, PROVIDERS):
-        if PROVIDERS[phrase] not in providers:
-            providers.append(PROVIDERS[phrase])
-    families: list[str] = []
-    for phrase in _find(text, RESOURCES):
-        family, provider = RESOURCES[phrase]
-        if family not in families:
-            families.append(family)
-        if provider and provider not in providers and provider != "kubernetes":
-            providers.append(provider)
-    if action == "stop" and families and not set(families) & STOPPABLE and _find(text, ACTIONS["stop"]) == ["idle"]:
-        # "idle" means stop only for what runs; an idle IP, disk or bucket is released (ip addresses sitting idle)
-        action = "delete"
-    if action == "rotate" and "logs" in families and not _find(text, ("rotate", "rotation", "leaked", "renew")):
-        # logs that "expire" are kept for a retention period, not rotated like a key
-        action = "archive"
+    providers, families = _providers_and_families(text)
+    action = _action(text, requested_actions(text), families)
     cloud = [p for p in providers if p != "kubernetes"]
     other_clouds = list(dict.fromkeys(OTHER_CLOUDS[p] for p in _find(text, OTHER_CLOUDS)))
     resource_types: list[str] = []
@@ -499,17 +488,7 @@ def rules_intent(query: str) -> Intent:
     if environment == "production":
         implies.append("snapshot first: production data must be backed up before a disruptive change")
     if category is None:
-        category = {
-            "backup": "backup",
-            "secure": "security",
-            "rotate": "security",
-            "upgrade": "maintenance",
-            "rollback": "incident-response",
-            "throttle": "incident-response",
-            "drain": "maintenance",
-            "archive": "cost-optimization",
-            "delete": "cost-optimization",
-        }.get(action or "")
+        category = _CATEGORY_OF_ACTION.get(action or "")
     keywords = [w for w in text.split() if w not in STOPWORDS and len(w) > 1]
     return Intent(
         action=action,
@@ -523,6 +502,36 @@ def rules_intent(query: str) -> Intent:
         other_clouds=other_clouds,
         parser="rules",
     )
+
+
+def _providers_and_families(text: str) -> tuple[list[str], list[str]]:
+    """The providers a text names (a resource's own provider too, Kubernetes aside) and its resource families."""
+    providers: list[str] = []
+    for phrase in _find(text, PROVIDERS):
+        if PROVIDERS[phrase] not in providers:
+            providers.append(PROVIDERS[phrase])
+    families: list[str] = []
+    for phrase in _find(text, RESOURCES):
+        family, provider = RESOURCES[phrase]
+        if family not in families:
+            families.append(family)
+        if provider and provider not in providers and provider != "kubernetes":
+            providers.append(provider)
+    return providers, families
+
+
+def _action(text: str, actions: tuple[str, ...], families: list[str]) -> str | None:
+    """The one action a request asks for, read with the resources it names."""
+    action = next((a for a in _ACTION_PRECEDENCE if a in actions), None)
+    if action == "start" and "stop" in actions:
+        action = "stop"
+    if action == "stop" and families and not set(families) & STOPPABLE and _find(text, ACTIONS["stop"]) == ["idle"]:
+        # "idle" means stop only for what runs; an idle IP, disk or bucket is released (ip addresses sitting idle)
+        action = "delete"
+    if action == "rotate" and "logs" in families and not _find(text, ("rotate", "rotation", "leaked", "renew")):
+        # logs that "expire" are kept for a retention period, not rotated like a key
+        action = "archive"
+    return action
 
 
 INTENT_PROMPT = """You turn a cloud-operations request into a JSON object with exactly these keys:

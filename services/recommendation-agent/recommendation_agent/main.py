@@ -5,23 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOKS_COMPILED
+from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_RUNS, RUNBOOKS_COMPILED
 from playbooks_platform.service import ConsumerSpec, Runtime, ServiceSpec, create_app
 
 from .embeddings import DIMENSIONS, Embedder, EmbeddingCache, LocalMiniLM, OpenAIEmbeddings
-from .engine import Engine
 from .models import SCHEMA
 from .routes import router
+from .search import SearchEngine
 from .settings import RecommendationSettings
 from .vector_index import EdgeIndex, QdrantServerIndex, VectorIndex
-from .worker import compiled_handler, executions_handler
+from .worker import compiled_handler, executions_handler, runs_handler
 
 log = logging.getLogger(__name__)
 
 
-async def start(runtime: Runtime) -> None:
+async def start(runtime: Runtime[RecommendationSettings]) -> None:
     """Load the model, open the index, index the library when missing, rebuild missing tenant points."""
-    settings: RecommendationSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     embedder: Embedder
     if settings.embeddings_url:
         key = settings.embeddings_api_key.get_secret_value() if settings.embeddings_api_key else None
@@ -35,7 +35,9 @@ async def start(runtime: Runtime) -> None:
     else:
         index = EdgeIndex(settings.edge_path, DIMENSIONS)
     await index.ensure()
-    engine = Engine(embedder=embedder, index=index, cache=EmbeddingCache(settings.embeddings_cache), settings=settings)
+    engine = SearchEngine(
+        embedder=embedder, index=index, cache=EmbeddingCache(settings.embeddings_cache), settings=settings
+    )
     runtime.state["engine"] = engine
     if settings.index_library_on_start:
         written = await engine.index_library()
@@ -44,12 +46,14 @@ async def start(runtime: Runtime) -> None:
         log.info("index ready", extra={"library_points_written": written, "tenant_points_rebuilt": rebuilt})
 
 
-async def stop(runtime: Runtime) -> None:
-    engine: Engine | None = runtime.state.get("engine")
+async def stop(runtime: Runtime[RecommendationSettings]) -> None:
+    engine: SearchEngine | None = runtime.state.get("engine")
     if engine is not None:
         await engine.index.close()
         if isinstance(engine.embedder, OpenAIEmbeddings):
             await engine.embedder.close()
+        elif isinstance(engine.embedder, LocalMiniLM):
+            engine.embedder.close()
 
 
 spec = ServiceSpec(
@@ -57,14 +61,17 @@ spec = ServiceSpec(
     package="recommendation_agent",
     description="Search and rank playbooks for a request in plain words: intent (rules, optional LLM), vector search "
     "over the global library and the tenant's playbooks (Qdrant), ranking with confidence and reasons; the playbook "
-    "lifecycle, execution stats and signed script artifacts.",
+    "lifecycle, execution stats and signed script artifacts; goals: from words to a confirmed run in runbook-runtime, "
+    "followed to its end.",
     settings_cls=RecommendationSettings,
     routers=[router],
     schema=SCHEMA,
-    outbox=False,
+    outbox=True,  # goals request their runs on runbook-requests.v1 in the transaction that changes them
     consumers=[
         ConsumerSpec(group="recommendation-agent.executions", topics=[PLAYBOOK_EXECUTIONS], handler=executions_handler),
         ConsumerSpec(group="recommendation-agent.compiled", topics=[RUNBOOKS_COMPILED], handler=compiled_handler),
+        # goals follow the runs they asked for (plan, status, artifacts)
+        ConsumerSpec(group="recommendation-agent.goals", topics=[RUNBOOK_RUNS], handler=runs_handler),
     ],
     on_startup=start,
     on_shutdown=stop,

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-# The matrix products run on one BLAS thread. Measured on the shared 2-core machine: under load a query took
-# 1,166 ms with OpenBLAS's default threads (torch: 1,181 ms) and 84 ms on one; a batch of 88 library documents
-# 7-13 docs/s with the default threads and 10-17 docs/s on one. Threads oversubscribe the cores that the other
-# processes (and replicas) use; parallelism comes from processes.
+# The matrix products run on one BLAS thread: threads oversubscribe the cores that the other processes (and
+# replicas) use, and one thread was faster under load for a query and for a batch (docs/decisions/0011);
+# parallelism comes from processes.
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length (the tokenizer.json itself says 128)
 HEADS = 12
 LAYERS = 6
@@ -125,9 +124,16 @@ class MiniLMEncoder:
             )
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        if not texts:
+        return self.encode_ids(self.token_ids(texts), batch_size)
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """What the model sees of each text (lower-cased, accents stripped, cut at ``MAX_TOKENS``): two texts with
+        the same ids have the same vector."""
+        return [enc.ids for enc in self.tokenizer.encode_batch(texts)]
+
+    def encode_ids(self, ids: list[list[int]], batch_size: int = 32) -> np.ndarray:
+        if not ids:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        ids = [enc.ids for enc in self.tokenizer.encode_batch(texts)]
         with self._threads.limit(limits=1, user_api="blas"):
             return self._encode(ids, batch_size)
 

@@ -143,7 +143,9 @@ async def assemble(*, session: AsyncSession, org_id: str, body: ArtifactPublish)
 
 async def _json_file(session: AsyncSession, org_id: str, sha256: str, file: str, part: str) -> Any:
     a = artifacts.c
-    content = (await session.execute(select(a.content).where(a.org_id == org_id, a.sha256 == sha256))).scalar_one()
+    content: bytes = (
+        await session.execute(select(a.content).where(a.org_id == org_id, a.sha256 == sha256))
+    ).scalar_one()
     try:
         data = json.loads(bytes(content))
     except (ValueError, RecursionError) as exc:

@@ -37,6 +37,9 @@ class Candidate:
     similarity: float
     document: dict[str, Any]
     stats: PlaybookStats = field(default_factory=PlaybookStats)
+    # What ranking reads of the document, when known beforehand (a library playbook's are computed once per process).
+    words: frozenset[str] | None = None
+    facts: reasons.Facts | None = None
     lexical: float = 0.0
     fit: float = 0.0
     fit_notes: list[str] = field(default_factory=list)
@@ -49,7 +52,7 @@ class Candidate:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return self.document["metadata"]  # type: ignore[no-any-return]
+        return self.document["metadata"]
 
 
 def document_text(metadata: dict[str, Any]) -> str:
@@ -85,10 +88,9 @@ def _token_set(text: str) -> frozenset[str]:
     return frozenset(tokens(text))
 
 
-def lexical_score(query_tokens: list[str], metadata: dict[str, Any]) -> float:
-    """Share of the query's words found in the playbook's name, keywords and use cases (0-1)."""
-    if not query_tokens:
-        return 0.0
+def words_of(metadata: dict[str, Any]) -> frozenset[str]:
+    """The words of a playbook that a query's words are looked up in: name, keywords, use cases, description and
+    resource types, tokenised as queries are."""
     text = " ".join(
         [
             metadata["name"],
@@ -98,13 +100,21 @@ def lexical_score(query_tokens: list[str], metadata: dict[str, Any]) -> float:
             " ".join(metadata.get("resource_types", [])),
         ]
     )
-    words = _token_set(text)
+    return _token_set(text)
+
+
+def lexical_score(query_tokens: list[str], metadata: dict[str, Any], words: frozenset[str] | None = None) -> float:
+    """Share of the query's words found in the playbook's name, keywords and use cases (0-1)."""
+    if not query_tokens:
+        return 0.0
+    if words is None:
+        words = words_of(metadata)
     hits = sum(1 for t in query_tokens if t in words)
     return hits / len(query_tokens)
 
 
 def quality_score(c: Candidate, now: datetime) -> float:
-    q = STATUS_BONUS.get(c.status, 0) + SOURCE_BONUS.get(c.source, 0)
+    q: float = STATUS_BONUS.get(c.status, 0) + SOURCE_BONUS.get(c.source, 0)
     runs = c.stats.success_count + c.stats.failure_count
     if runs:
         q += 20 * (c.stats.success_rate or 0.0)
@@ -131,15 +141,16 @@ def rank(
     mentioned = requested_actions(query)
     for c in candidates:
         c.latest = version_key(c.version) == latest[(c.source, c.playbook_id)]
-        c.lexical = lexical_score(q_tokens, c.metadata)
-        fit = reasons.intent_fit(intent, reasons.facts_of(c.document), mentioned)
+        c.lexical = lexical_score(q_tokens, c.metadata, c.words)
+        facts = c.facts if c.facts is not None else reasons.facts_of(c.document)
+        fit = reasons.intent_fit(intent, facts, mentioned)
         c.fit, c.fit_notes, c.differs = fit.score, fit.agrees, fit.differs
         c.weak_why = reasons.weakness(intent, fit, c.similarity if semantic else None, c.lexical)
         c.quality = quality_score(c, now)
         relevance = max(c.similarity + 0.25 * c.lexical + 0.35 * c.fit, 0.01)
         c.score = relevance * (100 + c.quality)
-        semantic = min(max((c.similarity - 0.15) / 0.55, 0.0), 1.0)
-        conf = 0.5 * semantic + 0.25 * max(c.fit, 0.0) + 0.25 * min(c.quality / 110, 1.0)
+        closeness = min(max((c.similarity - 0.15) / 0.55, 0.0), 1.0)
+        conf = 0.5 * closeness + 0.25 * max(c.fit, 0.0) + 0.25 * min(c.quality / 110, 1.0)
         if c.status in ("pending_review", "deprecated", "needs_update"):
             conf *= 0.8
         if c.weak_why:

@@ -22,7 +22,15 @@ SOURCE_LABELS = {
     "Ai-generated playbook": "ai_generated",
     "AI-generated playbook": "ai_generated",
 }
-_SUB_PREFIXES = ("does '", "its commands ", "its name says '", "on ", "for ", "category ", "sets up a schedule")
+_SUB_PREFIXES: tuple[str, ...] = (
+    "does '",
+    "its commands ",
+    "its name says '",
+    "on ",
+    "for ",
+    "category ",
+    "sets up a schedule",
+)
 _SUB_PREFIXES += ("takes a backup as part of the run",)
 
 

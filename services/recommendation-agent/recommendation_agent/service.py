@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from playbooks_contracts.recommendation import (
     TRANSITIONS,
     PlaybookDocument,
+    PlaybookMetadata,
     PlaybookStats,
     PlaybookVersionRead,
     StatusHistoryEntry,
@@ -24,6 +25,7 @@ from playbooks_contracts.recommendation import (
     sha256_of,
     version_key,
 )
+from playbooks_platform.db import rowcount
 from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 
 from . import ranking
@@ -60,43 +62,13 @@ async def publish(
 ) -> tuple[dict[str, Any], list[Key]]:
     """Store a new tenant playbook version; publishing an active version deprecates the older active ones."""
     meta = document.metadata
-    if meta.author == "library":
-        raise Invalid("a tenant cannot publish with author 'library'; use 'user_custom' or 'ai_generated'")
-    if meta.storage_strategy in STORAGE_REFUSED:
-        raise Invalid(f"metadata.storage_strategy: {STORAGE_REFUSED[meta.storage_strategy]}")
-    if meta.status not in PUBLISHABLE:
-        raise Invalid(
-            f"a new version can be published as one of {list(PUBLISHABLE)}, not {meta.status!r}: it goes active "
-            "after a reviewer other than its author approves it"
-        )
-    if meta.based_on and (meta.based_on.playbook_id, meta.based_on.version) not in library_by_key():
-        raise Invalid(f"based_on names no library playbook {meta.based_on.playbook_id}@{meta.based_on.version}")
+    _check_publishable(meta)
     now = _now()
     doc = document.model_dump(mode="json")
     _no_nul(document=doc)
     doc["metadata"]["created_at"] = doc["metadata"]["created_at"] or now.isoformat()
     doc["metadata"]["updated_at"] = now.isoformat()
-    # Scripts are artifacts addressed by sha256; the document keeps their checksum, not their content.
-    for name, fmt in document.execution_formats.present().items():
-        if fmt.content is not None:
-            data = fmt.content.encode()
-            await session.execute(
-                pg_insert(artifacts)
-                .values(org_id=org_id, sha256=fmt.checksum, content=data, size_bytes=len(data))
-                .on_conflict_do_nothing()
-            )
-        else:
-            row = (
-                await session.execute(
-                    select(artifacts.c.size_bytes).where(
-                        artifacts.c.org_id == org_id, artifacts.c.sha256 == fmt.checksum
-                    )
-                )
-            ).first()
-            if row is None:
-                raise Invalid(f"execution_formats.{name}: no uploaded artifact {fmt.checksum}; upload it first")
-            doc["execution_formats"][name]["size_bytes"] = row.size_bytes
-        doc["execution_formats"][name]["content"] = None
+    await _store_scripts(session, org_id, document, doc)
     source = "ai_generated" if meta.author == "ai_generated" else "tenant"
     major, minor, patch = version_key(meta.version)
     result = await session.execute(
@@ -119,7 +91,7 @@ async def publish(
         )
         .on_conflict_do_nothing()
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if rowcount(result) == 0:
         raise Conflict(f"{meta.playbook_id}@{meta.version} already exists; versions are immutable, publish a new one")
     await _history(session, org_id, meta.playbook_id, meta.version, None, meta.status, "published", actor)
     changed = [(meta.playbook_id, meta.version)]
@@ -305,6 +277,47 @@ async def history(*, session: AsyncSession, org_id: str, playbook_id: str, versi
     ]
 
 
+def _check_publishable(meta: PlaybookMetadata) -> None:
+    """What a tenant may publish: not as the library, a storage strategy kept, a status short of active,
+    and a ``based_on`` that names a library playbook."""
+    if meta.author == "library":
+        raise Invalid("a tenant cannot publish with author 'library'; use 'user_custom' or 'ai_generated'")
+    if meta.storage_strategy in STORAGE_REFUSED:
+        raise Invalid(f"metadata.storage_strategy: {STORAGE_REFUSED[meta.storage_strategy]}")
+    if meta.status not in PUBLISHABLE:
+        raise Invalid(
+            f"a new version can be published as one of {list(PUBLISHABLE)}, not {meta.status!r}: it goes active "
+            "after a reviewer other than its author approves it"
+        )
+    if meta.based_on and (meta.based_on.playbook_id, meta.based_on.version) not in library_by_key():
+        raise Invalid(f"based_on names no library playbook {meta.based_on.playbook_id}@{meta.based_on.version}")
+
+
+async def _store_scripts(session: AsyncSession, org_id: str, document: PlaybookDocument, doc: dict[str, Any]) -> None:
+    """Scripts are artifacts addressed by sha256; the document (``doc``) keeps their checksum and size,
+    not their content. A script given by checksum alone must have been uploaded."""
+    for name, fmt in document.execution_formats.present().items():
+        if fmt.content is not None:
+            data = fmt.content.encode()
+            await session.execute(
+                pg_insert(artifacts)
+                .values(org_id=org_id, sha256=fmt.checksum, content=data, size_bytes=len(data))
+                .on_conflict_do_nothing()
+            )
+        else:
+            row = (
+                await session.execute(
+                    select(artifacts.c.size_bytes).where(
+                        artifacts.c.org_id == org_id, artifacts.c.sha256 == fmt.checksum
+                    )
+                )
+            ).first()
+            if row is None:
+                raise Invalid(f"execution_formats.{name}: no uploaded artifact {fmt.checksum}; upload it first")
+            doc["execution_formats"][name]["size_bytes"] = row.size_bytes
+        doc["execution_formats"][name]["content"] = None
+
+
 async def record_execution(
     *,
     session: AsyncSession,
@@ -316,17 +329,12 @@ async def record_execution(
     duration_ms: int | None,
     error: str | None,
     broken_after: int,
+    parameters: dict[str, Any] | None = None,
+    failed_step: str | None = None,
 ) -> tuple[PlaybookStats, list[Key]]:
     """Count one execution (once per run id); the Nth consecutive failure marks a tenant version broken."""
-    _no_nul(run_id=run_id, error=error)
-    c = playbook_versions.c
-    row = (
-        await session.execute(
-            select(c.status)
-            .where(c.org_id == org_id, c.playbook_id == playbook_id, c.version == version)
-            .with_for_update()
-        )
-    ).first()
+    _no_nul(run_id=run_id, error=error, parameters=parameters, failed_step=failed_step)
+    row = await _tenant_version(session, org_id, playbook_id, version)
     if row is not None:
         source = "tenant"
     elif (playbook_id, version) in library_by_key():
@@ -345,11 +353,46 @@ async def record_execution(
                 success=success,
                 duration_ms=duration_ms,
                 error=error,
+                parameters=parameters,
+                failed_step=failed_step,
             )
             .on_conflict_do_nothing()
         )
-        if fresh.rowcount == 0:  # type: ignore[attr-defined]
+        if rowcount(fresh) == 0:
             return await stats_of(session, org_id, source, playbook_id, version), []
+    await _count(session, (org_id, source, playbook_id, version), success=success, duration_ms=duration_ms)
+    stats = await stats_of(session, org_id, source, playbook_id, version)
+    changed: list[Key] = []
+    if row is not None and stats.consecutive_failures >= broken_after and "broken" in TRANSITIONS[row.status]:
+        changed = await change_status(
+            session=session,
+            org_id=org_id,
+            playbook_id=playbook_id,
+            version=version,
+            to="broken",
+            reason=f"{stats.consecutive_failures} consecutive failed executions",
+            actor="system",
+        )
+    return stats, changed
+
+
+async def _tenant_version(session: AsyncSession, org_id: str, playbook_id: str, version: str) -> Any:
+    """The org's own version (its status), locked until the transaction ends; None when it has none."""
+    c = playbook_versions.c
+    return (
+        await session.execute(
+            select(c.status)
+            .where(c.org_id == org_id, c.playbook_id == playbook_id, c.version == version)
+            .with_for_update()
+        )
+    ).first()
+
+
+async def _count(
+    session: AsyncSession, key: tuple[str, str, str, str], *, success: bool, duration_ms: int | None
+) -> None:
+    """One execution added to the stats of (org, source, playbook, version)."""
+    org_id, source, playbook_id, version = key
     now = _now()
     ins = pg_insert(execution_stats).values(
         org_id=org_id,
@@ -375,19 +418,6 @@ async def record_execution(
             },
         )
     )
-    stats = await stats_of(session, org_id, source, playbook_id, version)
-    changed: list[Key] = []
-    if source == "tenant" and stats.consecutive_failures >= broken_after and "broken" in TRANSITIONS[row.status]:
-        changed = await change_status(
-            session=session,
-            org_id=org_id,
-            playbook_id=playbook_id,
-            version=version,
-            to="broken",
-            reason=f"{stats.consecutive_failures} consecutive failed executions",
-            actor="system",
-        )
-    return stats, changed
 
 
 async def store_artifact(*, session: AsyncSession, org_id: str, content: bytes) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, model_validator
 
+from playbooks_platform.dependencies import settings_of
 from playbooks_platform.settings import PlatformSettings
 
 DEV_SIGNING_SECRET = "dev-only-artifact-signing-secret"
@@ -44,6 +46,15 @@ class RecommendationSettings(PlatformSettings):
     embed_timeout_s: float = Field(
         default=0.5, gt=0, description="Bound on the query embedding; past it search ranks by keywords and intent."
     )
+    query_cache_entries: int = Field(
+        default=4096,
+        ge=0,
+        le=1_000_000,
+        description="Query vectors kept in memory (each about 2 KB); 0: every search embeds its query.",
+    )
+    query_cache_per_tenant: int = Field(
+        default=256, ge=0, description="Of those, at most this many for one tenant (its own least recent go first)."
+    )
     fallback_tenant_limit: int = Field(
         default=500, ge=1, le=10_000, description="Newest tenant versions ranked when semantic search is unavailable."
     )
@@ -65,6 +76,20 @@ class RecommendationSettings(PlatformSettings):
     candidates_per_collection: int = Field(default=30, ge=5, le=200)
     broken_after_failures: int = Field(default=3, ge=1)
     index_library_on_start: bool = True
+    # -- clones of library templates and learning proposals (issue 21) --
+    clones_per_org: int = Field(default=20, ge=0, description="Clones of library templates one org may hold.")
+    clones_per_template_per_org: int = Field(default=5, ge=0, description="Clones of one template per org.")
+    clones_per_owner: int = Field(default=10, ge=0, description="Clones one person may own in an org.")
+    learning_min_runs: int = Field(default=5, ge=1, description="Fewest runs in a window before a proposal is made.")
+    learning_override_share: float = Field(
+        default=0.6, gt=0.5, le=1, description="Share of runs giving one same value before it is proposed as default."
+    )
+    learning_transient_failures: int = Field(
+        default=3, ge=1, description="Transient failures of one step over 30 days before a retry is proposed."
+    )
+    learning_success_drop: float = Field(
+        default=0.2, gt=0, le=1, description="Drop of the 7-day success rate below the 30-day one for needs_update."
+    )
 
     def secrets_to_check(self) -> Iterator[tuple[str, SecretStr, str | None]]:
         yield from super().secrets_to_check()
@@ -96,3 +121,6 @@ class RecommendationSettings(PlatformSettings):
     @property
     def embeddings_cache(self) -> Path:
         return self.embedding_cache_path or self.data_dir / "embeddings"
+
+
+SettingsDep = Annotated[RecommendationSettings, settings_of(RecommendationSettings)]

@@ -4,6 +4,11 @@ Multi-tenancy follows Qdrant's guidance: not a collection per tenant, but one co
 global library and one for every tenant's playbooks, partitioned by a ``tenant`` keyword payload
 index (``is_tenant`` on a server, which co-locates a tenant's points; on Edge an indexed keyword
 field, one shard per collection). Searches of the tenant collection always filter by tenant.
+
+The library's points live in the tenant collection too, as the tenant ``_library`` (never an org id),
+so that a search asks for both in one call (``search_batch``: the library's request and the tenant's,
+each with its own filter, planned together). The library collection is still created, for replicas of
+an older release during a rolling upgrade, which read the library from it.
 Point ids are uuid5(playbook id + version), so re-indexing a version overwrites its point.
 PostgreSQL stays the source of truth; the index is rebuilt from it when points are missing.
 """
@@ -62,8 +67,14 @@ class VectorIndex(Protocol):
     async def set_payload(self, collection: str, ids: Sequence[str], payload: dict[str, Any]) -> None: ...
     async def delete(self, collection: str, ids: Sequence[str]) -> None: ...
     async def search(self, collection: str, vector: np.ndarray, flt: IndexFilter, limit: int) -> list[Hit]: ...
+    async def search_batch(
+        self, collection: str, vector: np.ndarray, requests: Sequence[tuple[IndexFilter, int]]
+    ) -> list[list[Hit]]:
+        """One call for several (filter, limit) searches of one vector; one list of hits per request, in order."""
+        ...
+
     async def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
-    async def count(self, collection: str) -> int: ...
+    async def count(self, collection: str, flt: IndexFilter | None = None) -> int: ...
     async def close(self) -> None: ...
 
 
@@ -96,7 +107,7 @@ class EdgeIndex:
     def _filter(self, flt: IndexFilter) -> Any:
         import qdrant_edge as q
 
-        must = []
+        must: list[Any] = []
         if flt.tenant is not None:
             must.append(q.FieldCondition("tenant", match=q.MatchValue(flt.tenant)))
         for key, values in (
@@ -146,14 +157,29 @@ class EdgeIndex:
         )
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in self._shards[collection].query(request)]
 
+    async def search_batch(
+        self, collection: str, vector: np.ndarray, requests: Sequence[tuple[IndexFilter, int]]
+    ) -> list[list[Hit]]:
+        import qdrant_edge as q
+
+        query = q.Query.Nearest(vector.tolist())
+        batch = q.QueryBatchRequest(
+            [q.QueryRequest(limit=n, query=query, filter=self._filter(flt), with_payload=True) for flt, n in requests]
+        )
+        return [
+            [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+            for points in self._shards[collection].query_batch(batch)
+        ]
+
     async def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         records = self._shards[collection].retrieve(list(ids), True, False)
         return {str(r.id): dict(r.payload or {}) for r in records}
 
-    async def count(self, collection: str) -> int:
+    async def count(self, collection: str, flt: IndexFilter | None = None) -> int:
         import qdrant_edge as q
 
-        return int(self._shards[collection].count(q.CountRequest()))
+        request = q.CountRequest(filter=self._filter(flt)) if flt else q.CountRequest()
+        return int(self._shards[collection].count(request))
 
     async def close(self) -> None:
         for shard in self._shards.values():
@@ -231,12 +257,25 @@ class QdrantServerIndex:
         )
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
 
+    async def search_batch(
+        self, collection: str, vector: np.ndarray, requests: Sequence[tuple[IndexFilter, int]]
+    ) -> list[list[Hit]]:
+        from qdrant_client import models as m
+
+        query = vector.tolist()
+        batch = [
+            m.QueryRequest(query=query, filter=self._filter(flt), limit=n, with_payload=True) for flt, n in requests
+        ]
+        responses = await self.client.query_batch_points(collection, requests=batch)
+        return [[Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in r.points] for r in responses]
+
     async def payloads(self, collection: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         records = await self.client.retrieve(collection, ids=list(ids), with_payload=True, with_vectors=False)
         return {str(r.id): dict(r.payload or {}) for r in records}
 
-    async def count(self, collection: str) -> int:
-        return (await self.client.count(collection, exact=True)).count
+    async def count(self, collection: str, flt: IndexFilter | None = None) -> int:
+        count_filter = self._filter(flt) if flt else None
+        return (await self.client.count(collection, count_filter=count_filter, exact=True)).count
 
     async def close(self) -> None:
         await self.client.close()

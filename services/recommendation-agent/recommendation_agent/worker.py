@@ -15,17 +15,17 @@ from playbooks_platform.bus.consumer import Handler
 from playbooks_platform.errors import Conflict, DomainError, NotFound, PoisonMessage
 from playbooks_platform.service import Runtime
 
-from . import service
-from .engine import Engine
+from . import clones, service
 from .intent import rules_intent
 from .playbook_actions import runbook_actions
+from .search import SearchEngine
 from .settings import RecommendationSettings
 
 
-def executions_handler(runtime: Runtime) -> Handler:
+def executions_handler(runtime: Runtime[RecommendationSettings]) -> Handler:
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        engine: Engine = runtime.state["engine"]
-        settings: RecommendationSettings = runtime.settings  # type: ignore[assignment]
+        engine: SearchEngine = runtime.state["engine"]
+        settings = runtime.settings
         for d in deliveries:
             env = d.message
             if not isinstance(env, Envelope):
@@ -44,6 +44,8 @@ def executions_handler(runtime: Runtime) -> Handler:
                         duration_ms=data.duration_ms,
                         error=data.error,
                         broken_after=settings.broken_after_failures,
+                        parameters=data.parameters,
+                        failed_step=data.failed_step,
                     )
                 except NotFound as exc:
                     raise PoisonMessage(exc.detail) from None
@@ -57,7 +59,8 @@ def executions_handler(runtime: Runtime) -> Handler:
 def runbook_document(data: RunbookCompiled) -> PlaybookDocument:
     """A pending_review tenant playbook from a compiled runbook (the runbook is its executable form)."""
     runbook = data.runbook
-    meta_in: dict[str, Any] = runbook.get("meta") if isinstance(runbook.get("meta"), dict) else {}  # type: ignore[assignment]
+    meta = runbook.get("meta")
+    meta_in: dict[str, Any] = meta if isinstance(meta, dict) else {}
     steps = [s for s in runbook.get("steps", []) if isinstance(s, dict)] or [{"id": "run", "title": data.name}]
     text = " ".join([data.name, data.description, " ".join(str(s.get("title", "")) for s in steps)])
     intent = rules_intent(text)
@@ -66,7 +69,8 @@ def runbook_document(data: RunbookCompiled) -> PlaybookDocument:
         or str(meta_in.get("description") or "")
         or f"Runbook compiled from {data.source_name or 'a guide'}."
     )
-    variables = meta_in.get("vars") if isinstance(meta_in.get("vars"), dict) else {}
+    declared = meta_in.get("vars")
+    variables: dict[Any, Any] = declared if isinstance(declared, dict) else {}
     # What it does is a fact of its commands (the command ontology), never a guess from its title.
     actions = runbook_actions(runbook)
     return PlaybookDocument.model_validate(
@@ -120,9 +124,9 @@ def runbook_document(data: RunbookCompiled) -> PlaybookDocument:
     )
 
 
-def compiled_handler(runtime: Runtime) -> Handler:
+def compiled_handler(runtime: Runtime[RecommendationSettings]) -> Handler:
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        engine: Engine = runtime.state["engine"]
+        engine: SearchEngine = runtime.state["engine"]
         for d in deliveries:
             env = d.message
             if not isinstance(env, Envelope):
@@ -138,6 +142,7 @@ def compiled_handler(runtime: Runtime) -> Handler:
                 raise PoisonMessage(f"compiled runbook does not make a valid playbook: {exc.errors()[:3]}") from None
             try:
                 async with runtime.database.tenant_transaction(env.org_id) as session:
+                    await clones.check_edit(session, env.org_id, document)
                     _, changed = await service.publish(
                         session=session,
                         org_id=env.org_id,
@@ -152,5 +157,28 @@ def compiled_handler(runtime: Runtime) -> Handler:
                 raise PoisonMessage(exc.detail) from None
             async with runtime.database.tenant_transaction(env.org_id) as session:
                 await engine.refresh(session, env.org_id, changed)
+
+    return handle
+
+
+# --- goals: runbook-runs.v1 -> the goal that follows the run (recommendation_agent.goals) ---------------
+from playbooks_contracts.messages import RunbookRunUpdated  # noqa: E402
+
+from .goals import follow_run  # noqa: E402
+
+
+def runs_handler(runtime: Runtime[RecommendationSettings]) -> Handler:
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        for d in deliveries:
+            env = d.message
+            if not isinstance(env, Envelope):
+                continue
+            try:
+                update = RunbookRunUpdated.model_validate(env.data)
+            except ValidationError as exc:
+                raise PoisonMessage(f"not a runbook.run_updated message: {exc.errors()[0]['msg']}") from None
+            # one transaction per message; a run no goal asked for is someone else's and is passed over
+            async with runtime.database.tenant_transaction(env.org_id) as session:
+                await follow_run(session=session, org_id=env.org_id, update=update)
 
     return handle

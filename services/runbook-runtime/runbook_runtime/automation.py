@@ -84,10 +84,11 @@ def check_slots(meta: Meta, values: dict[str, str]) -> None:
                 "automation may fill declared vars only"
             )
         spec = meta.spec(name)
-        if spec.allowed is not None and value not in spec.allowed:
-            shown = "" if spec.secret else f" ({', '.join(spec.allowed)})"
+        refusal = spec.refusal(value)
+        if refusal == "not_allowed":
+            shown = "" if spec.secret else f" ({', '.join(spec.allowed or [])})"
             raise Invalid(f"var {name!r} got a value outside the ones runbook {meta.name!r} allows{shown}")
-        if value.startswith("-") and not spec.flag:
+        if refusal == "option":
             raise Invalid(
                 f"var {name!r} got a value starting with '-' (an option), and the runbook does not mark it a flag"
             )

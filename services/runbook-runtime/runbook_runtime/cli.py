@@ -124,11 +124,19 @@ def _report(engine: Engine, folder: RunFolder) -> int:
     for r in state.history:
         mark = "[green]passed[/green]" if r.status == "passed" else f"[red]{r.status}[/red]"
         console.print(f"{r.step_id}: {mark}" + (f" - {r.error}" if r.error else ""), markup=True)
+    for a in engine.redact.tree([a.model_dump(mode="json") for a in state.artifacts]):
+        links = f" <- {', '.join(a['links'])}" if a["links"] else ""
+        line = f"artifact {a['name']} {a['signature']}: {a['status']} (step {a['step_id']}, run {a['run_id']}){links}"
+        console.print(line, markup=False)
     step = engine.current()
     if state.status == "waiting" and step is not None:
-        missing = engine.missing_evidence(step)  # type: ignore[arg-type]
-        console.print(f"run {state.run_id} waits at {step.id}: {', '.join(missing)}")
-        console.print(f"continue with: runbook debug --run {state.run_id}")
+        missing = engine.waiting_for(step)
+        console.print(f"run {state.run_id} waits at {step.id}: {', '.join(missing)}", markup=False)
+        for p in state.checkpoint_plan or []:
+            detail = " ".join(p["argv"]) if "argv" in p else "; ".join(p.get("pauses_for", []))
+            console.print(f"  then {p['step_id']} ({p['type']}): {detail} [{p['verdict']}]", markup=False)
+        how = " (confirm --as NAME)" if step.checkpoint and state.checkpoint_plan is not None else ""
+        console.print(f"continue with: runbook debug --run {state.run_id}{how}")
     console.print(f"run {state.run_id}: {state.status} (trace: {folder.trace_path})")
     unmet = _unmet(engine)
     for line in unmet:
@@ -185,7 +193,7 @@ def exec_(
             mode=cast(Mode, mode.value),
             scenario_path=scenario,
             vars_=_vars(var),
-            key=key,  # type: ignore[arg-type]
+            key=key,
             policy=org,
         )
     except (RunbookInvalid, EngineError, GovernanceError, OSError, ValueError) as exc:
@@ -201,6 +209,7 @@ def exec_(
         console.print(f"resuming run {engine.state.run_id} at step {engine.state.current_step_index + 1}")
     rec = attach_recording(engine) if record and mode is ExecMode.real else None
     engine.continue_()
+    folder.close()  # on disk once the command returns (never an fsync per record)
     if rec is not None and record is not None:
         evidence = write_scenario(engine, rec, record)
         if rec.calls:
@@ -248,9 +257,9 @@ def debug(
     org = _policy(policy)
     try:
         if run:
-            engine, _ = resume_run(run, root=root, policy=org)
+            engine, folder = resume_run(run, root=root, policy=org)
         elif path is not None:
-            engine, _, _ = open_run(
+            engine, folder, _ = open_run(
                 path,
                 root=root,
                 mode=cast(Mode, DebugMode(mode).value),
@@ -263,7 +272,10 @@ def debug(
     except (RunbookInvalid, EngineError, GovernanceError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"run {engine.state.run_id} ({engine.state.mode}); type help")
-    code = Debugger(engine, lambda s: console.print(s, markup=False)).loop(sys.stdin)
+    try:
+        code = Debugger(engine, lambda s: console.print(s, markup=False)).loop(sys.stdin)
+    finally:
+        folder.close()
     raise typer.Exit(code)
 
 
@@ -291,6 +303,7 @@ def resume(run_id: RunIdArg, root: RootOpt = DEFAULT_ROOT, policy: PolicyOpt = N
     except (EngineError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
     engine.continue_()
+    folder.close()
     raise typer.Exit(_report(engine, folder))
 
 

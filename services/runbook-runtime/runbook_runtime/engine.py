@@ -14,22 +14,38 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from playbooks_contracts import patterns
 from playbooks_contracts.command_policy import Layer, layers_for
 from playbooks_contracts.policy import ApprovalFloor
-from playbooks_contracts.runbook import CliStep, ManualStep, Runbook
+from playbooks_contracts.runbook import CheckpointStep, CliStep, Leaf, ManualStep, Runbook
 from playbooks_platform.backoff import jittered
 
+from .artifacts import ArtifactRegistry
 from .executor import Runner, Transcript, real_runner, replay_runner
 from .governance import GovernanceError, child_env, command_policy, render, render_argv, resolve_vars, summarise
+from .journal import Op, StateDiff
 from .limits import Limits
 from .redaction import Redactor
 from .scenario import Replayer, ReplayMismatch, Scenario
-from .state import CLOSED, Approval, ApprovedVia, Attachment, ErrorKind, Mode, RunState, StepEvidence, StepResult, now
+from .state import (
+    CLOSED,
+    Approval,
+    ApprovedVia,
+    Artifact,
+    Attachment,
+    ErrorKind,
+    Mode,
+    RunState,
+    RunStatus,
+    StepEvidence,
+    StepResult,
+    now,
+)
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+MAX_SIGNATURE_CHARS = 500
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -44,6 +60,14 @@ class Recorder(Protocol):
         """
 
     def store_attachment(self, relpath: str, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class DeltaRecorder(Protocol):
+    """A recorder that also keeps a step's snapshot as the operations since the last one."""
+
+    def journal(self, ops: list[Op], name: str) -> bool:
+        """Keep the delta under ``name``; False (nothing kept) when the next snapshot should be whole."""
 
 
 class NullRecorder:
@@ -61,8 +85,9 @@ class NullRecorder:
         raise EngineError("this run stores no attachments")
 
 
-def _no_runner(argv: list[str], stdin: str | None, timeout: float) -> Transcript:
-    raise EngineError("nothing may run here")
+def refuse_to_run(argv: list[str], stdin: str | None, timeout: float) -> Transcript:
+    """The runner of an engine that must execute nothing: dry-run plans, run summaries, verification probes."""
+    raise EngineError("nothing runs here: a dry-run or a check executes no command")
 
 
 class EngineError(Exception):
@@ -142,6 +167,7 @@ class Engine:
         limits: Limits | None = None,
         approval_floor: ApprovalFloor | None = None,
         layers: list[Layer] | None = None,
+        artifacts: ArtifactRegistry | None = None,
     ) -> None:
         self.runbook = runbook
         self.state = state
@@ -149,9 +175,17 @@ class Engine:
         self.governance = runbook.meta.governance
         # one redaction for every sink: trace events, snapshots, step results (and what is built from them)
         self.redact = Redactor.for_run(runbook, state.vars)
+        # a recorder that keeps deltas (the run folder's journal) gets a step's snapshot as what changed
+        self._diff_recorder: DeltaRecorder | None = recorder if isinstance(recorder, DeltaRecorder) else None
+        self._diff = StateDiff(self.redact.tree) if self._diff_recorder is not None else None
         # the org's floor (None: the local CLI, where only the runbook's own approvals apply)
         self.approval_floor = approval_floor
-        self.steps = runbook.leaf_steps()
+        self.steps = runbook.leaf_steps()  # execution order: topological when the runbook uses needs
+        # a runbook with needs runs as a graph: a failure skips its dependents, independent steps still run
+        self.graph = runbook.uses_needs
+        self._by_id = {step.id: step for step in reversed(self.steps)}
+        # the org's artifacts (None: only this run's own bundle is consulted; replay runs get None)
+        self.artifacts = artifacts
         self.replay_evidence = replay_evidence or {}
         self.replayer: Replayer | None = None
         self._sleep = sleep
@@ -186,7 +220,7 @@ class Engine:
     def done(self) -> bool:
         return self.state.current_step_index >= len(self.steps)
 
-    def current(self) -> CliStep | ManualStep | None:
+    def current(self) -> Leaf | None:
         return None if self.done else self.steps[self.state.current_step_index]
 
     def _emit(self, kind: str, _redacted: dict[str, Any] | None = None, **fields: Any) -> None:
@@ -196,14 +230,30 @@ class Engine:
         self.recorder.event(record | _redacted if _redacted else record)
 
     def snapshot(self, name: str | None = None) -> str:
+        """Keep the state: whole, or (a step's own snapshot while the run goes on, to a recorder that
+        keeps deltas) as what changed since the last one."""
+        step_snapshot = name is None
         name = name or f"step-{len(self.state.history):04d}.json"
         if isinstance(self.recorder, NullRecorder):
             return name  # nothing kept: no state to copy and redact
+        deltas, diff = self._diff_recorder, self._diff
+        if (
+            step_snapshot
+            and deltas is not None
+            and diff is not None
+            and diff.primed
+            and self.state.status == "running"
+            and deltas.journal(diff.delta(self.state), name)
+        ):
+            self._emit("snapshot", name=name, delta=True)
+            return name
         state = self.state
         if not getattr(self.recorder, "history_in_snapshots", True):
             # the history is kept elsewhere (the trace, step_results): a snapshot is state, not history
             state = state.model_copy(update={"history": []})
         name = self.recorder.snapshot(self.redact.model(state), name) or name
+        if self._diff is not None:
+            self._diff.reset(self.state)
         self._emit("snapshot", name=name)
         return name
 
@@ -217,6 +267,74 @@ class Engine:
             raise EngineError("the run has no step left")
         if self.state.status == "failed":
             self.state.status = "running"  # resuming a failed run retries its failed step
+        result = self._attempt(step)
+        if result is None:
+            return None
+        # redacted once: the same dump is the history's entry and the trace's record
+        dumped = self.redact.tree(result.model_dump(mode="json") | {"replay": self.state.mode == "replay"})
+        result = StepResult.model_validate(dumped)
+        self.state.history.append(result)
+        if self.replayer is not None:
+            self.state.replay = self.replayer.dump()
+        # ``index``: the result's place in the history, how the run folder reads the history back
+        self._emit("step_result", {"result": dumped}, index=len(self.state.history) - 1)
+        if result.artifact is not None:
+            self._emit("artifact", step_id=result.step_id, artifact=dumped["artifact"])
+        if result.status == "failed" and (not self.graph or result.error_kind == "duplicate"):
+            # without needs a failure stops the run (as always); a duplicate refused by on_duplicate: fail
+            # stops a graph run too: the org already holds what this run was about to make
+            self.state.status = "failed"
+        else:
+            self.state.current_step_index += 1
+            self.state.status = self._outcome() if self.done else "running"
+        if self.state.status in ("passed", "failed"):
+            self._emit("run_finished", status=self.state.status)
+        self.snapshot()
+        return result
+
+    def _outcome(self) -> RunStatus:
+        """A finished graph run: failed when a required step failed or was skipped for a failure."""
+        last = {r.step_id: r for r in self.state.history}
+        bad = [s.id for s in self.steps if s.required and (r := last.get(s.id)) is not None and r.status != "passed"]
+        return "failed" if bad else "passed"
+
+    def _attempt(self, step: Leaf) -> StepResult | None:
+        """The step's result, or None while it waits (a checkpoint's confirmation, a manual step's evidence)."""
+        blocked = self._blocked_by(step)
+        if blocked is not None:
+            return self._skipped(step, blocked)
+        if step.checkpoint and not self.confirmed(step):
+            if self.state.status != "waiting" or self.state.checkpoint_plan is None:
+                self.state.status = "waiting"
+                # what a dry-run of the rest would do: shown before anyone confirms
+                self.state.checkpoint_plan = self.redact.tree(self.plan(start=self.state.current_step_index))
+                self._emit(
+                    "checkpoint",
+                    step_id=step.id,
+                    missing=self.waiting_for(step),
+                    remaining_plan=self.state.checkpoint_plan,
+                )
+            return None
+        self.state.checkpoint_plan = None
+        if isinstance(step, CheckpointStep):
+            return self._passed_checkpoint(step)
+        signature: str | None = None
+        if step.produces is not None:
+            try:
+                signature = self.signature(step)
+            except GovernanceError as exc:
+                return self._failed(step, str(exc), "governance")
+            if step.on_duplicate is not None:
+                existing = self.find_artifact(signature)
+                if existing is not None and step.on_duplicate == "fail":
+                    return self._failed(
+                        step,
+                        f"artifact {step.produces.name} with signature {signature!r} already exists "
+                        f"(created by run {existing.run_id}, step {existing.step_id}); on_duplicate: fail",
+                        "duplicate",
+                    )
+                if existing is not None:
+                    return self._reused(step, existing, signature)
         result: StepResult | None
         if isinstance(step, CliStep):
             result = self._run_cli(step)
@@ -227,23 +345,188 @@ class Engine:
                     self.state.status = "waiting"
                     self._emit("waiting", step_id=step.id, missing=self.missing_evidence(step))
                 return None
-        # redacted once: the same dump is the history's entry and the trace's record
-        dumped = self.redact.tree(result.model_dump(mode="json") | {"replay": self.state.mode == "replay"})
-        result = StepResult.model_validate(dumped)
-        self.state.history.append(result)
-        if self.replayer is not None:
-            self.state.replay = self.replayer.dump()
-        # ``index``: the result's place in the history, how the run folder reads the history back
-        self._emit("step_result", {"result": dumped}, index=len(self.state.history) - 1)
-        if result.status == "failed":
-            self.state.status = "failed"
-        else:
-            self.state.current_step_index += 1
-            self.state.status = "passed" if self.done else "running"
-        if self.state.status in ("passed", "failed"):
-            self._emit("run_finished", status=self.state.status)
-        self.snapshot()
+        if step.checkpoint:
+            result.evidence["checkpoint"] = self._confirmation_evidence(step)
+        if result.status == "passed" and step.produces is not None and signature is not None:
+            result.artifact = self._created(step, signature)
         return result
+
+    def _base(self, step: Leaf, actor: str = "engine") -> dict[str, Any]:
+        return {"run_id": self.state.run_id, "step_id": step.id, "actor": actor, "started_at": now()}
+
+    def _failed(self, step: Leaf, error: str, kind: ErrorKind) -> StepResult:
+        return StepResult(**self._base(step), status="failed", ended_at=now(), error=error, error_kind=kind)
+
+    def _blocked_by(self, step: Leaf) -> str | None:
+        """Why a graph run skips ``step``: a step it needs failed or was skipped (None: it may run)."""
+        if not self.graph or not step.needs:
+            return None
+        last = {r.step_id: r for r in self.state.history}
+        for need in step.needs:
+            r = last.get(need)
+            if r is not None and r.status == "failed":
+                return f"needs {need}, which failed"
+            if r is not None and r.status == "skipped":
+                return f"needs {need}, which was skipped ({r.error})"
+        return None
+
+    def _skipped(self, step: Leaf, reason: str) -> StepResult:
+        return StepResult(**self._base(step), status="skipped", ended_at=now(), error=reason, error_kind="dependency")
+
+    def signature(self, step: Leaf) -> str:
+        """The step's artifact signature over vars and the captures so far: resolved before it runs."""
+        if step.produces is None:
+            raise EngineError(f"step {step.id} produces nothing")
+        values = self.state.vars | self.state.captures
+        text = render(step.produces.signature, values, self.governance).strip()
+        if not text:
+            raise GovernanceError(f"step {step.id}: the artifact signature resolved to nothing")
+        if len(text) > MAX_SIGNATURE_CHARS:
+            raise GovernanceError(
+                f"step {step.id}: the artifact signature is {len(text)} characters, over {MAX_SIGNATURE_CHARS}"
+            )
+        return text
+
+    def find_artifact(self, signature: str) -> Artifact | None:
+        """This run's own artifact with the signature, else the org's (from any run), else None."""
+        own = next((a for a in self.state.artifacts if a.signature == signature and a.status == "created"), None)
+        if own is not None:
+            return own
+        return self.artifacts.find(signature) if self.artifacts is not None else None
+
+    def _links(self, step: Leaf) -> list[str]:
+        """Signatures of the artifacts made by the nearest steps ``step`` needs that made one."""
+        made = {a.step_id: a.signature for a in self.state.artifacts}
+        links: list[str] = []
+        seen: set[str] = set()
+        todo = list(reversed(step.needs))
+        while todo:
+            need = todo.pop()
+            if need in seen:
+                continue
+            seen.add(need)
+            if need in made:
+                links.append(made[need])
+            elif need in self._by_id:
+                todo.extend(reversed(self._by_id[need].needs))
+        return list(dict.fromkeys(links))
+
+    def _created(self, step: Leaf, signature: str) -> Artifact:
+        assert step.produces is not None
+        artifact = Artifact(
+            name=step.produces.name,
+            signature=signature,
+            step_id=step.id,
+            status="created",
+            run_id=self.state.run_id,
+            links=self._links(step),
+        )
+        self.state.artifacts.append(artifact)
+        if self.artifacts is not None:
+            self.artifacts.register(artifact)
+        return artifact
+
+    def _reused(self, step: Leaf, existing: Artifact, signature: str) -> StepResult:
+        assert step.produces is not None
+        artifact = Artifact(
+            name=step.produces.name,
+            signature=signature,
+            step_id=step.id,
+            status="reused",
+            run_id=existing.run_id,
+            created_at=existing.created_at,
+            links=self._links(step),
+        )
+        self.state.artifacts.append(artifact)
+        return StepResult(
+            **self._base(step),
+            status="passed",
+            ended_at=now(),
+            reused=True,
+            artifact=artifact,
+            evidence={
+                "reused": f"artifact {signature!r} already exists (run {existing.run_id}); the step did not run "
+                "and made no captures"
+            },
+        )
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint_gate(self) -> Gate:
+        """Who may confirm a checkpoint: at least one person, holding a role of the org's floor."""
+        floor = self.approval_floor
+        if floor is None:
+            return Gate(1)
+        return Gate(max(1, floor.min), tuple(floor.roles))
+
+    def counted_confirmations(self, step: Leaf) -> list[Approval]:
+        gate, seen, out = self.checkpoint_gate(), set(), []
+        for a in self.state.confirmations.get(step.id, []):
+            # replayed evidence never confirms: a checkpoint guards what is real
+            if a.via == "replay" or a.name in seen or a.name == self.state.actor or not gate.accepts(a.roles):
+                continue
+            seen.add(a.name)
+            out.append(a)
+        return out
+
+    def confirmed(self, step: Leaf) -> bool:
+        return len(self.counted_confirmations(step)) >= self.checkpoint_gate().min
+
+    def confirm(
+        self, name: str, roles: str | Iterable[str], *, step_id: str | None = None, via: ApprovedVia = "unverified"
+    ) -> Approval:
+        """Confirm the checkpoint the run waits at (after seeing the rest of the plan)."""
+        self.ensure_open()
+        held = [roles] if isinstance(roles, str) else sorted(set(roles))
+        step = self.current() if step_id is None else self._by_id.get(step_id)
+        if step is None or not step.checkpoint:
+            raise EngineError(f"{step_id or 'the current step'} is not a checkpoint")
+        if via == "replay":
+            raise EngineRefused(f"checkpoint {step.id} needs a real confirmation; replayed evidence cannot pass it")
+        if self.confirmed(step):
+            raise EngineConflict(f"checkpoint {step.id} is already confirmed")
+        gate = self.checkpoint_gate()
+        if name == self.state.actor:
+            raise EngineRefused(
+                f"{name} requested run {self.state.run_id} and cannot confirm its checkpoint (four eyes)"
+            )
+        if not gate.accepts(held):
+            raise EngineRefused(
+                f"checkpoint {step.id} needs a confirmation by {gate.describe()}; "
+                f"{name} holds {', '.join(held) or 'none'}"
+            )
+        given = self.state.confirmations.setdefault(step.id, [])
+        if any(a.name == name for a in given):
+            raise EngineConflict(f"{name} already confirmed checkpoint {step.id}; one person counts once")
+        counting = [r for r in held if r in gate.floor_roles] or held
+        approval = Approval(name=name, role=counting[0] if counting else "confirmer", roles=counting, via=via)
+        given.append(approval)
+        self._emit("checkpoint_confirmed", step_id=step.id, name=name, roles=counting, via=via)
+        return approval
+
+    def _confirmation_evidence(self, step: Leaf) -> dict[str, Any]:
+        return {"confirmed_by": [a.model_dump(mode="json") for a in self.counted_confirmations(step)]}
+
+    def _passed_checkpoint(self, step: CheckpointStep) -> StepResult:
+        return StepResult(
+            **self._base(step, "human"),
+            status="passed",
+            ended_at=now(),
+            evidence={"checkpoint": self._confirmation_evidence(step)},
+        )
+
+    def waiting_for(self, step: Leaf | None = None) -> list[str]:
+        """What the step the run waits at still needs: a checkpoint's confirmation, a manual step's evidence."""
+        step = step if step is not None else self.current()
+        if step is None:
+            return []
+        if step.checkpoint and not self.confirmed(step):
+            gate = self.checkpoint_gate()
+            have = len(self.counted_confirmations(step))
+            return [f"checkpoint confirmation {have}/{gate.min} ({gate.describe()}, not the requester)"]
+        if isinstance(step, ManualStep):
+            return self.missing_evidence(step)
+        return []
 
     def continue_(self) -> list[StepResult]:
         """Advance until a manual step waits, a step fails, the next breakpoint, or the end."""
@@ -307,11 +590,7 @@ class Engine:
         while attempt < attempts:
             attempt += 1
             if attempt > 1:
-                factor = 2 ** (attempt - 2) if step.retry.strategy == "exponential" else 1
-                delay = step.retry.delay * factor
-                delay = delay if self.limits is None else min(delay, self.limits.retry_delay)
-                # Real commands hit shared systems: runs that failed together must not retry together.
-                self._sleep(jittered(delay) if self.state.mode == "real" else delay)
+                self._wait_before(step, attempt)
             try:
                 transcript = self.runner(argv, stdin, timeout)
             except GovernanceError as exc:
@@ -322,32 +601,14 @@ class Engine:
                 error, kind = f"could not start {argv[0]!r}: {exc}", "exec"
                 continue
             stdout, stderr = self.redact(transcript.stdout), self.redact(transcript.stderr)
-            full = self.governance.evidence.store_full_stdout
-            evidence = {
-                "argv": [self.redact(a) for a in argv],
-                "exit_code": transcript.exit_code,
-                "stdout": summarise(stdout, full=full),
-                "stderr": summarise(stderr, full=full),
-                # sizes, truncation and layers; the raw streams' hashes could confirm a guessed secret that
-                # redaction hides, so they are kept only for runbooks without redaction rules
-                **transcript.evidence(hashes=not self.governance.redact),
-            }
-            if transcript.truncated:
-                evidence["truncated"] = True
+            evidence = self._cli_evidence(argv, transcript, stdout, stderr)
             if transcript.timed_out:
                 error, kind = f"timed out after {timeout:g}s", "timeout"
                 continue
             error = self._check(step, transcript, stdout, stderr)
             kind = "assertion" if error else None
             if error is None:
-                values = {
-                    "stdout": stdout.rstrip("\n"),
-                    "stderr": stderr.rstrip("\n"),
-                    "exit_code": str(transcript.exit_code),
-                }
-                for name, source in step.capture.items():
-                    self.state.captures[name] = values[source]
-                    captures[name] = summarise(values[source], full=full)
+                captures = self._capture(step, transcript, stdout, stderr)
                 break
         return StepResult(
             **base,
@@ -361,6 +622,44 @@ class Engine:
             retryable=kind in ("timeout", "assertion", "exec"),
             retry_strategy=strategy,
         )
+
+    def _wait_before(self, step: CliStep, attempt: int) -> None:
+        """The pause before a retry: the step's delay (doubled each time when exponential), within limits."""
+        factor = 2 ** (attempt - 2) if step.retry.strategy == "exponential" else 1
+        delay = step.retry.delay * factor
+        delay = delay if self.limits is None else min(delay, self.limits.retry_delay)
+        # Real commands hit shared systems: runs that failed together must not retry together.
+        self._sleep(jittered(delay) if self.state.mode == "real" else delay)
+
+    def _cli_evidence(self, argv: list[str], transcript: Transcript, stdout: str, stderr: str) -> dict[str, Any]:
+        """What an attempt leaves as evidence; ``stdout`` and ``stderr`` are already redacted."""
+        full = self.governance.evidence.store_full_stdout
+        evidence = {
+            "argv": [self.redact(a) for a in argv],
+            "exit_code": transcript.exit_code,
+            "stdout": summarise(stdout, full=full),
+            "stderr": summarise(stderr, full=full),
+            # sizes, truncation and layers; the raw streams' hashes could confirm a guessed secret that
+            # redaction hides, so they are kept only for runbooks without redaction rules
+            **transcript.evidence(hashes=not self.governance.redact),
+        }
+        if transcript.truncated:
+            evidence["truncated"] = True
+        return evidence
+
+    def _capture(self, step: CliStep, transcript: Transcript, stdout: str, stderr: str) -> dict[str, str]:
+        """The step's captures into the run's state; what the result shows of them is returned."""
+        full = self.governance.evidence.store_full_stdout
+        values = {
+            "stdout": stdout.rstrip("\n"),
+            "stderr": stderr.rstrip("\n"),
+            "exit_code": str(transcript.exit_code),
+        }
+        captures: dict[str, str] = {}
+        for name, source in step.capture.items():
+            self.state.captures[name] = values[source]
+            captures[name] = summarise(values[source], full=full)
+        return captures
 
     @staticmethod
     def _check(step: CliStep, t: Transcript, stdout: str, stderr: str) -> str | None:
@@ -473,6 +772,10 @@ class Engine:
         via: ApprovedVia = "unverified",
     ) -> Approval:
         """Record ``name``'s approval; ``via="token"`` when name and roles come from a verified token."""
+        target = self.current() if step_id is None else self._by_id.get(step_id)
+        if target is not None and target.checkpoint and not self.confirmed(target):
+            # the approvals endpoint confirms a checkpoint too: same permission, same four eyes
+            return self.confirm(name, roles, step_id=target.id, via=via)
         held = [roles] if isinstance(roles, str) else sorted(set(roles))
         step = self._manual(step_id)
         gate = self.gate(step)
@@ -509,7 +812,12 @@ class Engine:
         """An approver refuses the gate the run waits at: the run ends ``rejected``."""
         self.ensure_open()
         step = self.current()
-        if not isinstance(step, ManualStep) or step_id not in (None, step.id) or self.gate(step) is None:
+        at_checkpoint = step is not None and step.checkpoint and not self.confirmed(step)
+        if (
+            step is None
+            or step_id not in (None, step.id)
+            or not (at_checkpoint or (isinstance(step, ManualStep) and self.gate(step) is not None))
+        ):
             where = f"step {step_id}" if step_id else "its current step"
             raise EngineConflict(f"run {self.state.run_id} is not waiting for an approval of {where}")
         self._end("rejected", by, reason, step_id=step.id)
@@ -563,14 +871,36 @@ class Engine:
 
     # -- dry-run and verification -----------------------------------------------------------
 
-    def plan(self) -> list[dict[str, Any]]:
-        """Each step's resolved argv, governance verdict and pauses; executes and writes nothing."""
+    def plan(self, start: int = 0) -> list[dict[str, Any]]:
+        """Each step's resolved argv, governance verdict and pauses from step ``start`` (in execution
+        order); executes and writes nothing. Captures already made are used, later ones shown as such."""
         out = []
-        known = set(self.state.vars)
-        for step in self.steps:
+        known = set(self.state.vars) | set(self.state.captures)
+        for step in self.steps[start:]:
             entry: dict[str, Any] = {"step_id": step.id, "type": step.type}
-            if isinstance(step, CliStep):
-                values = self.state.vars | {n: f"<capture {n}>" for n in known - set(self.state.vars)}
+            values = self.state.vars | self.state.captures
+            values |= {n: f"<capture {n}>" for n in known - set(values)}
+            if step.needs:
+                entry["needs"] = list(step.needs)
+            if step.checkpoint:
+                confirm = self.checkpoint_gate()
+                entry["checkpoint"] = (
+                    f"pauses for {confirm.min} confirmation(s) by {confirm.describe()}, not the requester"
+                )
+            if step.produces is not None:
+                try:
+                    signature = render(step.produces.signature, values, self.governance)
+                except GovernanceError as exc:
+                    signature = f"refused: {exc}"
+                entry["produces"] = {
+                    "name": step.produces.name,
+                    "signature": signature,
+                    "on_duplicate": step.on_duplicate,
+                }
+            if isinstance(step, CheckpointStep):
+                entry["pauses_for"] = [entry["checkpoint"]]
+                entry["verdict"] = "waits for a confirmation"
+            elif isinstance(step, CliStep):
                 try:
                     entry["argv"] = [render(arg, values, self.governance) for arg in step.with_.argv]
                     _, executable = self._decided_argv(step, values)
@@ -601,12 +931,16 @@ def verify(runbook: Runbook, state: RunState) -> list[str]:
         if result is not None and result.status == "passed":
             continue
         if result is None:
-            if isinstance(step, ManualStep):
-                probe = Engine(runbook, state.model_copy(deep=True), NullRecorder(), runner=_no_runner)
+            if isinstance(step, CheckpointStep):
+                problems.append(f"{step.id}: checkpoint not confirmed")
+            elif isinstance(step, ManualStep):
+                probe = Engine(runbook, state.model_copy(deep=True), NullRecorder(), runner=refuse_to_run)
                 missing = ", ".join(probe.missing_evidence(step))
                 problems.append(f"{step.id}: missing evidence: {missing}" if missing else f"{step.id}: not completed")
             else:
                 problems.append(f"{step.id}: not executed")
+        elif result.status == "skipped":
+            problems.append(f"{step.id}: skipped: {result.error}")
         elif result.error_kind == "governance":
             problems.append(f"{step.id}: disallowed command: {result.error}")
         elif result.error_kind == "assertion":

@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from playbooks_contracts.templating import MISSING, step
+
 MAX_DEPTH = 32
 MAX_WIDTH = 10_000
 DEFAULT_LIMIT = 16 * 1024 * 1024
@@ -491,7 +493,8 @@ def _eval_arg(arg: Any, dot: Any, root: GoMap, room: int) -> Any:
 
 def _field(value: Any, name: str) -> Any:
     if isinstance(value, GoMap):
-        return value.items.get(name, value.zero)
+        found = step(value.items, name)  # the platform's one lookup; Go's zero value when missing
+        return value.zero if found is MISSING else found
     if value is NO_VALUE or value is None:
         raise TemplateError(f"nil pointer evaluating interface {{}}.{name}")
     raise TemplateError(f"can't evaluate field {name} in type {_type(value)}")

@@ -19,6 +19,7 @@ from playbooks_contracts.runbook import (
     iter_leaves,
     render_text,
 )
+from playbooks_contracts.templating import MISSING, lookup
 
 # The child environment starts from these, never from the whole parent environment.
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TERM", "USER", "TMPDIR")
@@ -35,12 +36,6 @@ def which(program: str, path: str | None) -> str | None:
     if found is None or not os.path.isfile(found) or not os.access(found, os.X_OK):
         return None
     return os.path.abspath(found)
-
-
-def which_real(program: str, path: str | None) -> str | None:
-    """The real path of an executable program (after PATH lookup and symlinks), or None."""
-    found = which(program, path)
-    return os.path.realpath(found) if found else None
 
 
 def fs_resolver(path: str | None = None) -> Resolver:
@@ -108,16 +103,19 @@ def resolve_vars(
 
 def render(text: str, values: Mapping[str, str], governance: Governance) -> str:
     """Substitute ``{{ .name }}`` from vars and captures; a missing or denied name is an error."""
+    if "{{" not in text:
+        return text  # no template and no escape: most argv words, rendered every step
     for match in ANY_TEMPLATE.findall(text):
         if not is_template(match):
             raise GovernanceError(f"unsupported template {match!r}")
 
     def sub(name: str) -> str:
-        if name not in values:
+        found = lookup(values, (name,))
+        if found is MISSING:
             if governance.env_denied(name):
                 raise GovernanceError(f"{{{{ .{name} }}}} names a denied environment variable")
             raise GovernanceError(f"{{{{ .{name} }}}} is not a var or an earlier capture")
-        return values[name]
+        return found
 
     return render_text(text, sub)
 

@@ -18,9 +18,9 @@ from .worker import compiled_handler, requests_handler
 log = logging.getLogger(__name__)
 
 
-async def start_executor(runtime: Runtime) -> None:
+async def start_executor(runtime: Runtime[RunbookRuntimeSettings]) -> None:
     """Real steps go to the runner when one is configured, else to a sandbox in this process."""
-    settings: RunbookRuntimeSettings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     if settings.runner_url:
         executor: sandbox.Executor = RunnerClient(settings.runner_url, settings.runner_token_file)
     else:
@@ -36,8 +36,11 @@ async def start_executor(runtime: Runtime) -> None:
     sandbox.configure(executor)
 
 
-async def stop_executor(runtime: Runtime) -> None:
+async def stop_executor(runtime: Runtime[RunbookRuntimeSettings]) -> None:
     """Running steps are cancelled with the service: their process groups are killed."""
+    watch = runtime.state.pop("run_watch", None)
+    if watch is not None:  # the poller of open run event streams
+        await watch.close()
     pool = runtime.state.pop("step_executor", None)
     if pool is not None:  # the threads engine actions run in (flows.step_executor)
         pool.shutdown(wait=False, cancel_futures=True)

@@ -1,4 +1,4 @@
-"""Tables of runbook-runtime (schema ``runbook_runtime``); every table is tenant-scoped by org_id."""
+"""Tables of runbook-runtime (schema ``runbook_runtime``); every table is scoped to an org by org_id."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ runs = Table(
     Column("playbook_id", Text),
     Column("playbook_version", Text),
     Column("requested_by", Text, nullable=False),
+    Column("runbook_name", Text),  # meta.name, for lists and their filter
     # summaries written at create and on every change: list endpoints read these, never the runbook
     Column("current_step", Text),
     Column("waiting_for", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
@@ -101,6 +102,19 @@ attachments = Table(
     Column("path", Text, primary_key=True),
     Column("org_id", Text, nullable=False),
     Column("content", LargeBinary, nullable=False),
+)
+
+# The org's artifacts by signature (runbook steps with ``produces``): a later run reuses or refuses a
+# duplicate. Written by real runs only; the first run to create a signature keeps the row.
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("org_id", Text, primary_key=True),
+    Column("signature", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("step_id", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 org_policies = Table(

@@ -339,20 +339,7 @@ class Sandbox:
             if layers.user or layers.bwrap:  # the service's home is neither readable nor mounted there
                 child_env.update(HOME=workdir, TMPDIR=workdir)
             pairs = [] if self.local else _rlimits(lim, timeout, own_user=layers.user is not None)
-            preexec = None
-            if self.local:  # the person's own run: a plain spawn, argv[0] as written
-                args, program = list(argv), executable
-            elif layers.bwrap and layers.bash:
-                binds = list(self.ro_binds)
-                if not executable.startswith(("/usr/", "/bin/", "/sbin/", "/lib")):
-                    binds.append(executable)
-                args = [layers.bwrap, *_bwrap_args(workdir, layers.bash, network=self.network, binds=binds)]
-                args += ["--", layers.bash, "-c", _launcher(pairs), argv[0], executable, *argv[1:]]
-                program = layers.bwrap
-            elif layers.bash:
-                args, program = [layers.bash, "-c", _launcher(pairs), argv[0], executable, *argv[1:]], layers.bash
-            else:
-                args, program, preexec = list(argv), executable, _set_limits(pairs)
+            args, program, preexec = self._spawn(argv, executable, workdir, pairs)
             kw: dict[str, Any] = {}
             if layers.user:
                 kw = {"user": layers.user[0], "group": layers.user[1], "extra_groups": []}
@@ -381,13 +368,37 @@ class Sandbox:
                 proc.wait()
                 with self._lock:
                     self._running.pop(proc.pid, None)
+        return self._transcript(ended, proc.returncode, out, err, timeout)
+
+    def _spawn(
+        self, argv: Sequence[str], executable: str, workdir: str, pairs: list[tuple[int, int]]
+    ) -> tuple[list[str], str, Callable[[], None] | None]:
+        """(args, program, preexec) for the layers in force: bubblewrap and bash with the limits, bash
+        alone, limits set before exec, or (local) a plain spawn."""
+        layers = self.layers
+        if self.local:  # the person's own run: a plain spawn, argv[0] as written
+            return list(argv), executable, None
+        if layers.bwrap and layers.bash:
+            binds = list(self.ro_binds)
+            if not executable.startswith(("/usr/", "/bin/", "/sbin/", "/lib")):
+                binds.append(executable)
+            args = [layers.bwrap, *_bwrap_args(workdir, layers.bash, network=self.network, binds=binds)]
+            args += ["--", layers.bash, "-c", _launcher(pairs), argv[0], executable, *argv[1:]]
+            return args, layers.bwrap, None
+        if layers.bash:
+            return [layers.bash, "-c", _launcher(pairs), argv[0], executable, *argv[1:]], layers.bash, None
+        return list(argv), executable, _set_limits(pairs)
+
+    def _transcript(
+        self, ended: str, returncode: int, out: BoundedCapture, err: BoundedCapture, timeout: float
+    ) -> Transcript:
         stderr = err.text()
         if ended != "exited":
             stderr += ("\n" if stderr and not stderr.endswith("\n") else "") + (
                 f"timed out after {timeout:g}s" if ended == "timeout" else "cancelled"
             )
         return Transcript(
-            exit_code=-1 if ended != "exited" else proc.returncode,
+            exit_code=-1 if ended != "exited" else returncode,
             stdout=out.text(),
             stderr=stderr,
             timed_out=ended == "timeout",
@@ -396,7 +407,7 @@ class Sandbox:
             stderr_bytes=err.total,
             stderr_sha256=err.sha256,
             truncated=out.truncated or err.truncated,
-            isolation=layers.describe(),
+            isolation=self.layers.describe(),
         )
 
     @contextlib.contextmanager
@@ -429,18 +440,8 @@ def _pump(
     """Feed stdin and read both streams until the first process exits: 'exited', 'timeout' or 'cancelled'."""
     sel = selectors.DefaultSelector()
     streams = {proc.stdout: out, proc.stderr: err}
-    for stream in streams:
-        assert stream is not None
-        os.set_blocking(stream.fileno(), False)
-        sel.register(stream, selectors.EVENT_READ)
     pending = memoryview(stdin)
-    if proc.stdin is not None:
-        os.set_blocking(proc.stdin.fileno(), False)
-        sel.register(proc.stdin, selectors.EVENT_WRITE)
-    pidfd = None
-    with contextlib.suppress(AttributeError, OSError):
-        pidfd = os.pidfd_open(proc.pid)  # readable once the process exits: no polling
-        sel.register(pidfd, selectors.EVENT_READ)
+    pidfd = _register(sel, proc, streams)
     ended: str | None = None
     drain_until: float | None = None
     try:
@@ -472,25 +473,10 @@ def _pump(
                         drain_until = time.monotonic() + DRAIN_GRACE_S
                         _stop_writing(sel, proc)
                 elif key.fileobj is proc.stdin:
-                    if proc.stdin.closed:
-                        continue
-                    try:
-                        n = os.write(proc.stdin.fileno(), pending[:READ_CHUNK])
-                        pending = pending[n:]
-                    except (BrokenPipeError, BlockingIOError):
-                        pending = pending[:0]
-                    if not pending:
-                        _stop_writing(sel, proc)
+                    if not proc.stdin.closed:
+                        pending = _write_some(sel, proc, pending)
                 else:
-                    fd = key.fileobj.fileno()  # type: ignore[union-attr]
-                    try:
-                        data = os.read(fd, READ_CHUNK)
-                    except BlockingIOError:
-                        continue
-                    if data:
-                        streams[key.fileobj].feed(data)  # type: ignore[index]
-                    else:
-                        sel.unregister(key.fileobj)
+                    _read_some(sel, key, streams)
         if ended is None:  # every stream closed before the exit was seen
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0))
@@ -506,6 +492,50 @@ def _pump(
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+
+def _register(
+    sel: selectors.BaseSelector, proc: subprocess.Popen[bytes], streams: dict[Any, BoundedCapture]
+) -> int | None:
+    """Non-blocking pipes in ``sel``: both output streams, stdin, and the process's pidfd where there is one."""
+    for stream in streams:
+        assert stream is not None
+        os.set_blocking(stream.fileno(), False)
+        sel.register(stream, selectors.EVENT_READ)
+    if proc.stdin is not None:
+        os.set_blocking(proc.stdin.fileno(), False)
+        sel.register(proc.stdin, selectors.EVENT_WRITE)
+    pidfd = None
+    with contextlib.suppress(AttributeError, OSError):
+        pidfd = os.pidfd_open(proc.pid)  # readable once the process exits: no polling
+        sel.register(pidfd, selectors.EVENT_READ)
+    return pidfd
+
+
+def _write_some(sel: selectors.BaseSelector, proc: subprocess.Popen[bytes], pending: memoryview) -> memoryview:
+    """One chunk of stdin written; what is left (nothing once the process stops reading)."""
+    assert proc.stdin is not None
+    try:
+        n = os.write(proc.stdin.fileno(), pending[:READ_CHUNK])
+        pending = pending[n:]
+    except (BrokenPipeError, BlockingIOError):
+        pending = pending[:0]
+    if not pending:
+        _stop_writing(sel, proc)
+    return pending
+
+
+def _read_some(sel: selectors.BaseSelector, key: selectors.SelectorKey, streams: dict[Any, BoundedCapture]) -> None:
+    """One chunk of an output stream into its capture; a closed stream leaves the selector."""
+    fd = key.fileobj.fileno()  # type: ignore[union-attr]
+    try:
+        data = os.read(fd, READ_CHUNK)
+    except BlockingIOError:
+        return
+    if data:
+        streams[key.fileobj].feed(data)
+    else:
+        sel.unregister(key.fileobj)
 
 
 def _stop_writing(sel: selectors.BaseSelector, proc: subprocess.Popen[bytes]) -> None:

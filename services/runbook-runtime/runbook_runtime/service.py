@@ -7,14 +7,16 @@ trace and the messages announcing them commit together.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextvars
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,25 +24,38 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from playbooks_contracts import Envelope, derived_id
+from playbooks_contracts import derived_id
 from playbooks_contracts.command_policy import Layer, layers_for
-from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult
+from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult, requested_run_id
 from playbooks_contracts.policy import ApprovalFloor, OrgPolicy
 from playbooks_contracts.runbook import Runbook, RunbookInvalid, parse_runbook
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
 from playbooks_platform.db import Database
 from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
+from playbooks_platform.messages import Cause, Message, caused_or_new
 from playbooks_platform.outbox import add_to_outbox
 
-from . import org_policy
-from .engine import Engine, EngineConflict, EngineError, EngineRefused, NullRecorder, new_state, runbook_digest, verify
+from . import announce, org_policy
+from .engine import (
+    Engine,
+    EngineConflict,
+    EngineError,
+    EngineRefused,
+    NullRecorder,
+    new_state,
+    refuse_to_run,
+    runbook_digest,
+    verify,
+)
 from .governance import GovernanceError, refused_commands
 from .limits import Limits
 from .limits import check as check_limits
 from .models import SCHEMA, attachments, runs, snapshots, step_results, trace_events
+from .models import artifacts as artifacts_table
 from .redaction import Redactor
+from .run_request import RunRequest
 from .scenario import Scenario, ScenarioInvalid, parse_scenario
-from .state import Mode, RunState, StepEvidence, StepResult
+from .state import Artifact, RunState, StepEvidence, StepResult
 
 SOURCE = "runbook-runtime"
 # A run in one of these accepts nothing more: no evidence, approval, step or snapshot (409).
@@ -81,7 +96,7 @@ async def check_replay_evidence(
         query = sa.select(digest, sa.func.length(attachments.c.content)).where(
             attachments.c.org_id == org_id, digest.in_(sorted(claimed))
         )
-        stored = {d: n for d, n in (await session.execute(query)).all()}
+        stored = {row[0]: row[1] for row in (await session.execute(query)).all()}
     refused = []
     for step_id, ev in parsed.items():
         for name, att in list(ev.attachments.items()):
@@ -123,6 +138,7 @@ class DbRecorder:
     events: list[dict[str, Any]] = field(default_factory=list)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    artifacts: list[Artifact] = field(default_factory=list)  # created by the run, for the org's registry
     cap: int | None = None
     stored: set[str] = field(default_factory=set)
     history_in_snapshots = False  # the history is in step_results: the engine leaves it out
@@ -142,6 +158,47 @@ class DbRecorder:
 
     def store_attachment(self, relpath: str, data: bytes) -> None:
         self.files[relpath] = data
+
+
+class DbArtifacts:
+    """The org's artifact registry for an engine running in a worker thread.
+
+    ``find`` asks the database through the event loop (a short org transaction: row-level security
+    keeps it to the org); ``register`` only collects, and the artifact row is written with the step
+    result that created it, in the same transaction."""
+
+    def __init__(self, database: Database, org_id: str, recorder: DbRecorder, loop: asyncio.AbstractEventLoop) -> None:
+        self.database, self.org_id, self.recorder, self.loop = database, org_id, recorder, loop
+
+    async def _find(self, signature: str) -> Artifact | None:
+        async with self.database.tenant_transaction(self.org_id) as session:
+            return await find_artifact(session=session, org_id=self.org_id, signature=signature)
+
+    def find(self, signature: str) -> Artifact | None:
+        pending = next((a for a in self.recorder.artifacts if a.signature == signature), None)
+        if pending is not None:
+            return pending
+        return asyncio.run_coroutine_threadsafe(self._find(signature), self.loop).result(timeout=60)
+
+    def register(self, artifact: Artifact) -> None:
+        self.recorder.artifacts.append(artifact)
+
+
+async def find_artifact(*, session: AsyncSession, org_id: str, signature: str) -> Artifact | None:
+    query = sa.select(artifacts_table).where(
+        artifacts_table.c.org_id == org_id, artifacts_table.c.signature == signature
+    )
+    row = (await session.execute(query)).mappings().first()
+    if row is None:
+        return None
+    return Artifact(
+        name=row["name"],
+        signature=row["signature"],
+        step_id=row["step_id"],
+        status="created",
+        run_id=row["run_id"],
+        created_at=row["created_at"],
+    )
 
 
 def _problems(exc: RunbookInvalid) -> list[dict[str, str]]:
@@ -166,47 +223,94 @@ def check_scenario(doc: dict[str, Any] | None, mode: str) -> Scenario | None:
         raise Invalid(str(exc)) from None
 
 
+async def _run_by_key(session: AsyncSession, org_id: str, idempotency_key: str) -> dict[str, Any] | None:
+    query = sa.select(runs).where(runs.c.org_id == org_id, runs.c.idempotency_key == idempotency_key)
+    existing = (await session.execute(query)).mappings().first()
+    return dict(existing) if existing is not None else None
+
+
 async def create_run(
     *,
     session: AsyncSession,
-    org_id: str,
-    idempotency_key: str,
+    request: RunRequest,
     runbook_doc: dict[str, Any],
-    mode: Mode,
-    vars_: dict[str, str],
-    scenario: dict[str, Any] | None = None,
-    replay_evidence: dict[str, Any] | None = None,
-    actor: str,
-    playbook_id: str | None = None,
-    playbook_version: str | None = None,
     operator_commands: list[str],
     default_policy: OrgPolicy | None = None,
     limits: Limits | None = None,
-    approval_floor: ApprovalFloor | None = None,
+    cause: Cause | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """(run row, created). The same idempotency key returns the existing run untouched.
+    """(run row, created) for ``request``, whose runbook is ``runbook_doc``. The same idempotency key
+    returns the existing run untouched.
 
-    With ``limits``, a runbook or scenario asking for more than the operator's ceilings is refused."""
-    existing = (
-        (
-            await session.execute(
-                sa.select(runs).where(runs.c.org_id == org_id, runs.c.idempotency_key == idempotency_key)
-            )
-        )
-        .mappings()
-        .first()
-    )
+    With ``limits``, a runbook or scenario asking for more than the operator's ceilings is refused.
+    ``cause``: the consumed request the run is for; its announcement is caused by it."""
+    org_id, mode = request.org_id, request.mode
+    existing = await _run_by_key(session, org_id, request.idempotency_key)
     if existing is not None:
-        return dict(existing), False
+        return existing, False
+    runbook = await _checked(runbook_doc, request, limits)
+    replay_evidence, refused = await check_replay_evidence(session, org_id, mode, request.replay_evidence)
+    org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
+    run_id = requested_run_id(org_id, request.idempotency_key)
+    state, redact = _first_state(runbook, runbook_doc, run_id, request)
+    recorder = DbRecorder()
+    plan = None
+    if mode == "dry-run":
+        state.status = "planned"
+        layers = effective_layers(runbook, mode="dry-run", operator_commands=operator_commands, org=org)
+        engine = Engine(
+            runbook, state, NullRecorder(), runner=refuse_to_run, approval_floor=org.approvals, layers=layers
+        )
+        plan = redact.tree(await asyncio.to_thread(engine.plan))
+        summary = {"summary": _summary(state, redact)}
+    else:
+        _record_start(recorder, state, redact, refused)
+        engine = Engine(runbook, state, NullRecorder(), runner=refuse_to_run, approval_floor=org.approvals)
+        summary = summarise_run(engine)
+    row = {
+        "run_id": run_id,
+        "org_id": org_id,
+        "idempotency_key": request.idempotency_key,
+        "mode": mode,
+        "status": state.status,
+        "runbook": runbook_doc,
+        "scenario": request.scenario,
+        "replay_evidence": replay_evidence,
+        "state": snapshot_of(state),
+        "plan": plan,
+        "playbook_id": request.playbook_id,
+        "playbook_version": request.playbook_version,
+        "requested_by": request.actor,
+        "runbook_name": runbook.meta.name,
+        **summary,
+    }
+    inserted = await session.execute(pg_insert(runs).values(**row).on_conflict_do_nothing().returning(runs.c.run_id))
+    if inserted.first() is None:
+        # a concurrent request with the same key won; its insert committed before this one gave way
+        won = await _run_by_key(session, org_id, request.idempotency_key)
+        if won is None:
+            raise Conflict(f"run {run_id} is being created by another request; try again")
+        return won, False
+    await _write_records(session, org_id, run_id, recorder)
+    # whoever asked for it follows it on runbook-runs.v1: a dry-run's plan, or that the run started
+    await add_to_outbox(session, SCHEMA, [announce.of_row(row, cause=cause)])
+    return await get_run(session=session, org_id=org_id, run_id=run_id), True
+
+
+async def _checked(runbook_doc: dict[str, Any], request: RunRequest, limits: Limits | None) -> Runbook:
+    """The request's runbook, and its scenario, parsed and within ``limits``; ``Invalid`` otherwise."""
     # validating user documents is CPU work that grows with their size: off the event loop
     runbook = await asyncio.to_thread(check_runbook, runbook_doc)
-    parsed_scenario = await asyncio.to_thread(check_scenario, scenario, mode)
+    parsed_scenario = await asyncio.to_thread(check_scenario, request.scenario, request.mode)
     if limits is not None:
         check_limits(runbook, parsed_scenario, limits)
-    replay_evidence, refused = await check_replay_evidence(session, org_id, mode, replay_evidence)
-    org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
-    floor = approval_floor or org.approvals
-    run_id = str(derived_id("runbook-run", org_id, idempotency_key))
+    return runbook
+
+
+def _first_state(
+    runbook: Runbook, runbook_doc: dict[str, Any], run_id: str, request: RunRequest
+) -> tuple[RunState, Redactor]:
+    """The new run's state and its redaction; a runbook its governance refuses is invalid."""
     try:
         # the service never lends its own environment to templates: vars come from the runbook and the request
         state = new_state(
@@ -214,77 +318,32 @@ async def create_run(
             run_id=run_id,
             runbook_path=f"inline:{runbook.meta.name}",
             digest=runbook_digest(_canonical(runbook_doc)),
-            mode=mode,
-            actor=actor,
-            vars_=vars_,
+            mode=request.mode,
+            actor=request.actor,
+            vars_=request.vars,
             env={},
         )
-        redact = Redactor.for_run(runbook, state.vars)
+        return state, Redactor.for_run(runbook, state.vars)
     except GovernanceError as exc:
         raise Invalid(str(exc)) from None
-    plan = None
-    recorder = DbRecorder()
-    if mode == "dry-run":
-        state.status = "planned"
-        layers = effective_layers(runbook, mode="dry-run", operator_commands=operator_commands, org=org)
-        engine = Engine(runbook, state, NullRecorder(), runner=_nothing, approval_floor=floor, layers=layers)
-        plan = redact.tree(await asyncio.to_thread(engine.plan))
-    else:
-        recorder.event(
-            {"event": "run_started", "run_id": run_id, "mode": mode, "actor": actor, "digest": state.runbook_digest}
-        )
-        if refused:
-            recorder.event({"event": "replay_evidence_refused", "run_id": run_id, "mode": mode, "refused": refused})
-        recorder.snapshot(redact.model(state), "step-0000.json")
-    summary = (
-        summarise_run(Engine(runbook, state, NullRecorder(), runner=_nothing, approval_floor=floor))
-        if mode != "dry-run"
-        else {"summary": _summary(state, redact)}
+
+
+def _record_start(recorder: DbRecorder, state: RunState, redact: Redactor, refused: list[str]) -> None:
+    """A real or replay run's first records: run_started, the replay evidence refused, the first snapshot."""
+    run_id, mode = state.run_id, state.mode
+    recorder.event(
+        {"event": "run_started", "run_id": run_id, "mode": mode, "actor": state.actor, "digest": state.runbook_digest}
     )
-    row = {
-        "run_id": run_id,
-        "org_id": org_id,
-        "idempotency_key": idempotency_key,
-        "mode": mode,
-        "status": state.status,
-        "runbook": runbook_doc,
-        "scenario": scenario,
-        "replay_evidence": replay_evidence,
-        "state": snapshot_of(state),
-        "plan": plan,
-        "playbook_id": playbook_id,
-        "playbook_version": playbook_version,
-        "requested_by": actor,
-        **summary,
-    }
-    inserted = await session.execute(pg_insert(runs).values(**row).on_conflict_do_nothing().returning(runs.c.run_id))
-    if inserted.first() is None:  # a concurrent request with the same key won
-        return await create_run(
-            session=session,
-            org_id=org_id,
-            idempotency_key=idempotency_key,
-            runbook_doc=runbook_doc,
-            mode=mode,
-            vars_=vars_,
-            actor=actor,
-            operator_commands=operator_commands,
-            default_policy=default_policy,
-            limits=limits,
-            approval_floor=floor,
-        )
-    await _write_records(session, org_id, run_id, recorder)
-    return await get_run(session=session, org_id=org_id, run_id=run_id), True
+    if refused:
+        recorder.event({"event": "replay_evidence_refused", "run_id": run_id, "mode": mode, "refused": refused})
+    recorder.snapshot(redact.model(state), "step-0000.json")
 
 
 def summarise_run(engine: Engine) -> dict[str, Any]:
     """The columns list endpoints show, written with the state and already through the run's redaction
     (the list has no runbook to build it from): current step, what a waiting step needs, vars, captures."""
     step = engine.current()
-    waiting = (
-        engine.missing_evidence(step)  # type: ignore[arg-type]
-        if step is not None and step.type == "manual" and engine.state.status == "waiting"
-        else []
-    )
+    waiting = engine.waiting_for(step) if step is not None and engine.state.status == "waiting" else []
     return {
         "current_step": step.id if step is not None else None,
         "waiting_for": engine.redact.tree(waiting),
@@ -300,10 +359,6 @@ def _summary(state: RunState, redact: Redactor) -> dict[str, Any]:
 
 def _canonical(doc: dict[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
-
-
-def _nothing(argv: list[str], stdin: str | None, timeout: float) -> Any:
-    raise EngineError("dry-run executes nothing")
 
 
 async def get_run(
@@ -337,21 +392,56 @@ SUMMARY_COLUMNS = (
     "playbook_id",
     "playbook_version",
     "requested_by",
+    "runbook_name",
     "created_at",
     "updated_at",
     "summary",
 )
 
 
-async def list_runs(*, session: AsyncSession, org_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    """The latest runs' stored summaries: never the runbook, scenario or history, so nothing is parsed."""
-    query = (
-        sa.select(*(runs.c[name] for name in SUMMARY_COLUMNS))
-        .where(runs.c.org_id == org_id)
-        .order_by(runs.c.created_at.desc())
-        .limit(limit)
-    )
-    return [dict(r) for r in (await session.execute(query)).mappings()]
+def encode_cursor(created_at: datetime, run_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{run_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, run_id = raw.split("|", 1)
+        return datetime.fromisoformat(when), run_id
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("the cursor is not one this API returned; start again without it") from None
+
+
+async def list_runs(
+    *,
+    session: AsyncSession,
+    org_id: str,
+    limit: int = 50,
+    status: Sequence[str] = (),
+    runbook: str | None = None,
+    since: datetime | None = None,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None, int]:
+    """(the page of runs' stored summaries, the next page's cursor, how many runs match in all).
+
+    Newest first, keyset-paginated on (created_at, run_id) so pages stay stable while runs arrive; never the
+    runbook, scenario or history, so nothing is parsed."""
+    match = [runs.c.org_id == org_id]
+    if status:
+        match.append(runs.c.status.in_(list(status)))
+    if runbook is not None:
+        match.append(runs.c.runbook_name == runbook)
+    if since is not None:
+        match.append(runs.c.created_at >= since)
+    count = (await session.execute(sa.select(sa.func.count()).select_from(runs).where(*match))).scalar_one()
+    query = sa.select(*(runs.c[name] for name in SUMMARY_COLUMNS)).where(*match)
+    if cursor is not None:
+        at, after_id = decode_cursor(cursor)
+        query = query.where(sa.tuple_(runs.c.created_at, runs.c.run_id) < sa.tuple_(sa.literal(at), after_id))
+    query = query.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit + 1)
+    rows = [dict(r) for r in (await session.execute(query)).mappings()]
+    next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["run_id"]) if len(rows) > limit else None
+    return rows[:limit], next_cursor, count
 
 
 def effective_layers(
@@ -390,13 +480,14 @@ def engine_for(
     org: OrgPolicy | None = None,
     limits: Limits | None = None,
     approval_floor: ApprovalFloor | None = None,
+    artifacts: Any = None,
 ) -> Engine:
     """The run's engine; without ``operator_commands`` it only inspects and never executes."""
     runbook = parse_runbook(row["runbook"])
     state = run_state(row)
     floor = approval_floor or ApprovalFloor()
     if operator_commands is None:
-        return Engine(runbook, state, recorder, runner=_nothing, approval_floor=floor)
+        return Engine(runbook, state, recorder, runner=refuse_to_run, approval_floor=floor)
     try:
         scenario = parse_scenario(row["scenario"]) if row["scenario"] else None
     except ScenarioInvalid as exc:
@@ -412,6 +503,8 @@ def engine_for(
         approval_floor=floor,
         layers=layers,
         limits=limits,
+        # only a real run reads and writes the org's registry: a replay run created nothing real
+        artifacts=artifacts if row["mode"] == "real" else None,
     )
 
 
@@ -474,10 +567,12 @@ async def operate(
     blocking: bool = False,  # kept for callers: every action now runs off the event loop
     default_policy: OrgPolicy | None = None,
     on_ended: Callable[[RunState, float], None] | None = None,
+    cause: Cause | None = None,
 ) -> Any:
     """Apply ``action(engine)`` to the run and persist everything it recorded.
 
     ``on_ended(state, seconds)`` is called once the advance that ended the run is written (metrics).
+    ``cause``: the consumed message this advance handles; the messages it publishes are caused by it.
 
     Three steps, none holding a connection or a lock while the action runs: a short transaction claims
     the run (409 if another claim holds it), the action runs in ``executor`` (a worker thread; never the
@@ -492,7 +587,7 @@ async def operate(
         )
         org = await org_policy.get_policy(session=session, org_id=org_id, default=default_policy)
         row["history"] = (await get_run(session=session, org_id=org_id, run_id=run_id, history=True))["history"]
-        stored = set(
+        stored: set[str] = set(
             (
                 await session.execute(
                     sa.select(snapshots.c.name).where(snapshots.c.org_id == org_id, snapshots.c.run_id == run_id)
@@ -501,7 +596,9 @@ async def operate(
         )
     # shielded: a client that goes away must not leave the claim taken or the results of a command unwritten
     return await asyncio.shield(
-        _execute_and_write(database, row, owner, stored, action, operator_commands, limits, executor, org, on_ended)
+        _execute_and_write(
+            database, row, owner, stored, action, operator_commands, limits, executor, org, on_ended, cause
+        )
     )
 
 
@@ -517,7 +614,7 @@ class _Batch:
     values: dict[str, Any]
     results: list[dict[str, Any]]
     recorder: DbRecorder
-    messages: list[tuple[Any, Envelope]]
+    messages: list[tuple[Any, Message]]
     final: bool
 
 
@@ -530,9 +627,16 @@ class _Progress:
     """
 
     def __init__(
-        self, database: Database, row: dict[str, Any], owner: str, limits: Limits, loop: asyncio.AbstractEventLoop
+        self,
+        database: Database,
+        row: dict[str, Any],
+        owner: str,
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        cause: Cause | None = None,
     ) -> None:
         self.database, self.row, self.owner, self.limits, self.loop = database, row, owner, limits, loop
+        self.cause = cause
         self.engine: Engine | None = None
         # the request's context (its trace), for the writes started from the worker thread
         self.context = contextvars.copy_context()
@@ -558,7 +662,7 @@ class _Progress:
                 if task.cancelled():
                     done.set_exception(Conflict("the service stopped while this advance was being written"))
                 elif task.exception() is not None:
-                    done.set_exception(task.exception())  # type: ignore[arg-type]
+                    done.set_exception(task.exception())
                 else:
                     done.set_result(None)
 
@@ -572,9 +676,11 @@ class _Progress:
         new = state.history[self.written :]
         first = self.written
         self.written = len(state.history)
-        taken = DbRecorder(events=recorder.events, snapshots=recorder.snapshots, files=recorder.files)
+        taken = DbRecorder(
+            events=recorder.events, snapshots=recorder.snapshots, files=recorder.files, artifacts=recorder.artifacts
+        )
         recorder.stored |= recorder.snapshots.keys()
-        recorder.events, recorder.snapshots, recorder.files = [], {}, {}
+        recorder.events, recorder.snapshots, recorder.files, recorder.artifacts = [], {}, {}, []
         values: dict[str, Any] = {
             "state": snapshot_of(state),
             "status": state.status,
@@ -594,14 +700,33 @@ class _Progress:
             }
             for i, r in enumerate(new)
         ]
-        messages = [
+        messages = self._step_results(new, first)
+        finished = state.status in ("passed", "failed")
+        if final and finished and not self.was_finished and state.mode == "real" and self.row["mode"] == "real":
+            # replay runs are tests of the runbook, not executions: they never count towards success rates.
+            # Rejected and cancelled runs did not execute to an outcome either.
+            messages.append(self._executed())
+        if final and state.status != self.row["status"]:
+            # runbook-runs.v1: the status this advance ended in (waiting, passed, failed, rejected, cancelled)
+            artifacts = announce.jsonable(getattr(state, "artifacts", None))
+            messages.append(
+                announce.of_row(self.row | values | {"artifacts": artifacts}, seq=len(state.history), cause=self.cause)
+            )
+        return _Batch(values=values, results=results, recorder=taken, messages=messages, final=final)
+
+    def _step_results(self, new: list[StepResult], first: int) -> list[tuple[Any, Message]]:
+        """runbook-step-results.v1: one message per step result, with an id stable across retries."""
+        org_id, run_id = self.row["org_id"], self.row["run_id"]
+        return [
             (
                 RUNBOOK_STEP_RESULTS,
-                Envelope(
+                caused_or_new(
+                    self.cause,
                     id=derived_id("runbook-step-result", run_id, first + i),
                     type="runbook.step_result",
                     org_id=org_id,
                     source=SOURCE,
+                    clamp=True,  # a record of what happened, as the announcements are
                     data=RunbookStepResult(
                         run_id=run_id,
                         step_id=r.step_id,
@@ -617,31 +742,34 @@ class _Progress:
             )
             for i, r in enumerate(new)
         ]
-        finished = state.status in ("passed", "failed")
-        if final and finished and not self.was_finished and state.mode == "real" and self.row["mode"] == "real":
-            # replay runs are tests of the runbook, not executions: they never count towards success rates.
-            # Rejected and cancelled runs did not execute to an outcome either.
-            meta = self.engine.runbook.meta
-            messages.append(
-                (
-                    PLAYBOOK_EXECUTIONS,
-                    Envelope(
-                        id=derived_id("playbook-executed", run_id),
-                        type="playbook.executed",
-                        org_id=org_id,
-                        source=SOURCE,
-                        data=PlaybookExecuted(
-                            playbook_id=self.row["playbook_id"] or meta.name,
-                            version=self.row["playbook_version"] or meta.version or state.runbook_digest[7:19],
-                            run_id=run_id,
-                            success=state.status == "passed",
-                            duration_ms=int((state.history[-1].ended_at - state.started_at).total_seconds() * 1000),
-                            error=next((r.error for r in reversed(state.history) if r.status == "failed"), None),
-                        ).model_dump(mode="json"),
-                    ),
-                )
-            )
-        return _Batch(values=values, results=results, recorder=taken, messages=messages, final=final)
+
+    def _executed(self) -> tuple[Any, Message]:
+        """playbook-executions.v1: the outcome of a real run that ended, for the learning and the stats."""
+        assert self.engine is not None
+        state, meta, run_id = self.engine.state, self.engine.runbook.meta, self.row["run_id"]
+        failed = next((r for r in reversed(state.history) if r.status == "failed"), None)
+        return (
+            PLAYBOOK_EXECUTIONS,
+            caused_or_new(
+                self.cause,
+                id=derived_id("playbook-executed", run_id),
+                type="playbook.executed",
+                org_id=self.row["org_id"],
+                source=SOURCE,
+                clamp=True,
+                data=PlaybookExecuted(
+                    playbook_id=self.row["playbook_id"] or meta.name,
+                    version=self.row["playbook_version"] or meta.version or state.runbook_digest[7:19],
+                    run_id=run_id,
+                    success=state.status == "passed",
+                    duration_ms=int((state.history[-1].ended_at - state.started_at).total_seconds() * 1000),
+                    error=failed.error if failed else None,
+                    failed_step=failed.step_id if failed else None,
+                    # what the learning reads overrides from; secret values never leave the run
+                    parameters={k: v for k, v in state.vars.items() if k not in meta.secret_vars()},
+                ).model_dump(mode="json"),
+            ),
+        )
 
     async def write(self, batch: _Batch) -> None:
         org_id, run_id = self.row["org_id"], self.row["run_id"]
@@ -674,15 +802,22 @@ async def _execute_and_write(
     executor: Executor | None,
     org: OrgPolicy,
     on_ended: Callable[[RunState, float], None] | None = None,
+    cause: Cause | None = None,
 ) -> Any:
     org_id, run_id = row["org_id"], row["run_id"]
-    progress = _Progress(database, row, owner, limits, asyncio.get_running_loop())
+    progress = _Progress(database, row, owner, limits, asyncio.get_running_loop(), cause)
     recorder = DbRecorder(cap=limits.snapshots, stored=stored, after_snapshot=progress.after_snapshot)
 
     def work() -> tuple[Any, _Batch]:
         # parsing the runbook is CPU work on user data too: it happens here, off the loop
         engine = engine_for(
-            row, recorder, operator_commands=operator_commands, org=org, limits=limits, approval_floor=org.approvals
+            row,
+            recorder,
+            operator_commands=operator_commands,
+            org=org,
+            limits=limits,
+            approval_floor=org.approvals,
+            artifacts=DbArtifacts(database, org_id, recorder, progress.loop),
         )
         engine.deadline = time.monotonic() + limits.advance_seconds
         progress.start(engine)
@@ -721,6 +856,25 @@ async def _write_records(session: AsyncSession, org_id: str, run_id: str, record
         )
         await session.execute(
             stmt.on_conflict_do_update(index_elements=["run_id", "name"], set_={"state": stmt.excluded.state})
+        )
+    if recorder.artifacts:
+        # the first run to create a signature keeps it (two runs racing on one signature both ran)
+        await session.execute(
+            pg_insert(artifacts_table)
+            .values(
+                [
+                    {
+                        "org_id": org_id,
+                        "signature": a.signature,
+                        "name": a.name,
+                        "run_id": a.run_id,
+                        "step_id": a.step_id,
+                        "created_at": a.created_at,
+                    }
+                    for a in {a.signature: a for a in reversed(recorder.artifacts)}.values()
+                ]
+            )
+            .on_conflict_do_nothing()
         )
     if recorder.files:
         await session.execute(

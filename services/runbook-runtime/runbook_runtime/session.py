@@ -15,7 +15,8 @@ from playbooks_contracts.documents import DocumentTooLarge, load_yaml
 from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.runbook import Runbook, parse_runbook
 
-from .engine import Engine, EngineError, NullRecorder, new_state, runbook_digest
+from .artifacts import ARTIFACTS_FILE, FileRegistry
+from .engine import Engine, EngineError, NullRecorder, new_state, refuse_to_run, runbook_digest
 from .redaction import SECRET_MASK
 from .scenario import Scenario, ScenarioInvalid, parse_scenario
 from .state import Mode, RunState
@@ -112,7 +113,11 @@ def open_run(
             actor=actor,
             vars_=vars_,
         )
-        return Engine(runbook, state, NullRecorder(), runner=_dry, layers=policy_layers(runbook, policy)), folder, False
+        return (
+            Engine(runbook, state, NullRecorder(), runner=refuse_to_run, layers=policy_layers(runbook, policy)),
+            folder,
+            False,
+        )
     if folder.exists():
         return _engine_for(folder.latest_state(), runbook, raw, folder, policy), folder, True
     state = new_state(
@@ -166,6 +171,8 @@ def _engine_for(
         scenario_dir=Path(state.scenario_path).parent if state.scenario_path else None,
         replay_evidence=evidence,
         layers=policy_layers(runbook, policy),
+        # local runs share one registry beside the run folders; a replay run made nothing real (none)
+        artifacts=FileRegistry(folder.path.parent / ARTIFACTS_FILE) if state.mode == "real" else None,
     )
 
 
@@ -179,7 +186,3 @@ def _restore_secrets(state: RunState, runbook: Runbook) -> None:
                 f"var {name!r} is secret and snapshots do not keep it: set it in the environment as {name} to resume"
             )
         state.vars[name] = os.environ[name]
-
-
-def _dry(argv: list[str], stdin: str | None, timeout: float) -> Any:
-    raise EngineError("dry-run executes nothing")

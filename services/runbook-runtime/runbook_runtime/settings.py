@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from playbooks_contracts.policy import OrgPolicy
+from playbooks_platform.dependencies import settings_of
 from playbooks_platform.settings import PlatformSettings
 
 
@@ -102,3 +103,21 @@ class RunbookRuntimeSettings(PlatformSettings, SandboxSettings):
         description="An advance (next/continue) starts no new step after this; the run stays where it is.",
     )
     step_workers: int = Field(default=8, ge=1, description="Threads executing steps (off the event loop).")
+    # GET /v1/runs/{id}/events: each open stream costs a connection and a little memory, never a thread or a
+    # database connection while it waits; these bound how many one org, and one process, may hold.
+    event_streams_per_org: int = Field(default=20, ge=1, description="Open run event streams one org may hold.")
+    event_streams_max: int = Field(default=500, ge=1, description="Open run event streams this process serves.")
+    event_stream_max_seconds: float = Field(
+        default=600, gt=0, description="A stream closes after this; the client reconnects with Last-Event-ID."
+    )
+    event_stream_keepalive_seconds: float = Field(
+        default=15, gt=0, description="A comment line when nothing else was sent for this long (proxies, dead peers)."
+    )
+    event_stream_recheck_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the watched runs are checked for changes another process made (one query per org).",
+    )
+
+
+SettingsDep = Annotated[RunbookRuntimeSettings, settings_of(RunbookRuntimeSettings)]

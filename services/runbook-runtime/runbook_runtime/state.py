@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Mode = Literal["real", "replay", "dry-run"]
-ErrorKind = Literal["governance", "assertion", "timeout", "exec", "replay", "evidence"]
+ErrorKind = Literal["governance", "assertion", "timeout", "exec", "replay", "evidence", "duplicate", "dependency"]
 RunStatus = Literal["running", "waiting", "passed", "failed", "planned", "rejected", "cancelled"]
 # A run in one of these accepts nothing more (the service also counts ``failed`` as ended).
 CLOSED: frozenset[str] = frozenset({"passed", "rejected", "cancelled"})
@@ -47,6 +47,21 @@ class StepEvidence(BaseModel):
     approvals: list[Approval] = Field(default_factory=list)
 
 
+class Artifact(BaseModel):
+    """One entry of a run's artifact bundle: what a step made (or found already made)."""
+
+    name: str
+    signature: str = Field(description="The step's signature template, resolved before the step ran.")
+    step_id: str
+    status: Literal["created", "reused"]
+    run_id: str = Field(description="The run that created it (another run's id when reused).")
+    created_at: datetime = Field(default_factory=now, description="When the creating run made it.")
+    at: datetime = Field(default_factory=now, description="When this run recorded it.")
+    links: list[str] = Field(
+        default_factory=list, description="Signatures of the artifacts made by the steps this step needs."
+    )
+
+
 class StepResult(BaseModel):
     run_id: str
     step_id: str
@@ -62,6 +77,11 @@ class StepResult(BaseModel):
     retryable: bool = False
     retry_strategy: str | None = None
     replay: bool = Field(default=False, description="Produced by a replay run: nothing was executed for real.")
+    reused: bool = Field(
+        default=False,
+        description="The step did not run: its artifact already existed (on_duplicate: reuse); no captures.",
+    )
+    artifact: Artifact | None = Field(default=None, description="What the step produced or reused.")
 
 
 class RunState(BaseModel):
@@ -82,3 +102,10 @@ class RunState(BaseModel):
     replay: dict[str, Any] = Field(default_factory=dict, description="Position in the replay scenario.")
     ended_by: str | None = Field(default=None, description="Who rejected or cancelled the run.")
     end_reason: str | None = Field(default=None, description="Why the run was rejected or cancelled.")
+    artifacts: list[Artifact] = Field(default_factory=list, description="The run's artifact bundle, in order.")
+    confirmations: dict[str, list[Approval]] = Field(
+        default_factory=dict, description="Checkpoint confirmations, per step id (never from replayed evidence)."
+    )
+    checkpoint_plan: list[dict[str, Any]] | None = Field(
+        default=None, description="At a checkpoint: what a dry-run of the rest of the run would do."
+    )

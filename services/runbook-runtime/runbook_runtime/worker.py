@@ -10,28 +10,33 @@ from pydantic import ValidationError
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.messages import RunbookCompiled, RunbookRequested
+from playbooks_platform import messages
 from playbooks_platform.bus import Delivery
 from playbooks_platform.bus.consumer import Handler
-from playbooks_platform.errors import DomainError, PoisonMessage
+from playbooks_platform.errors import Conflict, DomainError, PoisonMessage
 from playbooks_platform.service import Runtime
 
+from . import announce
 from .automation import admit
 from .flows import start_run
 from .published import publish_runbook
+from .run_request import RunRequest
 from .settings import RunbookRuntimeSettings
 
 
-def requests_handler(runtime: Runtime) -> Handler:
-    settings: RunbookRuntimeSettings = runtime.settings  # type: ignore[assignment]
+def requests_handler(runtime: Runtime[RunbookRuntimeSettings]) -> Handler:
+    settings = runtime.settings
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
         for d in deliveries:
             envelope = d.message
             try:
-                request = RunbookRequested.model_validate(envelope.data)  # type: ignore[attr-defined]
+                request = RunbookRequested.model_validate(envelope.data)
             except ValidationError as exc:
                 raise PoisonMessage(f"not a runbook.requested message: {exc.errors()[0]['msg']}") from None
-            org_id: str = envelope.org_id  # type: ignore[attr-defined]
+            org_id = envelope.org_id
+            # what the run announces and publishes while this request is handled is caused by it
+            cause = messages.cause(envelope)
             with d.activate():
                 try:
                     # A refusal (inline runbook, undeclared var, real run without the org's consent) is
@@ -39,23 +44,31 @@ def requests_handler(runtime: Runtime) -> Handler:
                     async with runtime.database.tenant_transaction(org_id) as session:
                         admitted = await admit(session=session, settings=settings, org_id=org_id, request=request)
                     # request_id is the run's idempotency key (per org): a redelivery finds the same run
-                    await start_run(
-                        runtime,
-                        settings,
+                    run = RunRequest(
                         org_id=org_id,
                         idempotency_key=request.request_id,
-                        runbook=admitted.runbook,
-                        runbook_ref=None,
-                        mode=request.mode,
-                        vars_=request.vars,
-                        scenario=request.scenario,
-                        replay_evidence=None,
                         actor=request.requested_by,
+                        mode=request.mode,
+                        runbook=admitted.runbook,
+                        vars=request.vars,
+                        scenario=request.scenario,
                         playbook_id=admitted.playbook_id,
                         playbook_version=admitted.playbook_version,
                         start=True,
                     )
+                    await start_run(runtime, settings, run, cause=cause)
+                except Conflict as exc:  # the run exists and is busy or ended: a redelivery, nothing to announce
+                    raise PoisonMessage(exc.detail) from None
                 except DomainError as exc:  # invalid runbook, unknown ref, refused, too large: retrying cannot help
+                    # the requester (a goal) learns why on runbook-runs.v1 instead of waiting for ever
+                    topic, refusal = announce.refused(
+                        org_id=org_id,
+                        request_id=request.request_id,
+                        mode=request.mode,
+                        reason=exc.detail,
+                        cause=cause,
+                    )
+                    await runtime.publisher.publish(topic, refusal, key=org_id)
                     raise PoisonMessage(exc.detail) from None
         if runtime.relay is not None:
             runtime.relay.wake()
@@ -63,8 +76,8 @@ def requests_handler(runtime: Runtime) -> Handler:
     return handle
 
 
-def compiled_handler(runtime: Runtime) -> Handler:
-    settings: RunbookRuntimeSettings = runtime.settings  # type: ignore[assignment]
+def compiled_handler(runtime: Runtime[RunbookRuntimeSettings]) -> Handler:
+    settings = runtime.settings
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
         for d in deliveries:

@@ -11,21 +11,25 @@ import orjson
 from pydantic_core import PydanticSerializationError
 
 from playbooks_contracts import derived_id, utcnow
-from playbooks_contracts.envelope import MAX_SOURCE_LENGTH, SCHEMA_VERSION, PositionIds
+from playbooks_contracts.envelope import MAX_SOURCE_LENGTH
 from playbooks_contracts.triggers import EventMeta, TriggerType
-from playbooks_platform.cloudevents import binary_headers
+from playbooks_platform import messages
+from playbooks_platform.bus.publisher import WireHeaders
+from playbooks_platform.cloudevents import binary_wire_headers
+from playbooks_platform.messages import PositionIds
 
 
 class Normalised(NamedTuple):
     """An accepted event as it is published: its id and org (for the dedupe claim and the
-    message key), and its envelope's JSON. (A tuple: a frozen dataclass cost 1 us to build.)"""
+    message key), and its envelope's JSON. (A tuple: cheaper to build than a frozen dataclass.)"""
 
     id: uuid.UUID
     org_id: str
     envelope: bytes
     data_bytes: int  # the size of its data, which the limit holds HTTP submissions to
-    # Kafka binary-mode CloudEvents headers describing the envelope (the payload is not changed)
-    ce_headers: dict[str, str]
+    # Kafka binary-mode CloudEvents headers describing the envelope (the payload is not changed),
+    # already encoded as the record batch takes them: a dict encoded per message cost the publisher more
+    ce_headers: WireHeaders
 
 
 def normalise(
@@ -35,54 +39,49 @@ def normalise(
     org_id: str,
     source: str,
     fallback_id: uuid.UUID | None = None,
-    received_at: datetime | None = None,
+    received_at: datetime | str | None = None,
 ) -> Normalised:
     """The envelope of a validated event. Its id is the producer's, or a stable fallback; its
-    time the producer's, or ``received_at`` (a batch's events share one clock reading).
+    time the producer's, or ``received_at`` (a batch's events share one clock reading, which may
+    come already written as the envelope writes it, ``messages.timestamp``: once per batch).
 
-    The envelope's JSON is written from the validated fields, with no ``Envelope`` in between:
-    checking it all again was a third of an envelope's cost, and building the model even
-    unchecked then encoding it cost 7.5 against 4.8 us. A test holds these bytes to the
-    ``Envelope`` contract (they validate as one, and re-encode to the same bytes).
+    The envelope is ``messages.new``'s, from the validated fields: the edge starts our chain, at
+    the place in its own chain the producer states (``causation_id``, ``depth``, held to the limit).
     Raises ``ValueError`` for data JSON parsing allowed but the wire cannot carry.
     """
     ident = event.id or fallback_id or uuid.uuid4()
     try:
-        # pydantic-core writes the data's JSON itself (1.6 against 3.0 us for dumping the model to a
-        # dict, then the dict to JSON); the bytes are orjson's to the byte (a test holds them).
+        # pydantic-core writes the data's JSON itself (cheaper than dumping the model to a dict, then
+        # the dict to JSON: docs/decisions/0006); the bytes are orjson's to the byte (a test holds them).
         data = event.__pydantic_serializer__.to_json(event, exclude=_NOT_DATA)
     except PydanticSerializationError as exc:
         raise ValueError(f"cannot be published: {exc}") from None
     occurred_at = event.occurred_at or received_at or utcnow()
+    when = occurred_at if isinstance(occurred_at, str) else messages.timestamp(occurred_at)
     # A producer's source is held to the limit by its model; ours (a long user id) is cut to it.
     source = event.source or source[:MAX_SOURCE_LENGTH]
-    envelope = {
-        "id": ident,
-        "type": trigger,  # a str: orjson writes its value
-        "org_id": org_id,
-        "occurred_at": occurred_at,
-        "source": source,
-        "schema_version": SCHEMA_VERSION,
-        "causation_id": event.causation_id,
-        "depth": event.depth,
-        "data": orjson.Fragment(data),
-    }
-    ce_headers = binary_headers(
-        id=str(ident), source=source, type=CE_TYPE_PREFIX + trigger, time=_rfc3339(occurred_at), subject=None
+    envelope = messages.new(
+        type=trigger,
+        org_id=org_id,
+        source=source,
+        id=ident,
+        occurred_at=when,
+        causation_id=event.causation_id,
+        depth=event.depth,
+        data=orjson.Fragment(data),
     )
-    return Normalised(ident, org_id, orjson.dumps(envelope, option=orjson.OPT_UTC_Z), len(data), ce_headers)
+    ce_headers = binary_wire_headers(id=envelope["id"], source=source, type=_CE_TYPES[trigger], time=when)
+    return Normalised(ident, org_id, messages.encode(envelope), len(data), ce_headers)
 
 
 # The CloudEvents type of a trigger message; its last part is the trigger, as trigger-ingest reads types.
 CE_TYPE_PREFIX = "io.playbooks.trigger."
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+_CE_TYPES = {t: CE_TYPE_PREFIX + t for t in TriggerType}
 
 
 # What an event carries besides its data: it goes to the envelope's own fields.
-_NOT_DATA = frozenset({"id", "occurred_at", "source", "causation_id", "depth", "trigger", "org_id"})
+# A set, as pydantic-core's exclude is typed (it reads a frozenset the same).
+_NOT_DATA: set[str] = {"id", "occurred_at", "source", "causation_id", "depth", "trigger", "org_id"}
 
 
 def http_fallback_id(org_id: str, idempotency_key: str | None, index: int) -> uuid.UUID | None:

@@ -26,7 +26,7 @@ from playbooks_platform.service import Runtime, RuntimeDep
 from .cloudevent_mapping import to_event
 from .normalise import http_fallback_id, normalise
 from .service import accept_events
-from .settings import TriggerIngestSettings
+from .settings import SettingsDep, TriggerIngestSettings
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -49,11 +49,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 async def _accept(
     runtime: Runtime,
+    settings: TriggerIngestSettings,
     principal: Principal,
     idempotency_key: str | None,
     submitted: Sequence[tuple[TriggerType, EventMeta]],
 ) -> list[EventAccepted]:
-    settings: TriggerIngestSettings = runtime.settings  # type: ignore[assignment]
     limit = settings.max_event_bytes
     now = utcnow()
     events = []
@@ -86,12 +86,13 @@ async def _accept(
 
 def _single_route(trigger: TriggerType, model: type[EventMeta]) -> None:
     async def submit(
-        event: model,
+        event: model,  # type: ignore[valid-type]  # each trigger's own model: FastAPI validates the body by it
         principal: Publisher,
-        runtime: RuntimeDep,  # type: ignore[valid-type]
+        runtime: RuntimeDep,
+        settings: SettingsDep,
         idempotency_key: IdempotencyKey = None,
     ) -> EventAccepted:
-        return (await _accept(runtime, principal, idempotency_key, [(trigger, event)]))[0]
+        return (await _accept(runtime, settings, principal, idempotency_key, [(trigger, event)]))[0]
 
     router.add_api_route(
         f"/events/{trigger}",
@@ -116,9 +117,13 @@ for _trigger, _model in EVENT_IN.items():
     summary="Submit up to 1,000 events of any trigger in one request",
 )
 async def submit_batch(
-    batch: EventBatchIn, principal: Publisher, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+    batch: EventBatchIn,
+    principal: Publisher,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> EventsAccepted:
-    accepted = await _accept(runtime, principal, idempotency_key, [(e.trigger, e) for e in batch.events])
+    accepted = await _accept(runtime, settings, principal, idempotency_key, [(e.trigger, e) for e in batch.events])
     duplicates = sum(a.duplicate for a in accepted)
     return EventsAccepted(accepted=len(accepted) - duplicates, duplicates=duplicates, events=accepted)
 
@@ -168,7 +173,9 @@ _CE_ATTRIBUTES = {
         }
     },
 )
-async def submit_cloudevents(request: Request, principal: Publisher, runtime: RuntimeDep) -> EventsAccepted:
+async def submit_cloudevents(
+    request: Request, principal: Publisher, runtime: RuntimeDep, settings: SettingsDep
+) -> EventsAccepted:
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     body = await request.body()
     try:
@@ -200,7 +207,7 @@ async def submit_cloudevents(request: Request, principal: Publisher, runtime: Ru
         raise Forbidden(str(exc)) from None
     except cloudevents.CloudEventError as exc:
         raise Invalid(str(exc)) from None
-    accepted = await _accept(runtime, principal, None, submitted)
+    accepted = await _accept(runtime, settings, principal, None, submitted)
     duplicates = sum(a.duplicate for a in accepted)
     return EventsAccepted(accepted=len(accepted) - duplicates, duplicates=duplicates, events=accepted)
 

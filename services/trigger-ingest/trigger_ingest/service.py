@@ -17,14 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import utcnow
 from playbooks_contracts.topics import TRIGGERS
-from playbooks_platform.bus import OutgoingMessage, Publisher
+from playbooks_platform.bus import EncodedMessage, Publisher
+from playbooks_platform.db import rowcount
 
 from .models import SCHEMA, seen_events
 from .normalise import Normalised
 
 # Every id of a batch is new, nearly always: a plain insert says so by its row count, with no
 # rows back. The statement that also found which ids were new (joining the batch to the inserted
-# rows) cost 26 against 15 ms of PostgreSQL time for 2,000 ids here, for every batch.
+# rows) cost PostgreSQL much more, for every batch (docs/decisions/0006).
 _INSERT = text(
     f"""
     INSERT INTO {SCHEMA}.seen_events (org_id, event_id, expires_at)
@@ -56,12 +57,13 @@ async def claim_new(
     if not ids:
         return []
     params = {"orgs": orgs, "ids": ids}
-    inserted = (await session.execute(_INSERT, params | {"expires": utcnow() + ttl})).rowcount
+    inserted = rowcount(await session.execute(_INSERT, params | {"expires": utcnow() + ttl}))
     if inserted == len(ids):
         return list(range(len(ids)))
     if inserted == 0:
         return []
-    new = [n - 1 for n in (await session.execute(_INSERTED_HERE, params)).scalar_one()]
+    positions: list[int] = (await session.execute(_INSERTED_HERE, params)).scalar_one()
+    new = [n - 1 for n in positions]
     if len(new) != inserted:
         # Rows written in a savepoint carry its own transaction id: never guess which were new.
         raise RuntimeError(f"claimed {inserted} event ids but found {len(new)}; is this inside a savepoint?")
@@ -99,17 +101,16 @@ async def publish_new(
 ) -> None:
     """Publish the events at the ``new`` indexes to ``triggers.v1``, keyed by org, with binary-mode
     CloudEvents headers (``ce_*``) beside the trace context; returns once the broker acknowledged them all."""
-    await publisher.publish_many(
-        OutgoingMessage(
-            TRIGGERS,
-            events[i].envelope,
-            events[i].org_id,
-            events[i].ce_headers | trace_headers[i] if trace_headers else events[i].ce_headers,
-        )
-        for i in new
-    )
+    messages: list[EncodedMessage] = []
+    for i in new:
+        event = events[i]
+        headers = event.ce_headers
+        if trace_headers and (trace := trace_headers[i]):
+            headers = headers + [(k, v.encode()) for k, v in trace.items()]
+        messages.append((event.org_id, event.envelope, headers))
+    await publisher.publish_encoded(TRIGGERS, messages)
 
 
 async def purge_expired(*, session: AsyncSession) -> int:
     result = await session.execute(delete(seen_events).where(seen_events.c.expires_at < func.now()))
-    return result.rowcount or 0
+    return rowcount(result) or 0

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from playbooks_dev.embedded import free_port
+from playbooks_dev.testing import Infra, ServiceProcess
 from playbooks_platform.console import CONSOLE_BACKENDS, ConsoleSettings, create_console_app
-from playbooks_platform.embedded import free_port
 from playbooks_platform.service import installed_services
-from playbooks_platform.testing import Infra, ServiceProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -124,6 +124,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})  # script errors, for a failure's message
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
     driver.implicitly_wait(0)
     yield driver
@@ -187,7 +188,9 @@ class Driver:
         except TimeoutException:
             # Say what the page showed instead, so a failure can be understood from the log alone.
             body = self.browser.find_element("css selector", "body").text
-            raise AssertionError(f"the page never got there; it shows:\n{body}") from None
+            errors = [e["message"] for e in self.browser.get_log("browser") if e.get("source") == "javascript"]
+            said = "".join(f"\nscript error: {m}" for m in errors)
+            raise AssertionError(f"the page never got there; it shows:\n{body}{said}") from None
 
     def ready(self, name: str) -> None:
         """Wait until the page ``name`` finished loading (the router marks it on the view)."""
@@ -200,7 +203,29 @@ class Driver:
         return self.browser.find_elements("css selector", css)
 
     def text(self, css: str) -> str:
-        return self.find(css).text
+        return str(self._again(lambda: self.find(css).text))
+
+    def attr(self, css: str, name: str) -> str | None:
+        """An attribute of the first match (found again if a live page re-rendered it meanwhile)."""
+        return self._again(lambda: self.find(css).get_attribute(name))  # type: ignore[no-any-return]
+
+    def click(self, css: str) -> None:
+        self._again(lambda: self.find(css).click())
+
+    def type(self, css: str, keys: str) -> None:
+        """Type into (or choose a file for) the first match, found again if a live page re-rendered it."""
+        self._again(lambda: self.find(css).send_keys(keys))
+
+    def _again(self, read: Callable[[], object], tries: int = 20) -> object:
+        # A live page (the run page follows its run) may replace an element between finding and using it.
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(tries - 1):
+            try:
+                return read()
+            except StaleElementReferenceException:
+                continue
+        return read()
 
 
 def _poll(check: Callable[[], object], timeout: float = 20, interval: float = 0.2) -> object:

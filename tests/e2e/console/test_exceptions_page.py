@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from playbooks_platform.testing import Infra
+from playbooks_dev.testing import Infra
 
 PLAYBOOK: dict[str, Any] = {
     "name": "Payment mismatch triage",
@@ -64,11 +64,15 @@ def test_completing_a_step_updates_the_panel_and_the_timeline(page, console, inf
     assert "assign_owner" in page.text("[data-step='1']")
     assert timeline(page) == [("ExceptionCreated", False), ("PlaybookStarted", True)]
 
-    page.find("[data-step='1'] [data-test=notes]").send_keys("routed by hand")
+    page.type("[data-step='1'] [data-test=notes]", "routed by hand")
     page.find("[data-step='1'] [data-test=complete]").click()
     page.wait(lambda b: steps(page).get(1, ("",))[0] == "completed")
     assert steps(page) == {1: ("completed", False), 2: ("pending", True), 3: ("pending", False)}
-    assert "completed by human alice" in page.text("[data-step='1']")
+    assert "human completed by alice" in page.text("[data-step='1']")
+    # seed 001's states: the step done, the current one running for someone who may drive it, the rest pending
+    states = [li.get_attribute("data-state") for li in page.all("[data-test=playbook-panel] [data-test=steps] li")]
+    assert states == ["completed", "running", "pending"]
+    assert page.all("[data-test=timeline] [data-test=playbook-badge]")
     events = timeline(page)
     assert events[-1] == ("PlaybookStepCompleted", True) and ("ExceptionCreated", False) in events
     assert "routed by hand" in page.text("[data-test=timeline] li:last-child")
@@ -89,6 +93,20 @@ def test_completing_a_step_updates_the_panel_and_the_timeline(page, console, inf
     page.wait(lambda b: steps(page).get(3, ("",))[0] == "completed")
     assert "in_progress" in page.text("[data-test=exception]")
     assert page.text("[data-test=playbook-state]") == "Completed"
+
+    # A viewer sees a new exception's current step blocked on someone whose role may drive it, and no button.
+    with httpx.Client(
+        base_url=console.backend("exception-playbook"), headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        r = client.post("/api/exceptions", json=EXCEPTION | {"external_id": "erp-4412"})
+        assert r.status_code == 201, r.text
+    page.sign_in(infra.token(org, user_id="vera", roles=["viewer"]), f"exceptions/{r.json()['id']}")
+    page.ready("exceptions")
+    states = [li.get_attribute("data-state") for li in page.all("[data-test=playbook-panel] [data-test=steps] li")]
+    assert states == ["blocked", "pending", "pending"]
+    assert "role grants 'operate'" in page.text("[data-step='1'] [data-test=blocked-why]")
+    assert not page.all("[data-test=playbook-panel] button")
+    screenshot("exception-blocked")
 
 
 def test_an_unknown_exception_shows_the_api_message(page, console, infra: Infra, org: str) -> None:

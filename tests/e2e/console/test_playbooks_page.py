@@ -9,7 +9,7 @@ import httpx
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.topics import TRIGGERS
-from playbooks_platform.testing import Infra, produce
+from playbooks_dev.testing import Infra, produce
 
 INVESTOR_TEMPLATE = "investor-snapshot-update-recommended"
 CONTRACT_TEMPLATE = "contract-signed-renewal-reminder"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
 
-from playbooks_platform.testing import Infra
+from playbooks_dev.testing import Infra
 
 RUNBOOK: dict[str, Any] = {
     "apiVersion": "runbook/v0",
@@ -24,39 +25,45 @@ RUNBOOK: dict[str, Any] = {
 }
 
 
+def start_real_run(console, token: str, runbook: dict[str, Any]) -> str:
+    with httpx.Client(base_url=console.backend("runbook-runtime"), timeout=30) as client:
+        r = client.post(
+            "/v1/runs",
+            json={"runbook": runbook, "mode": "real", "start": True},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert r.status_code == 201, r.text
+    return str(r.json()["run_id"])
+
+
 def test_manual_step_evidence_approval_and_trace(page, console, infra: Infra, org: str, screenshot) -> None:
     # rita requests the run; alice, another person, approves it and drives it on (four eyes)
     requester = infra.token(org, user_id="rita", roles=["runner"])
     token = infra.token(org, user_id="alice", roles=["runner", "approver", "DRI"])
-    with httpx.Client(base_url=console.backend("runbook-runtime"), timeout=30) as client:
-        r = client.post(
-            "/v1/runs",
-            json={"runbook": RUNBOOK, "mode": "real", "start": True},
-            headers={"Authorization": f"Bearer {requester}"},
-        )
-        assert r.status_code == 201, r.text
-    run_id = r.json()["run_id"]
+    run_id = start_real_run(console, requester, RUNBOOK)
 
     page.sign_in(token, "runs")
     page.wait(lambda b: run_id in page.text("[data-test=runs]"))
     screenshot("runs")
     page.find(f"a[href='#/runs/{run_id}']").click()
+    page.ready("runs")
+    page.wait(lambda b: page.attr("[data-test=live]", "data-live") != "connecting")
 
-    current = page.find("[data-test=steps] li.current")
-    assert current.get_attribute("data-step") == "confirm" and "waiting" in current.text
-    assert "passed" in page.find("[data-step=check]").text
+    assert page.attr("[data-test=steps] li.current", "data-step") == "confirm"
+    assert "waiting" in page.text("[data-test=steps] li.current")
+    assert page.attr("[data-test=steps] [data-step=check]", "data-status") == "passed"
     assert "approval 0/1 (approver/admin and DRI)" in page.text("main")
-    page.find("[data-test=evidence-link]").send_keys("https://dash.example/db")
-    page.find("[data-test=submit-link]").click()
+    page.type("[data-test=evidence-link]", "https://dash.example/db")
+    page.click("[data-test=submit-link]")
     page.wait(lambda b: not page.all("[data-test=evidence-link]"))  # the run no longer waits for it
     screenshot("run-waiting")
-    page.find("[data-test=approve]").click()
+    page.click("[data-test=approve]")
     page.wait(lambda b: not page.all("[data-test=approve]"))
-    page.find("[data-test=next]").click()
+    page.click("[data-test=next]")
 
     page.wait(lambda b: "passed" in page.text("h1"))
-    confirm = page.find("[data-step=confirm]")
-    assert "passed" in confirm.text and "human" in confirm.text
+    assert page.attr("[data-test=steps] [data-step=confirm]", "data-status") == "passed"
+    assert "human" in page.text("[data-test=steps] [data-step=confirm]")
     trace = page.text("[data-test=trace]")
     assert "confirm" in trace and "check" in trace
     screenshot("run-detail")
@@ -69,7 +76,50 @@ def test_api_errors_show_their_message(page, console, infra: Infra, org: str, sc
     assert "no-such-run" in error  # the problem's detail, not a blank page
     screenshot("error-message")
 
-    page.browser.get(console.url + "/#/runs")
-    page.find("[data-test=runbook]").send_keys('{"apiVersion": "runbook/v0", "meta": {"name": "x"}, "steps": []}')
-    page.find("[data-test=start]").click()
+    # A runbook the service refuses: its own reason is shown, not a blank page or a bare status.
+    page.browser.get(console.url + "/#/catalog")
+    page.ready("catalog")
+    page.type("[data-test=own-runbook]", '{"apiVersion": "runbook/v0", "meta": {"name": "x"}, "steps": []}')
+    page.click("[data-test=open-own]")
+    page.click("[data-test=start-dry-run]")
     assert "step" in page.text("#flash [data-test=error]").lower()
+
+
+EVIDENCE_RUNBOOK: dict[str, Any] = {
+    "apiVersion": "runbook/v0",
+    "meta": {"name": "evidence-first", "version": "1"},
+    "steps": [
+        {
+            "id": "confirm",
+            "type": "manual",
+            "title": "Show the dashboard",
+            "required_evidence": [{"kind": "attachment", "name": "screenshot"}, {"kind": "text", "name": "link"}],
+            "approvals": {"min": 1, "roles": ["DRI"]},
+        },
+    ],
+}
+
+
+def test_a_chosen_file_and_typed_text_survive_a_live_update(page, console, infra: Infra, org: str, tmp_path) -> None:
+    """Someone else acting on the run re-renders the page; what this operator chose but did not send stays."""
+    requester = infra.token(org, user_id="rita", roles=["runner"])
+    run_id = start_real_run(console, requester, EVIDENCE_RUNBOOK)
+    with httpx.Client(base_url=console.backend("runbook-runtime"), timeout=30) as client:
+        page.sign_in(infra.token(org, user_id="alice", roles=["runner", "DRI"]), f"runs/{run_id}")
+        page.ready("runs")
+        page.wait(lambda b: page.attr("[data-test=live]", "data-live") not in (None, "connecting"))
+        shot = tmp_path / "proof.png"
+        shot.write_bytes(b"\x89PNG proof " * 50)
+        page.type("[data-test=file-screenshot]", str(shot))
+        page.type("[data-test=evidence-link]", "https://dash.example/half")
+
+        # bob approves through the API: the page follows the run and draws itself again.
+        bob = infra.token(org, user_id="bob", roles=["approver", "DRI"])
+        r = client.post(f"/v1/runs/{run_id}/approvals", json={}, headers={"Authorization": f"Bearer {bob}"})
+        assert r.status_code == 200, r.text
+        page.wait(lambda b: "name: bob" in page.text("[data-test=trace]"))
+
+    assert page.attr("[data-test=evidence-link]", "value") == "https://dash.example/half"
+    page.click("[data-test=submit-screenshot]")  # the file chosen before the update is the one sent
+    sha = page.text("[data-attachment=screenshot] [data-test=sha256]")
+    assert sha == hashlib.sha256(shot.read_bytes()).hexdigest()

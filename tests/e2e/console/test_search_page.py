@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from playbooks_platform.testing import Infra
+from playbooks_dev.testing import Infra
 
 QUERY = "stop idle dev EC2 instances over the weekend"
 
@@ -116,8 +116,8 @@ def test_search_ranks_results_and_a_review_is_approved(page, published: str, scr
     assert "team-ec2-idle-sweep@1.0.0 is now rejected" in page.text("#flash [data-test=note]")
 
     # The review lookup shows the version's status and its history, reason included.
-    page.find("[data-test=review-id]").send_keys("team-ec2-idle-sweep")
-    page.find("[data-test=review-version]").send_keys("1.0.0")
+    page.type("[data-test=review-id]", "team-ec2-idle-sweep")
+    page.type("[data-test=review-version]", "1.0.0")
     page.find("[data-test=open-version]").click()
     version = page.text("[data-test=version]")
     assert "rejected" in version and "the CPU threshold is too aggressive" in version and "by rita" in version
@@ -140,7 +140,7 @@ def test_search_errors_show_the_api_message(page, console, infra: Infra, org: st
     console.backend("recommendation-agent")
     page.sign_in(infra.token(org), "search")
     page.ready("search")
-    page.find("[data-test=review-id]").send_keys("no-such-playbook")
-    page.find("[data-test=review-version]").send_keys("1.0.0")
+    page.type("[data-test=review-id]", "no-such-playbook")
+    page.type("[data-test=review-version]", "1.0.0")
     page.find("[data-test=open-version]").click()
     assert "no playbook no-such-playbook@1.0.0" in page.text("[data-test=error]")

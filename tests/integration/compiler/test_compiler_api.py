@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from playbooks_contracts.topics import RUNBOOKS_COMPILED
-from playbooks_platform.testing import Infra, collect, running_service
+from playbooks_dev.testing import Infra, collect, running_service
 
 MD = """# Pods crash
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope
+from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope, derived_id
 from playbooks_contracts.topics import ACTIVITY_LOGGED, PLAYBOOK_RUNS, RUNBOOK_REQUESTS, TASKS_ENQUEUED, TRIGGERS
+from playbooks_dev.testing import Infra, Received, collect, eventually, produce, running_service
 from playbooks_platform.service import Runtime
-from playbooks_platform.testing import Infra, Received, collect, eventually, produce, running_service
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,14 @@ async def test_event_runs_the_orgs_active_playbooks_and_publishes(engine, infra:
     assert logged.value["data"]["type"] == "renewal_reminder_created"
     assert logged.value["causation_id"] == str(event.id) and logged.value["depth"] == 1
     assert logged.value["data"]["run_id"] == ok["id"]
-    records = await collect(infra.kafka_bootstrap, PLAYBOOK_RUNS.name, where=for_org(org), count=2)
-    assert sorted(r.value["data"]["status"] for r in records) == ["skipped", "success"]
+    # one message for the event, carrying both runs (the skipped one too)
+    [record] = await collect(infra.kafka_bootstrap, PLAYBOOK_RUNS.name, where=for_org(org), settle=1.0)
+    assert record.value["type"] == "playbook_runs.recorded" and record.value["causation_id"] == str(event.id)
+    assert record.value["id"] == str(derived_id("playbook_runs.recorded", org, event.id))
+    assert record.value["data"]["event_id"] == str(event.id)
+    assert sorted((r["run_id"], r["status"]) for r in record.value["data"]["runs"]) == sorted(
+        [(ok["id"], "success"), (skipped["id"], "skipped")]
+    )
 
     r = await client.get(f"/api/playbooks/{contract['id']}", headers=infra.auth(org))
     assert r.json()["lastRunAt"] is not None

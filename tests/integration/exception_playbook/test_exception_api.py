@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from playbooks_contracts.topics import EXCEPTION_EVENTS, NOTIFICATIONS
-from playbooks_platform.testing import Infra, collect, running_service
+from playbooks_dev.testing import Infra, collect, running_service
 
 POLICY: dict[str, Any] = {
     "status_transitions": {
@@ -379,6 +379,30 @@ async def test_playbook_and_pack_endpoints(svc, infra: Infra, org: str) -> None:
     assert listed["items"] == []
 
 
+async def test_a_step_finds_the_domain_pack_of_a_domain_sql_lowercases_otherwise(svc, infra: Infra, org: str) -> None:
+    """Domain packs are named by Python's casefold ("Straße" -> "strasse"); the one read of a step
+    matches them by SQL's lower(), which differs here, and must still find the pack."""
+    client, _ = svc
+    call = api(client, infra, org)
+    await call("POST", "/api/policy-pack/versions", 201, json=POLICY)
+    domain = {"templates": {"road-alert": {"body": "Road ${n}"}}}
+    assert (await call("POST", "/api/domain-packs/Straße/versions", 201, json=domain))["name"] == "strasse"
+    notify = {"channel": "email", "template_id": "road-alert", "recipients": ["ops@example.com"]}
+    steps = [{"name": "Alert", "action_type": "notify", "params": notify}]
+    playbook = {"name": "Roads", "conditions": {"match": {"domain": "Straße"}}, "steps": steps}
+    await call("POST", "/api/playbooks", 201, json=playbook)
+    exc = await call(
+        "POST",
+        "/api/exceptions",
+        201,
+        json={"domain": "Straße", "exception_type": "x", "severity": "low", "attributes": {"n": 7}},
+    )
+    await call("POST", f"/api/exceptions/{exc['id']}/playbook/steps/1/complete", json={})
+    events = (await call("GET", f"/api/exceptions/{exc['id']}/events"))["items"]
+    done = next(e for e in events if e["event_type"] == "PlaybookStepCompleted")
+    assert done["payload"]["domain_pack_version"] == 1 and done["payload"]["result"]["body"] == "Road 7"
+
+
 async def test_tenant_isolation(svc, infra: Infra, org: str) -> None:
     client, runtime = svc
     call = api(client, infra, org)
@@ -423,3 +447,28 @@ async def test_event_log_is_append_only_in_the_database(svc, infra: Infra, org: 
                 await session.execute(text(statement), {"id": exc["id"]})
     events = (await call("GET", f"/api/exceptions/{exc['id']}/events"))["items"]
     assert [e["event_type"] for e in events] == ["ExceptionCreated"]
+
+
+async def test_exception_list_filters_pages_and_counts(svc, infra: Infra, org: str) -> None:
+    client, _ = svc
+    call = api(client, infra, org)
+    await setup_tenant(call)
+    made = [await call("POST", "/api/exceptions", 201, json=exception(external_id=f"pg-{i}")) for i in range(3)]
+    await call("POST", f"/api/exceptions/{made[0]['id']}/playbook/steps/1/complete", json={})
+    await call("POST", f"/api/exceptions/{made[0]['id']}/playbook/steps/2/complete", json={})
+    await call("POST", f"/api/exceptions/{made[0]['id']}/playbook/steps/3/complete", json={})  # in_progress
+
+    everything = await call("GET", "/api/exceptions")
+    assert everything["count"] == 3 and everything["next_cursor"] is None
+    assert [e["external_id"] for e in everything["items"]] == ["pg-2", "pg-1", "pg-0"]
+    first = await call("GET", "/api/exceptions", params={"limit": 2})
+    second = await call("GET", "/api/exceptions", params={"limit": 2, "cursor": first["next_cursor"]})
+    assert [e["id"] for e in first["items"] + second["items"]] == [e["id"] for e in everything["items"]]
+    assert first["count"] == second["count"] == 3 and second["next_cursor"] is None
+    opened = await call("GET", "/api/exceptions", params={"status": "open"})
+    assert opened["count"] == 2 and {e["external_id"] for e in opened["items"]} == {"pg-1", "pg-2"}
+    both = await call("GET", "/api/exceptions", params=[("status", "open"), ("status", "in_progress")])
+    assert both["count"] == 3
+    assert (await call("GET", "/api/exceptions", params={"since": "2999-01-01T00:00:00"}))["count"] == 0
+    bad = await call("GET", "/api/exceptions", 422, params={"cursor": "nope"})
+    assert "cursor" in bad["detail"]

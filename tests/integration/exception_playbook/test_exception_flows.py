@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from exception_playbook import execution, flows
-from exception_playbook.execution import Actor
+from exception_playbook import flows, playbook_runs
+from exception_playbook.playbook_runs import Actor
 from playbooks_contracts import Envelope, utcnow
 from playbooks_contracts.topics import EXCEPTION_EVENTS, TRIGGERS
+from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 from playbooks_platform.errors import Conflict
-from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
 
 STEPS = [
     {"name": "Comment", "action_type": "add_comment", "params": {"text_template": "seen ${claim}"}},
@@ -135,13 +135,13 @@ async def test_compare_and_set_lets_exactly_one_of_two_overlapping_completions_c
         await first_loaded.wait()
         async with db.tenant_transaction(org) as session:
             # reads the same version as the first (not yet committed), then waits on its row lock
-            return await execution.complete_step(
+            return await playbook_runs.complete_step(
                 session=session, tenant_id=org, exception_id=exception_id, step_order=1, actor=Actor("human", "b")
             )
 
     task = asyncio.create_task(second())
     async with db.tenant_transaction(org) as session:
-        await execution.complete_step(
+        await playbook_runs.complete_step(
             session=session, tenant_id=org, exception_id=exception_id, step_order=1, actor=Actor("human", "a")
         )
         first_loaded.set()
@@ -169,7 +169,7 @@ async def test_recalculate_service_is_idempotent(svc, infra: Infra, org: str) ->
     cache = flows.candidate_cache(runtime)
     for _ in range(2):
         async with runtime.database.tenant_transaction(org) as session:
-            outcome = await execution.recalculate(
+            outcome = await playbook_runs.recalculate(
                 session=session, tenant_id=org, exception_id=exception_id, cache=cache
             )
         assert outcome.changed is False and str(outcome.exception.current_playbook_id) == pb

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import orjson
 
 from playbooks_contracts.topics import UPSTREAM_ACTIVITY_EVENTS
+from playbooks_dev.testing import Infra, collect, eventually, fresh_group_prefix
 from playbooks_platform.bus import ConsumerRunner, Delivery, Publisher
 from playbooks_platform.bus.publisher import OutgoingMessage
-from playbooks_platform.testing import Infra, collect, eventually, fresh_group_prefix
 
 
 async def test_one_bad_message_in_a_big_batch_is_found_by_halving(infra: Infra) -> None:

@@ -13,7 +13,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from playbooks_contracts.topics import UPSTREAM_ACTIVITY_EVENTS
-from playbooks_platform.testing import Infra, eventually, produce, running_service
+from playbooks_dev.testing import Infra, eventually, produce, running_service
 
 REPO = Path(__file__).resolve().parents[3]
 ALERTS = REPO / "deploy/prometheus/alerts.yaml"

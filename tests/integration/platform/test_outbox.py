@@ -6,13 +6,13 @@ import uuid
 
 from sqlalchemy import func, select
 
-from playbooks_contracts import Envelope
 from playbooks_contracts.topics import PLAYBOOK_RUNS
+from playbooks_dev.testing import Infra, collect
+from playbooks_platform import messages
 from playbooks_platform.bus import Publisher
 from playbooks_platform.db import Database
 from playbooks_platform.outbox import OutboxRelay, add_to_outbox, outbox_table, stage_batch
 from playbooks_platform.service import load_spec
-from playbooks_platform.testing import Infra, collect
 
 SCHEMA = "condition_engine"  # any service schema with an outbox
 
@@ -40,7 +40,9 @@ async def test_packed_and_single_rows_are_relayed_in_order_within_the_byte_budge
         async with db.transaction() as session:
             await stage_batch(session, SCHEMA, packed(run, 0, 300))
         async with db.transaction() as session:
-            single = Envelope(type="playbook_run.recorded", org_id=f"org-{run}", data={"run": run, "seq": 300})
+            single = messages.new(
+                type="playbook_run.recorded", org_id=f"org-{run}", source="test", data={"run": run, "seq": 300}
+            )
             await add_to_outbox(session, SCHEMA, [(PLAYBOOK_RUNS, single)])
         async with db.transaction() as session:
             await stage_batch(session, SCHEMA, packed(run, 301, 200))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from playbooks_platform.testing import Infra, running_service
+from playbooks_dev.testing import Infra, running_service
 from recommendation_agent.embeddings import load_minilm
 from recommendation_agent.library import library_by_key
 

@@ -11,7 +11,7 @@ from agent_review import REVIEWER, publish_doc
 from playbooks_contracts import Envelope
 from playbooks_contracts.recommendation import STATUSES, TRANSITIONS
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOKS_COMPILED
-from playbooks_platform.testing import Infra, eventually, produce, running_service
+from playbooks_dev.testing import Infra, eventually, produce, running_service
 from recommendation_agent.vector_index import TENANTS, point_id
 
 # How to reach each status from a publish: (status published with, transitions after it).

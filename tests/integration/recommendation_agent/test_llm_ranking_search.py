@@ -4,58 +4,38 @@ failure of its answer leaves the deterministic order, marked ``ranked_by: rules`
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from playbooks_platform.testing import Infra, running_service
+from playbooks_dev.fake_llm import FakeChatCompletions
+from playbooks_dev.testing import Infra, running_service
 from recommendation_agent.intent import rules_intent
 
 QUERY = "stop idle dev EC2 instances over the weekend"
 
 
-class Upstream:
+class Upstream(FakeChatCompletions):
     """Answers the intent prompt with the rules' intent, and the ranking prompt with ``self.ranking``."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.ranking: Any = None
-        upstream = self
+        self.answer_with(self._content)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                system, user = body["messages"][0]["content"], body["messages"][1]["content"]
-                if "Rank the candidate playbooks" in system:
-                    offered = json.loads(user)["candidates"]
-                    content = json.dumps(upstream.ranking(offered)) if callable(upstream.ranking) else "nonsense"
-                else:
-                    content = json.dumps(rules_intent(user).model_dump(exclude={"parser"}))
-                out = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _content(self, body: dict[str, Any]) -> Any:
+        system, user = body["messages"][0]["content"], body["messages"][1]["content"]
+        if "Rank the candidate playbooks" in system:
+            offered = json.loads(user)["candidates"]
+            return self.ranking(offered) if callable(self.ranking) else "nonsense"
+        return rules_intent(user).model_dump(exclude={"parser"})
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
-    up = Upstream()
-    thread = threading.Thread(target=up.server.serve_forever, daemon=True)
-    thread.start()
-    yield up
-    up.server.shutdown()
-    up.server.server_close()
+    with Upstream() as up:
+        yield up
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 
 from agent_review import publish_doc
 
-from playbooks_platform.testing import Infra
+from playbooks_dev.testing import Infra
 from recommendation_agent.playbook_actions import playbook_actions
 from recommendation_agent.reason_check import check_reason
 from recommendation_agent.reasons import WEAK_CONFIDENCE_CAP

@@ -7,7 +7,9 @@ from importlib import resources
 
 from agent_review import publish_doc
 
-from playbooks_platform.testing import Infra, running_service
+from playbooks_dev.testing import Infra, running_service
+from recommendation_agent.library import LIBRARY_TENANT
+from recommendation_agent.vector_index import TENANTS, IndexFilter
 
 
 async def search(client, infra: Infra, org: str, query: str, **body) -> dict:
@@ -98,6 +100,7 @@ async def test_a_lost_index_is_rebuilt_from_postgresql(
     overrides = {"index_path": tmp_path / "fresh-edge", "embedding_cache_path": embedding_cache, "role": "api"}
     async with running_service("recommendation-agent", infra, **overrides) as (fresh, runtime, _app):
         engine = runtime.state["engine"]
-        assert await engine.index.count("playbooks_library") == len(engine.library)
+        library = IndexFilter(tenant=LIBRARY_TENANT)  # the library's points, in the tenant collection
+        assert await engine.index.count(TENANTS, library) == len(engine.library)
         data = await search(fresh, infra, org, "Stop production RDS for weekend", limit=3)
         assert data["results"][0]["playbook_id"] == "rebuilt-rds"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from typing import Any
 
@@ -11,8 +12,8 @@ import pytest
 from playbooks_contracts import Envelope
 from playbooks_contracts.policy import OrgPolicy
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_REQUESTS, RUNBOOK_STEP_RESULTS, RUNBOOKS_COMPILED
+from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 from playbooks_platform.errors import NotFound
-from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
 from runbook_runtime.org_policy import put_policy
 from runbook_runtime.published import get_published
 
@@ -98,6 +99,22 @@ async def allow_automation_real_runs(runtime: Any, org: str) -> None:
         await put_policy(session=session, org_id=org, policy=OrgPolicy(automation_real_runs=True), actor="test-admin")
 
 
+async def test_a_failed_execution_names_its_step_and_carries_no_secret_value(rt, infra: Infra, org: str) -> None:
+    """What the learning reads (overrides, the failing step) is in the outcome; a secret var's value is not."""
+    _client, runtime = rt
+    doc = runbook(with_manual=False, fail=True)
+    doc["meta"]["vars"]["password"] = {"secret": True, "default": "hunter2-not-for-the-bus"}
+    await publish(infra, runtime, org, "restart-db", "3", doc)
+    await allow_automation_real_runs(runtime, org)
+    msg = request(org, "req-f", mode="real", runbook_id="restart-db", runbook_version="3", playbook_id="pb-9")
+    await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [msg], key=org)
+    [executed] = await collect(infra.kafka_bootstrap, PLAYBOOK_EXECUTIONS.name, where=for_org(org))
+    data = executed.value["data"]
+    assert data["success"] is False and data["failed_step"] == "three" and data["error"]
+    assert data["parameters"] == {"name": "db"}
+    assert "hunter2" not in json.dumps(executed.value)
+
+
 async def test_request_on_the_topic_runs_and_publishes_step_results_and_the_execution(
     rt, infra: Infra, org: str
 ) -> None:
@@ -126,8 +143,10 @@ async def test_request_on_the_topic_runs_and_publishes_step_results_and_the_exec
         "success": True,
         "duration_ms": 0,
         "error": None,
+        "failed_step": None,
+        "parameters": {"name": "db"},
     }
-    runs = (await client.get("/v1/runs", headers=infra.auth(org))).json()
+    runs = (await client.get("/v1/runs", headers=infra.auth(org))).json()["items"]
     assert len(runs) == 1 and runs[0]["status"] == "passed"
     assert runs[0]["captures"] == {"who": "db"}
     trace = (await client.get(f"/v1/runs/{runs[0]['run_id']}/trace", headers=infra.auth(org))).json()
@@ -288,7 +307,7 @@ async def test_another_org_cannot_see_runs(rt, infra: Infra, org: str) -> None:
     other = f"other-{uuid.uuid4().hex[:8]}"
     assert (await client.get(f"/v1/runs/{rid}", headers=infra.auth(other))).status_code == 404
     assert (await client.get(f"/v1/runs/{rid}/trace", headers=infra.auth(other))).status_code == 404
-    assert (await client.get("/v1/runs", headers=infra.auth(other))).json() == []
+    assert (await client.get("/v1/runs", headers=infra.auth(other))).json()["items"] == []
     ev = await client.post(f"/v1/runs/{rid}/evidence", json={"name": "link", "value": "x"}, headers=infra.auth(other))
     assert ev.status_code == 404
 
@@ -313,3 +332,102 @@ async def test_the_operator_cap_wins_over_a_runbooks_own_allow_list(rt, infra: I
     run = (await client.post("/v1/runs", json=body, headers=infra.auth(org))).json()
     assert run["status"] == "failed" and not marker.exists()
     assert "not allowed by the operator's cap (allowed: echo, printf, touch)" in run["history"][-1]["error"]
+
+
+async def test_published_runbooks_are_listed_read_and_started_by_id(rt, infra: Infra, org: str) -> None:
+    client, runtime = rt
+    auth = infra.auth(org)
+    assert (await client.get("/v1/runbooks", headers=auth)).json() == {"items": [], "next_cursor": None, "count": 0}
+    doc = runbook(with_manual=False)
+    doc["meta"]["description"] = "Restart the database"
+    doc["meta"]["vars"] = {"name": {"default": "db", "description": "which database", "allowed": ["db", "cache"]}}
+    await publish(infra, runtime, org, "restart-db", "3", doc)
+    await publish(infra, runtime, org, "restart-db", "4", runbook())
+
+    page = (await client.get("/v1/runbooks", headers=auth)).json()
+    assert [(i["runbook_id"], i["version"]) for i in page["items"]] == [("restart-db", "4"), ("restart-db", "3")]
+    three = page["items"][1]
+    assert three["name"] == "restart-db" and three["description"] == "Restart the database"
+    assert three["steps"] == 3 and page["items"][0]["steps"] == 4
+    assert three["vars"] == {"name": {"default": "db", "description": "which database", "allowed": ["db", "cache"]}}
+    assert page["items"][0]["vars"] == {"name": {"default": "db"}}  # the short form, as a spec
+    first = (await client.get("/v1/runbooks", params={"limit": 1}, headers=auth)).json()
+    assert [i["version"] for i in first["items"]] == ["4"] and first["next_cursor"]
+    rest = (await client.get("/v1/runbooks", params={"limit": 1, "cursor": first["next_cursor"]}, headers=auth)).json()
+    assert [i["version"] for i in rest["items"]] == ["3"] and rest["next_cursor"] is None
+    bad = await client.get("/v1/runbooks", params={"cursor": "???"}, headers=auth)
+    assert bad.status_code == 422 and "cursor" in bad.json()["detail"]
+
+    # A search: every word, any case, in the id, name, description or a var's name; count over all pages.
+    async def found(q: str, **params: Any) -> tuple[list[str], int]:
+        got = (await client.get("/v1/runbooks", params={"q": q, **params}, headers=auth)).json()
+        return [i["version"] for i in got["items"]], got["count"]
+
+    assert await found("DATABASE restart") == (["3"], 1)
+    assert await found("name") == (["4", "3"], 2)  # the var's name
+    assert await found("name", limit=1) == (["4"], 2)
+    assert await found("cache") == ([], 0)  # an allowed value is not searched
+    assert await found("%") == ([], 0)  # a LIKE wildcard means itself
+    many = await client.get("/v1/runbooks", params={"q": " ".join("w" * 9)}, headers=auth)
+    assert many.status_code == 422 and "at most 8 words" in many.json()["detail"]
+
+    read = (await client.get("/v1/runbooks/restart-db/3", headers=auth)).json()
+    assert read["document"] == doc and read["source"] == "test"
+    missing = await client.get("/v1/runbooks/restart-db/9", headers=auth)
+    assert missing.status_code == 404 and "no published runbook restart-db@9" in missing.json()["detail"]
+
+    body = {"runbook_id": "restart-db", "runbook_version": "3", "vars": {"name": "cache"}}
+    r = await client.post("/v1/runs", json=body, headers=auth)
+    assert r.status_code == 201, r.text
+    run = r.json()
+    assert run["mode"] == "dry-run" and run["runbook_name"] == "restart-db" and run["vars"] == {"name": "cache"}
+    assert (run["playbook_id"], run["playbook_version"]) == ("restart-db", "3")
+    assert [p["step_id"] for p in run["plan"]] == ["one", "two", "three"]
+    assert run["plan"][0]["argv"] == ["echo", "cache"]
+
+
+async def test_a_run_names_one_runbook_source(rt, infra: Infra, org: str) -> None:
+    client, _ = rt
+    auth = infra.auth(org)
+    both = {"runbook": runbook(), "runbook_id": "restart-db", "runbook_version": "3"}
+    r = await client.post("/v1/runs", json=both, headers=auth)
+    assert r.status_code == 422 and "exactly one of runbook" in r.text
+    r = await client.post("/v1/runs", json={"runbook_id": "restart-db"}, headers=auth)
+    assert r.status_code == 422 and "runbook_version" in r.text
+    r = await client.post("/v1/runs", json={}, headers=auth)
+    assert r.status_code == 422 and "exactly one of runbook" in r.text
+    r = await client.post("/v1/runs", json={"runbook_id": "nothing", "runbook_version": "1"}, headers=auth)
+    assert r.status_code == 404 and "no published runbook nothing@1" in r.json()["detail"]
+
+
+async def test_a_waiting_run_says_what_its_step_needs(rt, infra: Infra, org: str) -> None:
+    client, runtime = rt
+    doc = runbook()
+    doc["steps"][-1]["instructions"] = "Open the dashboard and check the latency panel."
+    doc["steps"][-1]["required_evidence"].append({"kind": "checklist", "name": "checks", "items": ["p99", "errors"]})
+    await publish(infra, runtime, org, "restart-db", "5", doc)
+    auth = infra.auth(org)
+    body = {"runbook_id": "restart-db", "runbook_version": "5", "mode": "real", "start": True}
+    r = await client.post("/v1/runs", json=body, headers=auth)
+    assert r.status_code == 201, r.text
+    run = r.json()
+    assert run["status"] == "waiting" and run["current_step"] == "confirm"
+    got = (await client.get(f"/v1/runs/{run['run_id']}", headers=auth)).json()
+    assert got["waiting_step"] == {
+        "id": "confirm",
+        "type": "manual",
+        "title": "Confirm the dashboard",
+        "instructions": "Open the dashboard and check the latency panel.",
+        "required_evidence": [
+            {"kind": "text", "name": "link", "items": [], "optional": False},
+            {"kind": "attachment", "name": "shot", "items": [], "optional": False},
+            {"kind": "checklist", "name": "checks", "items": ["p99", "errors"], "optional": False},
+        ],
+        "approvals": {"min": 1, "roles": ["DRI"], "floor_roles": ["approver", "admin"]},
+        "checkpoint": False,
+    }
+    # the list shows summaries only; a finished run waits at nothing
+    listed = (await client.get("/v1/runs", headers=auth)).json()["items"]
+    assert listed[0]["waiting_step"] is None
+    dry = await client.post("/v1/runs", json={"runbook_id": "restart-db", "runbook_version": "5"}, headers=auth)
+    assert dry.json()["waiting_step"] is None

@@ -18,10 +18,10 @@ from playbooks_contracts.topics import (
     TRIGGERS,
     UPSTREAM_ACTIVITY_EVENTS,
 )
+from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 from playbooks_platform.errors import NotFound
 from playbooks_platform.service import installed_services
 from playbooks_platform.telemetry import SCHEMA_URL
-from playbooks_platform.testing import Infra, collect, eventually, produce, running_service
 
 UPSTREAM_TRACE = "0af7651916cd43dd8448eb211c80319c"
 UPSTREAM_PARENT = "b7ad6b7169203331"

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from playbooks_platform.testing import Infra, running_service
+from playbooks_dev.testing import Infra, running_service
 from trigger_ingest.service import claim_new, purge_expired
 
 TTL = timedelta(hours=1)

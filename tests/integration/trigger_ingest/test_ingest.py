@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS, UPSTREAM_EXCEPTIONS
-from playbooks_platform.testing import Infra, Received, collect, produce, running_service
+from playbooks_dev.testing import Infra, Received, collect, produce, running_service
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from playbooks_contracts.topics import TRIGGERS, UPSTREAM_ACTIVITY_EVENTS, UPSTREAM_EXCEPTIONS
-from playbooks_platform.testing import Infra, Received, collect, produce, running_service
+from playbooks_dev.testing import Infra, Received, collect, produce, running_service
 
 STRUCTURED = {"Content-Type": "application/cloudevents+json"}
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}

@@ -10,12 +10,12 @@ import pytest
 from condition_engine.actions import ActionError, plan_actions, source_of, validate_actions
 from condition_engine.dryrun import sample_event
 from condition_engine.dsl import compile_raw, validate_conditions
-from condition_engine.execution import CompiledPlaybook, evaluate, run_context, run_record
+from condition_engine.evaluation import CompiledPlaybook, evaluate, run_context, runs_record
 from condition_engine.templates import TEMPLATES
-from condition_engine.wire import timestamp
 from playbooks_contracts import MAX_CAUSATION_DEPTH, Envelope, utcnow
 from playbooks_contracts.messages import RunbookRequested
 from playbooks_contracts.topics import ACTIVITY_LOGGED, PLAYBOOK_RUNS, RUNBOOK_REQUESTS, TASKS_ENQUEUED
+from playbooks_platform.messages import timestamp
 
 PLAYBOOK = uuid.uuid4()
 RUN = uuid.uuid4()
@@ -179,15 +179,22 @@ def test_sample_values_satisfy_ranges_and_exclusions() -> None:
 
 
 def test_run_records_match_the_contract_and_stop_at_the_depth_limit() -> None:
-    pb = _compiled([], [])
+    passing, skipping = _compiled([], []), _compiled([{"field": "activity.type", "op": "equals", "value": "y"}], [])
     for depth in (0, MAX_CAUSATION_DEPTH):
-        run = evaluate(pb, event({"activity": {"type": "x"}}, depth=depth), "{}", {}, NOW)
-        record = run_record(run, NOW)
+        ev = event({"activity": {"type": "x"}}, depth=depth)
+        runs = [evaluate(pb, ev, "{}", {}, NOW) for pb in (passing, skipping)]
+        record = runs_record(ev, runs, NOW)
         env = Envelope.model_validate(record)
         assert env.model_dump(mode="json") == record
+        assert env.type == "playbook_runs.recorded" and env.causation_id == ev.id
         data = PLAYBOOK_RUNS.data_models[env.type].model_validate(env.data)
-        assert data.run_id == run.id and data.status == "success"
+        assert data.event_id == ev.id and data.trigger == ev.type
+        assert [(str(r.run_id), r.status) for r in data.runs] == [(runs[0].id, "success"), (runs[1].id, "skipped")]
         assert env.depth == min(depth + 1, MAX_CAUSATION_DEPTH)
+        # one id per (org, event), whatever the runs: a redelivery could only make the same message
+        again = runs_record(ev, [evaluate(pb, ev, "{}", {}, NOW) for pb in (passing, skipping)], NOW)
+        other = event({"activity": {"type": "x"}}, depth=depth)
+        assert again["id"] == record["id"] != runs_record(other, [evaluate(passing, other, "{}", {}, NOW)], NOW)["id"]
 
 
 def test_only_params_that_refer_to_the_event_are_rendered_per_run() -> None:

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from condition_engine.dsl import (
     OPERATORS,
     ConditionError,
+    _lookup,
     compile_raw,
     parse_condition,
     validate_conditions,
 )
+from playbooks_contracts.templating import lookup
 
 
 def check(op: str, value: Any, actual: Any, field: str = "a.b") -> tuple[bool, str]:
@@ -230,3 +232,105 @@ def test_numeric_strings_coerce_the_same_on_the_inline_path() -> None:
     for text, passed in [("6", True), ("5", False), ("٦", True), (" 7 ", True), ("1_000", False), ("9" * 65, False)]:
         [result] = compiled.evaluate({"n": text})
         assert (result.passed, compiled.matches({"n": text})) == (passed, passed), text
+
+
+def test_conditions_sharing_a_prefix_after_the_slow_path() -> None:
+    """A later condition reuses an earlier one's prefix node, also when that one went through a list."""
+    compiled = compile_raw(
+        [
+            {"field": "l.0.x", "op": "equals", "value": 1},
+            {"field": "l.0.y", "op": "equals", "value": 2},
+            {"field": "m.a", "op": "equals", "value": "s"},
+            {"field": "m.b", "op": "gte", "value": 2},
+        ]
+    )
+    for lst in ([{"x": 1, "y": 2}], {"0": {"x": 1, "y": 2}}):
+        event = {"l": lst, "m": {"a": "s", "b": "3"}}
+        assert (compiled.first_failing(event), compiled.matches(event)) == (-1, True)
+        assert compiled.first_failing({**event, "m": {"a": "s"}}) == 3  # missing under a kept node
+        assert compiled.first_failing({**event, "m": {"a": "s", "b": None}}) == 3
+    assert compiled.first_failing({"l": [{"x": 1}], "m": {"a": "s", "b": 3}}) == 1
+    assert compiled.first_failing({"l": [{"x": 1, "y": 2}], "m": ["s", 3]}) == 2
+
+
+# Paths of one length: none is a prefix of another, so an event can satisfy them all.
+shared_fields = st.lists(st.sampled_from(["a", "b", "0"]), min_size=3, max_size=3)
+
+
+@st.composite
+def sharing_conditions(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Up to eight conditions over a few short paths: many of them share prefixes."""
+    out = []
+    for _ in range(draw(st.integers(1, 8))):
+        op = draw(st.sampled_from(OPERATORS))
+        if op in ("gt", "gte", "lt", "lte"):
+            value: Any = draw(st.integers(-3, 3))
+        elif op == "starts_with":
+            value = draw(st.sampled_from(["x", "1"]))
+        else:
+            value = draw(st.sampled_from([1, 2, "x", "1", True, False]))
+        out.append({"field": ".".join(draw(shared_fields)), "op": op, "value": value})
+    return out
+
+
+# Few leaf values (so conditions often hold and the next one runs) and lists as often as
+# objects (so digit segments take the slow path before a later condition reuses the prefix).
+small_json = st.recursive(
+    st.none() | st.sampled_from([1, 2, "x", "1", " 2", True]),
+    lambda children: (
+        st.lists(children, min_size=1, max_size=2)
+        | st.dictionaries(st.sampled_from(["a", "b", "0"]), children, min_size=2)
+    ),
+    max_leaves=25,
+)
+
+
+def _holding(c: dict[str, Any]) -> Any:
+    """A value that satisfies condition ``c``."""
+    op, value = c["op"], c["value"]
+    if op in ("gt", "lt"):
+        return value + (1 if op == "gt" else -1)
+    if op == "not_equals":
+        return not value if isinstance(value, bool) else ("y" if isinstance(value, str) else value + 1)
+    if op == "starts_with":
+        return value + "z"
+    return [value] if op == "contains" else value
+
+
+def _satisfying(conditions: list[dict[str, Any]], draw: st.DrawFn) -> Any:
+    """An event where most conditions hold (so later ones run), some objects under "0" made lists."""
+    root: dict[str, Any] = {}
+    for c in conditions:
+        *parents, last = c["field"].split(".")
+        node = root
+        for key in parents:
+            node = node.setdefault(key, {}) if isinstance(node.get(key), dict) or key not in node else node
+            if not isinstance(node, dict):
+                break
+        else:
+            node[last] = _holding(c) if draw(st.integers(0, 9)) else draw(st.sampled_from(["x", 1, None]))
+
+    def listify(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        node = {k: listify(v) for k, v in node.items()}
+        return [node["0"]] if list(node) == ["0"] and draw(st.booleans()) else node
+
+    return listify(root)
+
+
+@settings(max_examples=400, deadline=None)
+@given(conditions=sharing_conditions(), data=st.data())
+def test_shared_prefixes_decide_as_the_explanations_do(conditions: list[dict[str, Any]], data: st.DataObject) -> None:
+    compiled = compile_raw(conditions)
+    for event in (data.draw(small_json), _satisfying(conditions, data.draw)):
+        passed = [r.passed for r in compiled.evaluate(event)]
+        assert compiled.first_failing(event) == (passed.index(False) if False in passed else -1)
+        assert compiled.matches(event) is all(passed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=json_values, keys=fields)
+def test_the_explanations_lookup_is_the_template_languages(event: Any, keys: list[str]) -> None:
+    for data in (event, {"a": event}, {"metrics": {"a": event, "0": [event]}}):
+        assert _lookup(data, tuple(keys)) is lookup(data, keys)

@@ -11,10 +11,11 @@ import pytest
 
 from exception_playbook import events as ev
 from exception_playbook.conditions import parse_params
-from exception_playbook.execution import Actor, Options, _check_actor, in_progress, run_action
 from exception_playbook.packs import DEFAULT_POLICY, DomainPack, EffectivePolicy, PolicyPack, TemplateDoc
+from exception_playbook.playbook_runs import ActionCall, Actor, Options, _check_actor, in_progress, run_action
 from exception_playbook.templating import render, render_value
 from playbooks_platform.errors import Forbidden, Invalid, InvalidTransition
+from playbooks_platform.messages import as_envelope
 
 POLICY = PolicyPack(
     status_transitions={"open": ["in_progress"], "in_progress": ["resolved"]},
@@ -60,17 +61,16 @@ async def act(
     options: Options | None = None,
 ):
     e = e or exc()
-    return await run_action(
-        session=None,  # type: ignore[arg-type]
+    call = ActionCall(
         tenant_id="t1",
         exc=e,
         step=step(action_type, params),
-        params=parse_params(action_type, params),
         policy=policy or EffectivePolicy(POLICY, 1),
         history=history or {},
         actor=Actor("human", "ana"),
         options=options or Options(),
     )
+    return await run_action(call, parse_params(action_type, params))
 
 
 def test_templates_substitute_data_and_nothing_else() -> None:
@@ -86,7 +86,8 @@ def test_templates_substitute_data_and_nothing_else() -> None:
 async def test_notify_renders_the_template_and_publishes_a_notification() -> None:
     effect = await act("notify", {"channel": "email", "template_id": "t1", "recipients": ["a@x"]})
     assert effect.result["body"] == "Amount 12.5 for Finance" and effect.result["subject"] == "About Break"
-    [(topic, envelope)] = effect.messages
+    [(topic, message)] = effect.messages
+    envelope = as_envelope(message)
     assert topic.name == "notifications.v1" and envelope.type == "notification.requested"
     assert envelope.data["recipients"] == ["a@x"] and envelope.org_id == "t1"
     with pytest.raises(Forbidden, match="channel 'sms' is not allowed"):
@@ -149,7 +150,8 @@ async def test_call_tool_asks_for_a_runbook_dry_run_when_a_runtime_is_configured
     effect = await act(
         "call_tool", {"tool_id": "ledger.lookup"}, policy=policy, options=Options(runbook_runtime_url="http://rt")
     )
-    [(topic, envelope)] = effect.messages
+    [(topic, message)] = effect.messages
+    envelope = as_envelope(message)
     assert topic.name == "runbook-requests.v1" and envelope.data["mode"] == "dry-run"
     assert envelope.data["runbook_ref"] == "rb-ledger" and effect.result["runbook_dry_run"]["runtime"] == "http://rt"
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from exception_playbook.matching import Candidate, Facts, compile_candidate, match
+from exception_playbook.matching import Facts, MatchablePlaybook, compile_candidate, match
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def pb(
     name: str, match_: dict[str, Any] | None = None, priority: int = 0, version: int = 1, age_s: int = 0
-) -> Candidate:
+) -> MatchablePlaybook:
     return compile_candidate(
         playbook_id=uuid.uuid4(),
         name=name,
@@ -133,7 +133,7 @@ def test_ties_go_to_the_higher_version_then_the_most_recently_updated() -> None:
 
 def test_identical_rank_is_decided_the_same_way_every_time() -> None:
     a, b = pb("a", priority=1), pb("b", priority=1)
-    b = Candidate(**{**{f: getattr(b, f) for f in Candidate.__slots__}, "updated_at": a.updated_at})
+    b = MatchablePlaybook(**{**{f: getattr(b, f) for f in MatchablePlaybook.__slots__}, "updated_at": a.updated_at})
     assert match(facts(), [a, b], NOW).selected == match(facts(), [b, a], NOW).selected
 
 

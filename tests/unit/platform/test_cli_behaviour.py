@@ -42,8 +42,10 @@ def env() -> dict[str, str]:
 def test_every_command_lists_its_exit_codes_and_documents_its_arguments(name: str) -> None:
     found = commands(APPS[name])
     assert len(found) >= (1 if name == "runbook-compile" else 5)
-    for command_name, command in found.items():
-        result = CliRunner().invoke(APPS[name], [command_name, "--help"] if command_name else ["--help"])
+    # a group's commands too (playbooks runs list, ...)
+    nested = {f"{g} {c}": cmd for g, group in found.items() for c, cmd in getattr(group, "commands", {}).items()}
+    for command_name, command in (found | nested).items():
+        result = CliRunner().invoke(APPS[name], [*command_name.split(), "--help"] if command_name else ["--help"])
         assert result.exit_code == 0, result.output
         assert "Exit codes:" in result.output, f"{name} {command_name} --help lists no exit codes"
         for param in command.params:

@@ -84,3 +84,10 @@ def test_published_headers_are_kafka_binary_mode() -> None:
         "content-type": "application/json",
     }
     assert ce.from_attributes(ce.binary_attributes(headers, ce.KAFKA_PREFIX) or {}, None).id == "i"
+
+
+@pytest.mark.parametrize(("time", "subject"), [(None, None), ("2026-12-01T10:00:00Z", None), ("t", "sé")])
+def test_wire_headers_are_the_binary_headers_encoded(time: str | None, subject: str | None) -> None:
+    fields = {"id": "i-é", "source": "kafka:upstream", "type": "io.playbooks.trigger.exception"}
+    wire = ce.binary_wire_headers(**fields, time=time, subject=subject)
+    assert wire == [(k, v.encode()) for k, v in ce.binary_headers(**fields, time=time, subject=subject).items()]

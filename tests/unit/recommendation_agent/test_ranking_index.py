@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from playbooks_contracts.recommendation import SEARCHABLE_STATUSES
-from recommendation_agent.engine import _passes, payload_of
 from recommendation_agent.intent import rules_intent
 from recommendation_agent.library import library_by_key
 from recommendation_agent.ranking import Candidate, rank, reason, stats_of, warnings
+from recommendation_agent.search import _passes, payload_of
 from recommendation_agent.vector_index import (
     LIBRARY,
     TENANTS,
@@ -130,6 +130,12 @@ async def test_index_filters_by_tenant_status_and_provider(index):
     await index.delete(TENANTS, [pid])
     assert await index.payloads(TENANTS, [pid]) == {}
     assert await index.count(TENANTS) == 3 and await index.count(LIBRARY) == 0
+    assert await index.count(TENANTS, IndexFilter(tenant="a")) == 2
+    # Several searches of one vector in one call, each with its own tenant: the same hits as one by one.
+    both = await index.search_batch(TENANTS, q, [(IndexFilter(tenant="a"), 10), (IndexFilter(tenant="b"), 10)])
+    assert [[h.payload["tenant"] for h in hits] for hits in both] == [["a", "a"], ["b"]]
+    for flt, hits in zip([IndexFilter(tenant="a"), IndexFilter(tenant="b")], both, strict=True):
+        assert [(h.id, h.score) for h in hits] == [(h.id, h.score) for h in await index.search(TENANTS, q, flt, 10)]
 
 
 def test_point_ids_are_uuid5_of_id_and_version():

@@ -8,7 +8,7 @@ import pytest
 from runbook_builders import cli, runbook
 
 from playbooks_contracts.runbook import parse_runbook
-from playbooks_platform.dev import dev_policy_env
+from playbooks_dev.stack import dev_policy_env
 from runbook_runtime.engine import Engine, new_state
 from runbook_runtime.governance import command_policy
 from runbook_runtime.service import effective_layers

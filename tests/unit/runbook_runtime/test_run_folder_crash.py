@@ -42,6 +42,25 @@ def _results(trace: Path) -> int:
     return trace.read_text().count('"event": "step_result"') if trace.exists() else 0
 
 
+def _roll_back(folder: RunFolder, *, history_count: int) -> None:
+    """The run folder as a kill -9 right after the snapshot covering ``history_count`` results left
+    it: the journal cut after that snapshot, the whole snapshot files it does not name yet removed."""
+    kept: list[str] = []
+    for line in folder.journal_path.read_text().splitlines():
+        record = json.loads(line)
+        kept.append(line)
+        if record.get("history_count") == history_count or (
+            "full" in record
+            and json.loads((folder.snapshots / record["full"]).read_text())["history_count"] == history_count
+        ):
+            break
+    folder.journal_path.write_text("".join(f"{line}\n" for line in kept))
+    named = {json.loads(line).get("full") for line in kept}
+    for snap in folder.snapshots.glob("*.json"):
+        if snap.name not in named:
+            snap.unlink()
+
+
 def test_a_run_killed_mid_way_resumes_and_verifies(tmp_path: Path) -> None:
     rb, sc = _files(tmp_path)
     args = ["exec", str(rb), "--mode", "replay", "--scenario", str(sc), "--key", "crash"]
@@ -92,8 +111,7 @@ def test_a_result_no_snapshot_covers_and_a_torn_line_are_ignored(tmp_path: Path)
     run_id = next((tmp_path / ".runbook" / "runs").iterdir()).name
     folder = RunFolder(tmp_path / ".runbook", run_id)
     # roll the run back to after step a: drop the later snapshots, as if killed before writing them
-    for snap in sorted(folder.snapshots.glob("*.json"))[2:]:
-        snap.unlink()
+    _roll_back(folder, history_count=1)
     lines = folder.trace_path.read_text().splitlines()
     assert sum('"step_result"' in line for line in lines) == 3  # b's and c's results stay, uncovered
     with folder.trace_path.open("a") as f:
@@ -108,9 +126,4 @@ def test_a_result_no_snapshot_covers_and_a_torn_line_are_ignored(tmp_path: Path)
     assert [r.step_id for r in engine.state.history] == ["a", "b", "c"]
     records = folder.trace()  # every complete line parses; the torn one is skipped
     assert len(records) == len(folder.trace_path.read_text().splitlines()) - 1
-    assert [json.loads(s.read_text())["history_count"] for s in sorted(folder.snapshots.glob("step-*.json"))] == [
-        0,
-        1,
-        2,
-        3,
-    ]
+    assert [folder.read_snapshot(name)["history_count"] for name in folder.snapshot_names()] == [0, 1, 2, 3]

@@ -98,7 +98,9 @@ def test_child_environment_is_scrubbed(tmp_path: Path, monkeypatch) -> None:
 def test_output_is_redacted_before_it_is_stored(tmp_path: Path, three_cli_and_manual) -> None:
     engine, folder = start(three_cli_and_manual, tmp_path)
     engine.continue_()
-    stored = folder.trace_path.read_text() + "".join(p.read_text() for p in folder.snapshots.glob("*.json"))
+    # the trace, the whole snapshots and the journal of deltas
+    stored = folder.trace_path.read_text() + "".join(p.read_text() for p in folder.snapshots.iterdir())
+    assert folder.journal_path.exists()
     assert "hunter2" not in stored
     assert engine.state.captures["pw"] == "password: <redacted> ok"
     # by default the trace keeps a hash and a preview, not the full text

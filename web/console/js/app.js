@@ -1,12 +1,25 @@
-// The console's shell: sign-in with a dev token and a hash router over the four pages.
+// The console's shell: sign-in with a dev token and a hash router over the pages.
 import { token } from "./api.js";
 import { h, errorBox, clearFlash } from "./ui.js";
 import { playbooksPage } from "./pages/playbooks.js";
 import { exceptionsPage } from "./pages/exceptions.js";
 import { searchPage } from "./pages/search.js";
 import { runsPage } from "./pages/runs.js";
+import { catalogPage } from "./pages/catalog.js";
+import { insightsPage } from "./pages/insights.js";
+import { goalsPage } from "./pages/goals.js";
+import { templatesPage } from "./pages/templates.js";
 
-const PAGES = { playbooks: playbooksPage, exceptions: exceptionsPage, search: searchPage, runs: runsPage };
+const PAGES = {
+  catalog: catalogPage,
+  runs: runsPage,
+  playbooks: playbooksPage,
+  insights: insightsPage,
+  exceptions: exceptionsPage,
+  search: searchPage,
+  goals: goalsPage,
+  templates: templatesPage,
+};
 
 function signIn(view) {
   const input = h("textarea", { id: "token", "data-test": "token", placeholder: "eyJhbGciOi…", rows: 4 });
@@ -48,7 +61,8 @@ async function route() {
   delete view.dataset.ready;
   clearFlash();
   header();
-  const [name = "playbooks", ...rest] = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  // "#/runs?status=failed": the part after "?" is the page's own filters, not a path segment.
+  const [name = "playbooks", ...rest] = location.hash.replace(/^#\/?/, "").split("?")[0].split("/").filter(Boolean);
   for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", a.dataset.nav === name);
   if (!token.get()) return signIn(view);
   const page = PAGES[name];

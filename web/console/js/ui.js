@@ -94,3 +94,10 @@ export function openModal(...content) {
 export function allowed(granted, permission, control) {
   return granted && !granted.has(permission) ? null : control;
 }
+
+// Replaces an element's children, leaving out the null/false of conditional parts (the DOM's own
+// replaceChildren would show them as the text "null").
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}

@@ -2,6 +2,14 @@
 
 from .admin import create_topics
 from .consumer import ConsumerRunner, Delivery
-from .publisher import OutgoingMessage, Publisher
+from .publisher import EncodedMessage, OutgoingMessage, Publisher, WireHeaders
 
-__all__ = ["ConsumerRunner", "Delivery", "OutgoingMessage", "Publisher", "create_topics"]
+__all__ = [
+    "ConsumerRunner",
+    "Delivery",
+    "EncodedMessage",
+    "OutgoingMessage",
+    "Publisher",
+    "WireHeaders",
+    "create_topics",
+]

@@ -23,13 +23,14 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from opentelemetry import trace
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
-from playbooks_contracts import Topic
+from playbooks_contracts import Envelope, Topic
 from playbooks_contracts import topic as lookup_topic
 
 from ..backoff import Backoff, jittered
@@ -50,18 +51,22 @@ from .publisher import OutgoingMessage, Publisher
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Delivery:
-    """One consumed message, decoded, with its own ``"process <topic>"`` span."""
+# The model of a delivery's message: its topic's raw model, or an ``Envelope``.
+M = TypeVar("M", bound=BaseModel, default=Envelope)
 
-    topic: Topic
+
+@dataclass
+class Delivery(Generic[M]):
+    """One consumed message, decoded as its topic's model, with its own ``"process <topic>"`` span."""
+
+    topic: Topic[M]
     partition: int
     offset: int
     key: str | None
-    message: BaseModel
+    message: M
     headers: dict[str, str]
-    # None while tracing is off, until something asks for it: a span per message (4 us, with
-    # the context extraction) was a quarter of what the consumer spent on a message.
+    # None while tracing is off, until something asks for it: a span per message (with the
+    # context extraction) was a large share of what the consumer spent on one (docs/decisions/0005).
     _span: trace.Span | None
     raw: bytes | None = None
     timestamp_ms: int = 0
@@ -91,20 +96,25 @@ class Delivery:
             self._span.end()
 
 
-Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
+# ``Handler`` handles envelopes; ``Handler[UpstreamException]`` a raw topic's messages.
+Handler = Callable[[Sequence[Delivery[M]]], Awaitable[None]]
 
 # A record that does not decode, with its headers and the reason.
 _Poison = tuple[ConsumerRecord, dict[str, str], PoisonMessage]
 
 
 class _JoinListener(ConsumerRebalanceListener):
-    """Marks the first completed group join: until then the service is not ready to consume."""
+    """Marks the first completed group join: until then the service is not ready to consume.
 
-    def __init__(self, joined: asyncio.Event) -> None:
+    On a revoke, forgets the offsets this member committed: another member may move them on.
+    """
+
+    def __init__(self, joined: asyncio.Event, committed: dict[TopicPartition, int]) -> None:
         self._joined = joined
+        self._committed = committed
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        pass
+        self._committed.clear()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._joined.set()
@@ -117,7 +127,7 @@ class ConsumerRunner:
         bootstrap: str,
         group_id: str,
         topics: Sequence[Topic],
-        handler: Handler,
+        handler: Handler[Any],
         publisher: Publisher,
         metrics: Metrics | None = None,
         max_batch: int = 500,
@@ -128,6 +138,8 @@ class ConsumerRunner:
         concurrent_partitions: bool = False,
         session_timeout_ms: int = 10_000,
         fetch_max_wait_ms: int = 50,
+        max_partition_fetch_bytes: int = 1024 * 1024,
+        lag_interval_s: float = 5.0,
     ) -> None:
         self.topics = list(topics)
         self.group_id = group_id
@@ -139,6 +151,9 @@ class ConsumerRunner:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.concurrent_partitions = concurrent_partitions
+        self.lag_interval_s = lag_interval_s
+        # The next offset to handle per partition, as this member last committed it.
+        self._committed: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
@@ -149,11 +164,14 @@ class ConsumerRunner:
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(session_timeout_ms // 5, 500),
             fetch_max_wait_ms=fetch_max_wait_ms,
+            max_partition_fetch_bytes=max_partition_fetch_bytes,
         )
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
         self._joined = asyncio.Event()
-        self._consumer.subscribe(topics=[t.name for t in self.topics], listener=_JoinListener(self._joined))
+        self._consumer.subscribe(
+            topics=[t.name for t in self.topics], listener=_JoinListener(self._joined, self._committed)
+        )
         self.healthy = True
         self.last_error: str | None = None
 
@@ -162,6 +180,7 @@ class ConsumerRunner:
         """Consume until ``stop()``; never raises on a bad message or a failing handler."""
         await self._start_consumer()
         self._started.set()
+        watcher = asyncio.create_task(self._watch_lag()) if self.metrics and self.lag_interval_s > 0 else None
         try:
             while not self._stopping.is_set():
                 if self.concurrent_partitions:
@@ -174,6 +193,9 @@ class ConsumerRunner:
                 if await self._process(records):
                     await self._commit(batch)
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             await self._consumer.stop()
 
     async def _poll_partitions_concurrently(self) -> None:
@@ -220,7 +242,7 @@ class ConsumerRunner:
     # -- processing --------------------------------------------------------------------
     async def _process(self, records: list[ConsumerRecord]) -> bool:
         """Handle a batch; False only when stopping interrupted a transient retry."""
-        deliveries: list[Delivery] = []
+        deliveries: list[Delivery[Any]] = []
         traced = recording()
         poison: list[_Poison] = []
         for record in records:
@@ -243,7 +265,7 @@ class ConsumerRunner:
             for d in deliveries:
                 d.end()
 
-    def _decode(self, record: ConsumerRecord, traced: bool, poison: list[_Poison]) -> Delivery | None:
+    def _decode(self, record: ConsumerRecord, traced: bool, poison: list[_Poison]) -> Delivery[Any] | None:
         """The record as a delivery; None (and the record added to ``poison``) if it does not decode."""
         topic = lookup_topic(record.topic)
         headers = {k: v.decode("latin-1") for k, v in record.headers if v is not None} if record.headers else {}
@@ -282,7 +304,7 @@ class ConsumerRunner:
             topic, record.partition, record.offset, key, message, headers, span, record.value, record.timestamp
         )
 
-    async def _call(self, deliveries: Sequence[Delivery]) -> Exception | str | None:
+    async def _call(self, deliveries: Sequence[Delivery[Any]]) -> Exception | str | None:
         """Run the handler, retrying transient failures until they pass or we stop.
 
         Returns None on success, "stopping" if interrupted, or the deterministic error.
@@ -309,7 +331,7 @@ class ConsumerRunner:
                     self.metrics.consumed(name, self.group_id).inc(n)
             return None
 
-    async def _bisect(self, deliveries: Sequence[Delivery]) -> bool:
+    async def _bisect(self, deliveries: Sequence[Delivery[Any]]) -> bool:
         """A deterministic failure somewhere in these: handle each half, in order, and halve a
         failing half again, down to the single message that fails. One bad message in a batch of
         n costs about 2 log2(n) handler calls, not n (each a transaction and a publish, for
@@ -325,15 +347,15 @@ class ConsumerRunner:
                 return False
         return True
 
-    async def _handle_one(self, delivery: Delivery) -> bool:
+    async def _handle_one(self, delivery: Delivery[Any]) -> bool:
         error: BaseException | None = None
         for attempt in range(1, self.max_attempts + 1):
             outcome = await self._call([delivery])
             if outcome is None:
                 return True
-            if outcome == "stopping":
+            if isinstance(outcome, str):  # "stopping"
                 return False
-            error = outcome  # type: ignore[assignment]
+            error = outcome
             log.warning(
                 "handler failed",
                 extra={
@@ -405,6 +427,7 @@ class ConsumerRunner:
 
     async def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        self._committed.update(offsets)
         self._record_lag(offsets)
         backoff = Backoff(self.backoff_s or 0.05, self.max_backoff_s)
         while True:
@@ -433,6 +456,40 @@ class ConsumerRunner:
                 self.metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(
                     max(highwater - next_offset, 0)
                 )
+
+    async def _watch_lag(self) -> None:
+        """Lag on a timer as well: the end of each assigned partition minus the next offset to handle.
+
+        After-batch figures alone freeze when no batch finishes (a handler stuck on a lock, a
+        transient failure retried for an hour) while the backlog grows, which is when an SRE needs
+        the figure. The ends come from the broker (one ListOffsets request per tick), as the fetcher
+        stops fetching a partition whose records wait in its buffer.
+        """
+        while True:
+            await asyncio.sleep(self.lag_interval_s)
+            try:
+                await self._lag_from_broker()
+            except Exception as exc:  # a figure missed is no reason to stop: the next tick tries again
+                log.debug("lag not measured", extra={"group": self.group_id, "error": str(exc)})
+
+    async def _lag_from_broker(self) -> None:
+        assigned = list(self._consumer.assignment())
+        if not assigned or self.metrics is None:
+            return
+        ends = await self._consumer.end_offsets(assigned)
+        unknown = [tp for tp in assigned if tp not in self._committed]
+        if unknown:  # not committed by this member yet: the group's committed offset, else the log's start
+            starts = await self._consumer.beginning_offsets(unknown)
+            for tp in unknown:
+                committed = await self._consumer.committed(tp)
+                self._committed.setdefault(tp, committed if committed is not None else starts[tp])
+        for tp in assigned:
+            # The later of the broker's end and the last fetch's high watermark: the embedded broker
+            # (Tansu) was seen answering ListOffsets with an end behind what it had just served.
+            end = max(ends[tp], self._consumer.highwater(tp) or 0)
+            self.metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(
+                max(end - self._committed[tp], 0)
+            )
 
     def _unhealthy(self, reason: str) -> None:
         if self.healthy:

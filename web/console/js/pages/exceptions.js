@@ -1,6 +1,6 @@
 // Exceptions (exception-playbook): the newest exceptions, and one exception's Recommended Playbook panel
 // (steps, the current one highlighted, Mark completed / Skip, Recalculate) beside its timeline.
-import { api, listOf, permissions } from "../api.js";
+import { api, listOf, permissions, token } from "../api.js";
 import { h, badge, action, allowed, when, errorBox, flash } from "../ui.js";
 
 const EP = "exception-playbook";
@@ -106,6 +106,17 @@ const STATE_TEXT = {
   completed: "Completed",
 };
 
+// Seed 001's step states: completed and skipped as the service records them; the current step is
+// running when the signed-in person can act on it, blocked when it waits on someone whose role can
+// (or on the policy: a risky step is done by a person, never an agent); the rest are pending.
+export function stepState(s, pb, step) {
+  if (s.status !== "pending") return { status: s.status };
+  if (pb.current_step !== s.step_order || pb.state === "completed") return { status: "pending" };
+  if (!step) return { status: "blocked", why: "waiting on someone whose role grants 'operate'" };
+  if (s.risky && (token.claims()?.roles || []).includes("agent")) return { status: "blocked", why: "risky: the policy has a person do it" };
+  return { status: "running" };
+}
+
 function playbookPanel(pb, step) {
   if (!pb.playbook_id) {
     return h("div", { "data-test": "no-playbook" }, h("p", {}, STATE_TEXT.none), pb.reasoning ? h("p", { class: "muted" }, pb.reasoning) : null);
@@ -125,14 +136,16 @@ function playbookPanel(pb, step) {
       { class: "steps", "data-test": "steps" },
       (pb.steps || []).map((s) => {
         const isCurrent = current === s.step_order && s.status === "pending";
+        const state = stepState(s, pb, step);
         return h(
           "li",
-          { class: isCurrent ? "current" : "", "data-step": s.step_order, "data-status": s.status },
-          badge(s.status),
+          { class: isCurrent ? "current" : "", "data-step": s.step_order, "data-status": s.status, "data-state": state.status },
+          badge(state.status),
           h("div", { class: "grow" },
             h("strong", {}, `${s.step_order}. ${s.name}`),
             h("div", { class: "muted small" }, h("code", {}, s.action_type), s.risky ? " · risky: a person must do it" : "",
-              s.actor_id ? ` · ${s.status} by ${s.actor_type ?? ""} ${s.actor_id}` : "", s.at ? ` · ${when(s.at)}` : ""),
+              s.actor_id ? [" · ", h("span", { class: "tag", "data-test": "actor-type" }, s.actor_type ?? "?"), ` ${s.status} by ${s.actor_id}`] : "",
+              s.at ? ` · ${when(s.at)}` : "", state.why ? h("div", { "data-test": "blocked-why" }, state.why) : null),
             isCurrent && step
               ? h("div", { class: "row", style: "margin-top:6px" },
                   h("input", { "data-test": "notes", placeholder: "notes (optional)", class: "grow" }),
@@ -170,7 +183,8 @@ function timeline(events) {
         "li",
         { class: marked ? "marked" : "", "data-event": e.event_type },
         h("span", { class: "what" }, e.event_type),
-        marked ? [" ", h("span", { class: "tag" }, "playbook")] : null,
+        marked ? [" ", h("span", { class: "tag", "data-test": "playbook-badge" }, "playbook")] : null,
+        /skip/i.test(e.event_type) ? [" ", badge("skipped")] : /complet/i.test(e.event_type) ? [" ", badge("completed")] : null,
         h("span", { class: "muted" }, "  ", when(e.created_at)),
         e.actor_id ? h("div", { class: "muted small" }, `by ${e.actor_type ?? ""} ${e.actor_id}`) : null,
         detail ? h("div", { class: "small" }, detail) : null,

@@ -158,6 +158,10 @@ function resultCard(r, rerun, may) {
     h("details", {}, h("summary", { "data-test": "explain" }, "Explain plan and parameters"),
       h("div", { class: "grid2" }, explainPlan(r.explain_plan || {}), h("div", {}, h("strong", {}, "Parameters"), parameterTable(r.parameters || [])))),
     r.status === "pending_review" ? reviewControls(r.playbook_id, r.version, rerun, may) : null,
+    // An org playbook that carries a runbook runs from the catalog's form, with its parameters.
+    r.source !== "library"
+      ? h("p", {}, h("a", { href: `#/catalog/org/${encodeURIComponent(r.playbook_id)}/${encodeURIComponent(r.version)}`, "data-test": "to-run-form" }, "Open the run form →"))
+      : null,
   );
 }
 
