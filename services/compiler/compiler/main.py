@@ -6,6 +6,7 @@ from playbooks_platform.service import Runtime, ServiceSpec, create_app
 
 from .process_pool import WorkerPool
 from .routes import WORKERS, router
+from .service import warm_up_worker
 from .settings import CompilerSettings
 
 
@@ -16,6 +17,7 @@ async def _start_workers(runtime: Runtime[CompilerSettings]) -> None:
         deadline_s=s.worker_deadline_s,
         queue_wait_s=s.worker_queue_wait_s,
         memory_mb=s.worker_memory_mb,
+        warm_up=warm_up_worker,
     )
     await pool.start()
 

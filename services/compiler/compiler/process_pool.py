@@ -4,7 +4,9 @@ A thread cannot be stopped, so a job that runs past its deadline would hold its 
 share of the GIL until it ended on its own; a process can be killed. Each job runs in one of a
 bounded set of processes (forked from a forkserver that has the compiler imported, so a new one
 costs milliseconds), under an address-space limit; past the deadline its process is killed and
-replaced, so abandoned work never piles up. A request that finds every worker busy waits briefly,
+replaced, so abandoned work never piles up. A new process runs ``warm_up`` before it counts as
+started, so the one-time costs of a first job (about 10x a small document's own) are never charged
+to a caller's deadline. A request that finds every worker busy waits briefly,
 then gets 503 with Retry-After.
 """
 
@@ -56,8 +58,18 @@ class _Deadline(Exception):
 class WorkerPool:
     """At most ``workers`` jobs at once, each in a process of its own, each with ``deadline_s``."""
 
-    def __init__(self, *, workers: int, deadline_s: float, queue_wait_s: float, memory_mb: int) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int,
+        deadline_s: float,
+        queue_wait_s: float,
+        memory_mb: int,
+        warm_up: Callable[[], object] | None = None,
+        start_timeout_s: float = 60.0,
+    ) -> None:
         self.workers, self.deadline_s, self.queue_wait_s = workers, deadline_s, queue_wait_s
+        self.warm_up, self.start_timeout_s = warm_up, start_timeout_s
         self.memory_bytes = memory_mb << 20
         self._slots = asyncio.Semaphore(workers)
         self._idle: list[_Worker] = []
@@ -128,10 +140,19 @@ class WorkerPool:
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_serve, args=(child, self.memory_bytes), daemon=True)
+        process = self._context.Process(target=_serve, args=(child, self.memory_bytes, self.warm_up), daemon=True)
         process.start()
         child.close()
-        return _Worker(process, parent)
+        worker = _Worker(process, parent)
+        # Started means warmed: the deadline of the job that follows counts that job alone.
+        try:
+            ready = parent.poll(self.start_timeout_s) and parent.recv() == _READY
+        except (EOFError, OSError):  # died while warming up
+            ready = False
+        if not ready:
+            worker.kill()
+            raise Unavailable(f"a compiler worker did not start within {self.start_timeout_s:g} s; retry")
+        return worker
 
     def _call(
         self, worker: _Worker, job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]], deadline: float
@@ -148,11 +169,20 @@ class WorkerPool:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
 
-def _serve(conn: Connection, memory_bytes: int) -> None:
-    """A worker's loop: one job at a time until the pipe closes."""
+_READY = "ready"
+
+
+def _serve(conn: Connection, memory_bytes: int, warm_up: Callable[[], object] | None) -> None:
+    """A worker's loop: warm up, say so, then one job at a time until the pipe closes."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     # Below the service's own priority: on a busy host the event loop gets the CPU first.
     os.nice(10)
+    if warm_up is not None:
+        try:
+            warm_up()
+        except Exception:  # a first job pays for it instead; the worker still serves
+            log.exception("compiler worker warm-up failed")
+    conn.send(_READY)
     while True:
         try:
             fn, args, kwargs = conn.recv()

@@ -150,6 +150,13 @@ def validate_job(*, runbook_json: bytes | None, runbook_yaml: str | None, source
     return response.__pydantic_serializer__.to_json(response)
 
 
+def warm_up_worker() -> None:
+    """What a worker runs once before its first job: a small compile and validation build the
+    parsers, schema validators and caches that a first job would otherwise pay for."""
+    compile_job(markdown="# Warm up\n\nRun `date`.\n", name=None, source_name="warm-up.md", llm=None, publish=None)
+    validate_job(runbook_json=None, runbook_yaml="apiVersion: runbook/v0\n", source=None)
+
+
 __all__ = [
     "MESSAGE_TYPE",
     "CompileJob",
@@ -161,4 +168,5 @@ __all__ = [
     "to_response",
     "validate_document",
     "validate_job",
+    "warm_up_worker",
 ]
