@@ -56,11 +56,32 @@ def issue_token(
 
 
 class TokenVerifier:
-    def __init__(self, settings: PlatformSettings) -> None:
+    """Checks bearer tokens; a token seen valid is remembered, by its exact text, until it expires.
+
+    A client sends the same token with every request; checking its signature and claims again (and,
+    with a JWKS, a thread hop to find its key) was a visible share of a small request's cost. Only
+    tokens that passed every check are kept, each until its own ``exp`` (plus the leeway), at most
+    ``cache_size`` of them (the oldest go first)."""
+
+    def __init__(self, settings: PlatformSettings, *, cache_size: int = 4096) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self._cache_size = cache_size
+        self._seen: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        seen = self._seen.get(token)
+        if seen is not None:
+            if time.time() <= seen[1]:
+                return seen[0]
+            del self._seen[token]  # expired: the full check below says so
+        principal, expires = await self._check(token)
+        if len(self._seen) >= self._cache_size:
+            del self._seen[next(iter(self._seen))]
+        self._seen[token] = (principal, expires)
+        return principal
+
+    async def _check(self, token: str) -> tuple[Principal, float]:
         try:
             if self._jwks is not None:
                 key: Any = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
@@ -86,7 +107,8 @@ class TokenVerifier:
         roles = claims.get("roles") or []
         if not isinstance(roles, list):
             raise Unauthorized("the 'roles' claim must be a list")
-        return Principal(org_id=org, user_id=str(claims["sub"]), roles=frozenset(map(str, roles)))
+        principal = Principal(org_id=org, user_id=str(claims["sub"]), roles=frozenset(map(str, roles)))
+        return principal, float(claims["exp"]) + self.settings.jwt_leeway_s
 
 
 _ORG = re.compile(ORG_ID_PATTERN)
