@@ -34,7 +34,7 @@ from .db import Database
 from .hardening import set_not_dumpable
 from .logging import setup_logging
 from .metrics import Metrics
-from .middleware import BodyLimitMiddleware, MetricsMiddleware
+from .middleware import BodyLimitMiddleware, ObservedRequests
 from .outbox import OutboxRelay
 from .permissions import document_permissions, permissions_of
 from .problems import document_problems, install_problem_handlers
@@ -44,6 +44,8 @@ from .telemetry import setup_tracing
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "playbooks.services"
+# Probes and scrapes: counted, never traced (a span every few seconds per replica says nothing).
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 # A service's settings class: its runtime, spec and handlers are typed by it, so nothing casts
 # ``runtime.settings``. Covariant: a function taking any service's runtime takes this one's.
@@ -182,7 +184,15 @@ def create_app(spec: ServiceSpec[S], settings: S | None = None) -> FastAPI:
         finally:
             await _stop(runtime, tasks, jobs)
 
-    app = FastAPI(title=spec.name, description=spec.description, version=spec.version, lifespan=lifespan)
+    app = FastAPI(
+        title=spec.name,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        # HTTP telemetry is ObservedRequests' (one SERVER span, Prometheus metrics): FastAPI's own would
+        # add a second SERVER span and three INTERNAL spans per request once a tracer is configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_problem_handlers(app)
     document_problems(app)
     app.add_middleware(
@@ -193,12 +203,12 @@ def create_app(spec: ServiceSpec[S], settings: S | None = None) -> FastAPI:
         allow_credentials=False,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(ObservedRequests, metrics=metrics, untraced=UNTRACED_PATHS)
     app.include_router(_ops_router())
     for router in spec.routers:
         app.include_router(router)
     document_permissions(app)
-    _instrument_http(app)
+    _instrument_http_clients()
     return app
 
 
@@ -338,11 +348,10 @@ async def _start_with_retry(start: Callable[[], Awaitable[None]], what: str, att
             await asyncio.sleep(jittered(min(0.2 * attempt, 2.0)))
 
 
-def _instrument_http(app: FastAPI) -> None:
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+def _instrument_http_clients() -> None:
+    """A CLIENT span for each call a service makes over HTTP (its server side: ``ObservedRequests``)."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     if not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
         HTTPXClientInstrumentor().instrument()
 
