@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts.base import ORG_ID_PATTERN, json_dict
 from playbooks_contracts.clones import (
@@ -56,9 +55,8 @@ from playbooks_platform.errors import Forbidden, Invalid, NotFound, PayloadTooLa
 from playbooks_platform.permissions import Operator, Permission, Reader, Writer, check
 from playbooks_platform.service import RuntimeDep
 
-from . import clones, object_paths, proposals, service, signing
+from . import clones, lifecycle, object_paths, proposals, service, signing
 from .library import LIBRARY_TENANT, load_library
-from .search import SearchEngine
 from .settings import RecommendationSettings, SettingsDep
 
 router = APIRouter(prefix="/api")
@@ -80,22 +78,6 @@ _ONE: dict[int | str, dict[str, Any]] = _TENANT | {404: {"description": "No such
 
 # The outcomes of a review; every other status change is the author's (write).
 REVIEW_OUTCOMES = ("approved", "rejected")
-
-
-def _follow(session: AsyncSession, runtime: RuntimeDep, org: str, changed: list[tuple[str, str]]) -> None:
-    """Once ``session`` has committed, the index follows the versions that changed (before the answer)."""
-
-    async def refresh() -> None:
-        async with runtime.database.tenant_transaction(org) as fresh:
-            await _engine(runtime).refresh(fresh, org, changed)
-
-    if changed:  # nothing to follow: no second connection
-        after_commit(session, refresh)
-
-
-def _engine(runtime: RuntimeDep) -> SearchEngine:
-    engine: SearchEngine = runtime.state["engine"]
-    return engine
 
 
 def _keyring(settings: RecommendationSettings) -> signing.Keyring:
@@ -159,7 +141,7 @@ async def search(
     accept: AcceptHeader = None,
 ) -> Response:
     _body_tenant(principal, body.tenant_id)
-    answer = await _engine(runtime).search(session=session, org_id=principal.org_id, request=body)
+    answer = await lifecycle.engine_of(runtime).search(session=session, org_id=principal.org_id, request=body)
     return _negotiated(answer, accept, seed_search_response)
 
 
@@ -195,21 +177,14 @@ async def publish(
         if isinstance(body, ArtifactPublish)
         else body
     )
-    await clones.check_edit(session, org, document)
-    _, changed = await service.publish(
-        session=session, org_id=org, document=document, actor=principal.user_id, model=_engine(runtime).embedder.name
-    )
-    await clones.audit(
+    await lifecycle.publish(
         session,
+        runtime,
         org_id=org,
-        playbook_id=document.metadata.playbook_id,
-        action="published",
+        document=document,
         actor=principal.user_id,
         from_ref="a document published by the org",
-        version=document.metadata.version,
-        detail={"status": document.metadata.status},
     )
-    _follow(session, runtime, org, changed)
     read = await service.get_version(
         session=session, org_id=org, playbook_id=document.metadata.playbook_id, version=document.metadata.version
     )
@@ -278,8 +253,9 @@ async def change_status(
         check(principal, Permission.REVIEW, doing=f"mark a publication {body.status}")
     else:
         check(principal, Permission.WRITE, doing=f"move a version to {body.status}")
-    changed = await service.change_status(
-        session=session,
+    await lifecycle.change_status(
+        session,
+        runtime,
         org_id=tenant_id,
         playbook_id=playbook_id,
         version=version,
@@ -287,17 +263,6 @@ async def change_status(
         reason=body.reason,
         actor=principal.user_id,
     )
-    await clones.audit(
-        session,
-        org_id=tenant_id,
-        playbook_id=playbook_id,
-        action="status_changed",
-        actor=principal.user_id,
-        from_ref=f"version {version}",
-        version=version,
-        detail={"to": body.status, "reason": body.reason},
-    )
-    _follow(session, runtime, tenant_id, changed)
     read = await service.get_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
     return _negotiated(read, accept, seed_version_read)
 
@@ -318,18 +283,9 @@ async def delete_version(
     runtime: RuntimeDep,
 ) -> Response:
     same_tenant(principal, tenant_id)
-    changed = await service.delete_version(session=session, org_id=tenant_id, playbook_id=playbook_id, version=version)
-    await clones.audit(
-        session,
-        org_id=tenant_id,
-        playbook_id=playbook_id,
-        action="deleted",
-        actor=principal.user_id,
-        from_ref=f"version {version}",
-        version=version,
+    await lifecycle.delete_version(
+        session, runtime, org_id=tenant_id, playbook_id=playbook_id, version=version, actor=principal.user_id
     )
-    await clones.forget_if_gone(session, tenant_id, playbook_id)
-    _follow(session, runtime, tenant_id, changed)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -363,7 +319,7 @@ async def record_stats(
         parameters=body.parameters,
         failed_step=body.failed_step,
     )
-    _follow(session, runtime, tenant_id, [*changed, (playbook_id, version)])
+    lifecycle.follow(session, runtime, tenant_id, [*changed, (playbook_id, version)])
     return stats
 
 
@@ -505,7 +461,7 @@ async def download_artifact(
     path = signing.download_path(tenant_id, sha256)
     signing.verify(_keyring(settings), "GET", path, kid=kid, expires=expires, signature=signature)
     if tenant_id == LIBRARY_TENANT:
-        content = _engine(runtime).library_artifacts.get(sha256)
+        content = lifecycle.engine_of(runtime).library_artifacts.get(sha256)
         if content is None:
             raise NotFound(f"no library artifact {sha256}")
     else:
@@ -552,9 +508,9 @@ async def clone_template(
         playbook_id=body.playbook_id,
         name=body.name,
         settings=settings,
-        model=_engine(runtime).embedder.name,
+        model=lifecycle.engine_of(runtime).embedder.name,
     )
-    _follow(session, runtime, org, changed)
+    lifecycle.follow(session, runtime, org, changed)
     return await clones.read(session=session, org_id=org, playbook_id=new_id)
 
 
@@ -607,9 +563,9 @@ async def template_update(
         playbook_id=playbook_id,
         action=body.action,
         principal=principal,
-        model=_engine(runtime).embedder.name,
+        model=lifecycle.engine_of(runtime).embedder.name,
     )
-    _follow(session, runtime, org, changed)
+    lifecycle.follow(session, runtime, org, changed)
     return result
 
 
@@ -630,9 +586,9 @@ async def rollback(
         playbook_id=playbook_id,
         version=body.version,
         principal=principal,
-        model=_engine(runtime).embedder.name,
+        model=lifecycle.engine_of(runtime).embedder.name,
     )
-    _follow(session, runtime, org, changed)
+    lifecycle.follow(session, runtime, org, changed)
     return VersionCreated(playbook_id=playbook_id, version=new, status=state, from_ref=f"version {body.version}")
 
 
@@ -676,9 +632,9 @@ async def approve_proposal(
         proposal_id=proposal_id,
         principal=principal,
         settings=settings,
-        model=_engine(runtime).embedder.name,
+        model=lifecycle.engine_of(runtime).embedder.name,
     )
-    _follow(session, runtime, org, changed)
+    lifecycle.follow(session, runtime, org, changed)
     return read
 
 
@@ -720,7 +676,11 @@ _GOAL: dict[int | str, dict[str, Any]] = _AUTH | {404: {"description": "No such 
 )
 async def create_goal(body: GoalCreate, principal: Operator, session: TenantSession, runtime: RuntimeDep) -> GoalRead:
     goal = await goal_flow.create_goal(
-        session=session, engine=_engine(runtime), org_id=principal.org_id, actor=principal.user_id, body=body
+        session=session,
+        engine=lifecycle.engine_of(runtime),
+        org_id=principal.org_id,
+        actor=principal.user_id,
+        body=body,
     )
     after_commit(session, partial(_wake, runtime))
     return goal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from playbooks_platform.bus.consumer import Handler
 from playbooks_platform.errors import Conflict, DomainError, NotFound, PoisonMessage
 from playbooks_platform.service import Runtime
 
-from . import clones, service
+from . import lifecycle, service
 from .intent import rules_intent
 from .playbook_actions import runbook_actions
 from .search import SearchEngine
@@ -126,39 +127,39 @@ def runbook_document(data: RunbookCompiled) -> PlaybookDocument:
 
 def compiled_handler(runtime: Runtime[RecommendationSettings]) -> Handler:
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        engine: SearchEngine = runtime.state["engine"]
         for d in deliveries:
             env = d.message
             if not isinstance(env, Envelope):
                 continue
             data = RunbookCompiled.model_validate(env.data)
-            import re
-
-            if not re.match(PLAYBOOK_ID_PATTERN, data.playbook_id) or not re.match(VERSION_PATTERN, data.version):
+            if not _PLAYBOOK_ID.match(data.playbook_id) or not _VERSION.match(data.version):
                 raise PoisonMessage(f"playbook id {data.playbook_id!r} or version {data.version!r} is not valid here")
             try:
                 document = runbook_document(data)
             except ValidationError as exc:
                 raise PoisonMessage(f"compiled runbook does not make a valid playbook: {exc.errors()[:3]}") from None
+            # whoever compiled it is its author: four eyes keeps them from approving it
+            author = env.source.removeprefix("http:") if env.source.startswith("http:") else "compiler"
             try:
                 async with runtime.database.tenant_transaction(env.org_id) as session:
-                    await clones.check_edit(session, env.org_id, document)
-                    _, changed = await service.publish(
-                        session=session,
+                    await lifecycle.publish(
+                        session,
+                        runtime,
                         org_id=env.org_id,
                         document=document,
-                        # whoever compiled it is its author: four eyes keeps them from approving it
-                        actor=env.source.removeprefix("http:") if env.source.startswith("http:") else "compiler",
-                        model=engine.embedder.name,
+                        actor=author,
+                        from_ref=f"compiled from {data.source_name or 'a guide'} (message {env.id})",
                     )
             except Conflict:
                 continue  # redelivery: this version was published already
             except DomainError as exc:
                 raise PoisonMessage(exc.detail) from None
-            async with runtime.database.tenant_transaction(env.org_id) as session:
-                await engine.refresh(session, env.org_id, changed)
 
     return handle
+
+
+_PLAYBOOK_ID = re.compile(PLAYBOOK_ID_PATTERN)
+_VERSION = re.compile(VERSION_PATTERN)
 
 
 # --- goals: runbook-runs.v1 -> the goal that follows the run (recommendation_agent.goals) ---------------

@@ -257,6 +257,11 @@ async def test_compiled_runbook_becomes_pending_review(agent, infra: Infra, org:
     )
     found = {x["playbook_id"]: x for x in r.json()["results"]}
     assert found[pid]["status"] == "pending_review" and found[pid]["source"] == "tenant"
+    # Audited as a version published over HTTP is, once although the message came twice.
+    r = await client.get(f"/api/playbook/{pid}/audit", headers=infra.auth(org))
+    assert r.status_code == 200, r.text
+    entries = [(e["action"], e["actor"], e["version"], e["from_ref"]) for e in r.json()]
+    assert entries == [("published", "compiler", "1.0.0", f"compiled from tsg-pods.md (message {env.id})")]
 
 
 async def test_compile_with_publish_and_defaults_arrives_as_pending_review(agent, infra: Infra, org: str):
