@@ -63,6 +63,7 @@ async def publish(
     """Store a new tenant playbook version; publishing an active version deprecates the older active ones."""
     meta = document.metadata
     _check_publishable(meta)
+    _no_secret_defaults(document)
     now = _now()
     doc = document.model_dump(mode="json")
     _no_nul(document=doc)
@@ -275,6 +276,22 @@ async def history(*, session: AsyncSession, org_id: str, playbook_id: str, versi
         StatusHistoryEntry(from_status=r.from_status, to_status=r.to_status, reason=r.reason, actor=r.actor, at=r.at)
         for r in rows
     ]
+
+
+def _no_secret_defaults(document: PlaybookDocument) -> None:
+    """Everyone in the org reads a playbook document whole (a version, a search result, a clone), so a
+    secret var's value is given when a run starts, never stored here as its default. (runbook-runtime's
+    published runbooks may keep one: they are started by id and show readers a mask.)"""
+    meta = (document.runbook or {}).get("meta")
+    vars_ = meta.get("vars") if isinstance(meta, dict) else None
+    if not isinstance(vars_, dict):
+        return
+    for name, spec in vars_.items():
+        if isinstance(spec, dict) and spec.get("secret") and spec.get("default") not in (None, ""):
+            raise Invalid(
+                f"runbook.meta.vars.{name} is secret and has a default: everyone who can read this playbook "
+                "would read it; remove the default and give the value when a run starts"
+            )
 
 
 def _check_publishable(meta: PlaybookMetadata) -> None:

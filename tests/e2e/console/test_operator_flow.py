@@ -7,6 +7,7 @@ either way, by the stream or by polling, and says which (``[data-test=live]``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,11 @@ def publish_compiled(console, infra: Infra, org: str, playbook_id: str, runbook:
     from playbooks_contracts.messages import RunbookCompiled
     from recommendation_agent.worker import runbook_document
 
+    # A playbook document keeps no secret default (everyone in the org reads it): the form asks for it.
+    runbook = copy.deepcopy(runbook)
+    for spec in runbook["meta"]["vars"].values():
+        if spec.get("secret"):
+            spec.pop("default", None)
     compiled = RunbookCompiled(
         playbook_id=playbook_id,
         version="1.0.0",
@@ -127,8 +133,9 @@ def test_catalog_form_dry_run_live_run_evidence_and_approval(
     assert service.tag_name == "select"
     assert [o.get_attribute("value") for o in service.find_elements("css selector", "option")] == ["cache", "queue"]
     assert page.find("[data-var=api_key]").get_attribute("type") == "password"
-    assert page.find("[data-var=api_key]").get_attribute("value") == ""  # the secret default is never shown
-    assert page.find("[data-var=ticket]").get_attribute("required") is not None  # no default: asked for
+    assert page.find("[data-var=api_key]").get_attribute("value") == ""
+    for asked in ("ticket", "api_key"):  # no default: asked for
+        assert page.find(f"[data-var={asked}]").get_attribute("required") is not None
     assert "The change ticket" in page.text("[data-field=ticket]")
     screenshot("catalog-form")
 
@@ -136,6 +143,7 @@ def test_catalog_form_dry_run_live_run_evidence_and_approval(
     page.find("[data-test=start-dry-run]").click()
     assert "required" in page.text("#flash [data-test=error]").lower()
     page.type("[data-var=ticket]", "CHG-42")
+    page.type("[data-var=api_key]", "k-123-very-secret")
     page.find("[data-test=start-dry-run]").click()
     plan = page.text("[data-test=plan]")
     assert "echo restarting cache for CHG-42" in plan and "waits for" in plan
