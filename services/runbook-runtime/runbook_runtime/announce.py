@@ -2,9 +2,10 @@
 
 A dry-run announces its plan, a run its start, every change of status at the end of an advance (waiting,
 passed, failed, rejected, cancelled), and a request from ``runbook-requests.v1`` that never became a run
-announces why it was refused. Ids are derived, so a redelivered announcement is a duplicate. An
-announcement made while handling a consumed message (a request on ``runbook-requests.v1``) is caused
-by it (``cause``); one made for an HTTP call or a later advance starts a chain of its own. An
+announces why it was refused. Ids are derived, so a redelivered announcement is a duplicate. A run
+started for a consumed request (on ``runbook-requests.v1``) keeps that request as its cause (the run
+row's ``caused_by``): every announcement of the run, later advances over HTTP included, is caused by
+it (``cause``); a run started over HTTP starts a chain of its own. An
 announcement records what happened: at the end of a causation chain it stays there (``clamp``), so a
 request at the depth limit still tells its requester what became of it.
 """

@@ -37,6 +37,9 @@ runs = Table(
     Column("playbook_version", Text),
     Column("requested_by", Text, nullable=False),
     Column("runbook_name", Text),  # meta.name, for lists and their filter
+    # the consumed request the run answers (null over HTTP): what it publishes later stays in that chain
+    Column("caused_by", Text),
+    Column("cause_depth", Integer),
     # summaries written at create and on every change: list endpoints read these, never the runbook
     Column("current_step", Text),
     Column("waiting_for", JSONB, nullable=False, server_default=text("'[]'::jsonb")),

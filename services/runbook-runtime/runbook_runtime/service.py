@@ -13,7 +13,7 @@ import contextvars
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -282,6 +282,8 @@ async def create_run(
         "playbook_version": request.playbook_version,
         "requested_by": request.actor,
         "runbook_name": runbook.meta.name,
+        "caused_by": cause.id if cause is not None else None,
+        "cause_depth": cause.depth if cause is not None else None,
         **summary,
     }
     inserted = await session.execute(pg_insert(runs).values(**row).on_conflict_do_nothing().returning(runs.c.run_id))
@@ -594,12 +596,22 @@ async def operate(
                 )
             ).scalars()
         )
+    # An advance made for no consumed message (an approval over HTTP) continues the chain of the
+    # request the run answers, if one started it.
+    cause = cause or stored_cause(row)
     # shielded: a client that goes away must not leave the claim taken or the results of a command unwritten
     return await asyncio.shield(
         _execute_and_write(
             database, row, owner, stored, action, operator_commands, limits, executor, org, on_ended, cause
         )
     )
+
+
+def stored_cause(row: Mapping[str, Any]) -> Cause | None:
+    """The request a run answers, as its row keeps it (None for a run started over HTTP)."""
+    if row.get("caused_by") is None:
+        return None
+    return Cause(row["caused_by"], row["org_id"], row["cause_depth"] or 0)
 
 
 FLUSH_EVERY_STEPS = 20

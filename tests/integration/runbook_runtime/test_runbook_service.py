@@ -11,7 +11,13 @@ import pytest
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.policy import OrgPolicy
-from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_REQUESTS, RUNBOOK_STEP_RESULTS, RUNBOOKS_COMPILED
+from playbooks_contracts.topics import (
+    PLAYBOOK_EXECUTIONS,
+    RUNBOOK_REQUESTS,
+    RUNBOOK_RUNS,
+    RUNBOOK_STEP_RESULTS,
+    RUNBOOKS_COMPILED,
+)
 from playbooks_dev.testing import Infra, collect, eventually, produce, running_service
 from playbooks_platform.errors import NotFound
 from runbook_runtime.org_policy import put_policy
@@ -431,3 +437,42 @@ async def test_a_waiting_run_says_what_its_step_needs(rt, infra: Infra, org: str
     assert listed[0]["waiting_step"] is None
     dry = await client.post("/v1/runs", json={"runbook_id": "restart-db", "runbook_version": "5"}, headers=auth)
     assert dry.json()["waiting_step"] is None
+
+
+async def test_an_approval_over_http_keeps_the_requests_causation_chain(rt, infra: Infra, org: str) -> None:
+    """A run answers the request that started it: what it announces after a person approved over HTTP is
+    still caused by that request, one level deeper (not a new chain at depth 0, which a loop through a
+    manual step would otherwise use to start over)."""
+    client, runtime = rt
+    gate = {
+        "apiVersion": "runbook/v0",
+        "meta": {"name": "gate", "governance": {"allowed_commands": []}},
+        "steps": [{"id": "gate", "type": "manual", "title": "Decide", "approvals": {"min": 1, "roles": ["DRI"]}}],
+    }
+    await publish(infra, runtime, org, "gate", "1", gate)
+    await allow_automation_real_runs(runtime, org)
+    msg = request(org, "req-gate", mode="real", runbook_id="gate", runbook_version="1") | {"depth": 3}
+    await produce(infra.kafka_bootstrap, RUNBOOK_REQUESTS.name, [msg], key=org)
+
+    def announced(status: str):
+        return lambda r: r.key == org and r.value["data"]["status"] == status
+
+    [waiting] = await collect(infra.kafka_bootstrap, RUNBOOK_RUNS.name, where=announced("waiting"), timeout=30)
+    run_id = waiting.value["data"]["run_id"]
+    approver = infra.auth(org, user_id="alice", roles=["runner", "approver", "DRI"])
+    assert (await client.post(f"/v1/runs/{run_id}/approvals", json={}, headers=approver)).status_code == 200
+    r = await client.post(f"/v1/runs/{run_id}/next", headers=approver)
+    assert r.json()["run"]["status"] == "passed", r.text
+    # (a batch read may hold a redelivered copy: the same id)
+    passed = await collect(infra.kafka_bootstrap, RUNBOOK_RUNS.name, where=announced("passed"), timeout=30)
+    for answer in [waiting.value, *(m.value for m in passed)]:
+        assert answer["causation_id"] == msg["id"] and answer["depth"] == 4
+    # A run started over HTTP still starts a chain of its own.
+    r = await client.post("/v1/runs", json={"runbook": gate, "mode": "real", "start": True}, headers=approver)
+    own = await collect(
+        infra.kafka_bootstrap,
+        RUNBOOK_RUNS.name,
+        where=lambda m: m.key == org and m.value["data"]["run_id"] == r.json()["run_id"],
+        timeout=30,
+    )
+    assert own and all(m.value["depth"] == 0 and m.value.get("causation_id") is None for m in own)
