@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 
+from playbooks_contracts.insights import DailyRuns, Window
 from playbooks_platform.auth import Principal
 from playbooks_platform.dependencies import TenantSession
 from playbooks_platform.errors import Invalid
@@ -231,6 +232,24 @@ async def list_runs(
 async def get_run(run_id: uuid.UUID, principal: Reader, session: TenantSession) -> RunRead:
     row = await service.get_run(session=session, org_id=principal.org_id, run_id=run_id)
     return RunRead.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/insights/daily",
+    tags=["insights"],
+    responses=_AUTH,
+    summary="Runs per day by status over the window (every day, oldest first), for the console's chart",
+)
+async def daily_insights(
+    principal: Reader,
+    session: TenantSession,
+    window: Window = "7d",
+    playbook: Annotated[uuid.UUID | None, Query(description="One playbook's runs only")] = None,
+    category: Annotated[str | None, Query(max_length=100, description="One category's runs only")] = None,
+) -> DailyRuns:
+    return await service.daily(
+        session=session, org_id=principal.org_id, window=window, playbook_id=playbook, category=category
+    )
 
 
 @router.get(

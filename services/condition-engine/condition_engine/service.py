@@ -16,8 +16,10 @@ from sqlalchemy import Row, and_, delete, func, insert, literal_column, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import utcnow
+from playbooks_contracts.insights import DailyRuns, Window
 from playbooks_platform.db import rowcount
 from playbooks_platform.errors import Conflict, Invalid, NotFound
+from playbooks_platform.insights import daily_runs
 
 from .actions import ActionError, validate_actions
 from .dsl import ConditionError, validate_conditions
@@ -251,6 +253,25 @@ def _counts(rows: list[Any]) -> dict[str, int]:
         counts[row.status] = counts.get(row.status, 0) + row.n
     counts["total"] = sum(counts.values())
     return counts
+
+
+async def daily(
+    *,
+    session: AsyncSession,
+    org_id: str,
+    window: Window,
+    playbook_id: uuid.UUID | None = None,
+    category: str | None = None,
+) -> DailyRuns:
+    """Runs per day by status over the window, for one playbook or one category when named (a run
+    with no category counts as ``other``, as in ``insights``)."""
+    r = playbook_runs.c
+    where = r.org_id == org_id
+    if playbook_id:
+        where = and_(where, r.playbook_id == playbook_id)
+    if category:
+        where = and_(where, func.coalesce(r.metrics["category"].astext, "other") == category)
+    return await daily_runs(session, created_at=r.created_at, status=r.status, where=where, window=window)
 
 
 async def insights(*, session: AsyncSession, org_id: str, window: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from playbooks_contracts.insights import DailyRuns, Window
 from playbooks_contracts.policy import ApprovalFloor, OrgPolicy
 from playbooks_contracts.runbook import validate_runbook
 from playbooks_platform.auth import Principal
@@ -230,6 +231,20 @@ async def list_runs(
         cursor=cursor,
     )
     return RunPage(items=[to_read(r, floor) for r in rows], next_cursor=next_cursor, count=count)
+
+
+@router.get(
+    "/insights/daily",
+    responses=_RESPONSES,
+    summary="Runs per day by status over the window (every day, oldest first), for the console's chart",
+)
+async def daily_insights(
+    principal: Reader,
+    session: TenantSession,
+    window: Window = "7d",
+    runbook: Annotated[str | None, Query(max_length=200, description="Only this runbook's runs (meta.name).")] = None,
+) -> DailyRuns:
+    return await service.daily(session=session, org_id=principal.org_id, window=window, runbook=runbook)
 
 
 @router.get("/runs/{run_id}", responses=_RESPONSES, summary="Get a run")

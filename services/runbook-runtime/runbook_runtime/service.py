@@ -26,12 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import derived_id
 from playbooks_contracts.command_policy import Layer, layers_for
+from playbooks_contracts.insights import DailyRuns, Window
 from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult, requested_run_id
 from playbooks_contracts.policy import ApprovalFloor, OrgPolicy
 from playbooks_contracts.runbook import Runbook, RunbookInvalid, parse_runbook
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
 from playbooks_platform.db import Database
 from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
+from playbooks_platform.insights import daily_runs
 from playbooks_platform.messages import Cause, Message, caused_or_new
 from playbooks_platform.outbox import add_to_outbox
 
@@ -605,6 +607,13 @@ async def operate(
             database, row, owner, stored, action, operator_commands, limits, executor, org, on_ended, cause
         )
     )
+
+
+async def daily(*, session: AsyncSession, org_id: str, window: Window, runbook: str | None = None) -> DailyRuns:
+    """Runs per day by status over the window; one runbook's (by ``meta.name``) when named."""
+    r = runs.c
+    where = r.org_id == org_id if runbook is None else sa.and_(r.org_id == org_id, r.runbook_name == runbook)
+    return await daily_runs(session, created_at=r.created_at, status=r.status, where=where, window=window)
 
 
 def stored_cause(row: Mapping[str, Any]) -> Cause | None:

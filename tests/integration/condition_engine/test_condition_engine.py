@@ -363,6 +363,24 @@ async def test_crud_templates_pagination_and_insights(engine, infra: Infra, org:
     assert per_playbook[deck["id"]]["lastRunAt"] is not None
     assert (await client.get("/api/insights/playbooks?window=1y", headers=infra.auth(org))).status_code == 422
 
+    # Per day (the console's chart): counted by the service, every day of the window present.
+    async def daily(who: str = org, **params: str) -> dict[str, Any]:
+        r = await client.get("/api/insights/daily", params={"window": "30d", **params}, headers=infra.auth(who))
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    every = await daily()
+    assert len(every["days"]) == 30 and every["total"] == 8
+    assert every["days"][-1]["counts"] == {"success": 4, "skipped": 4}  # all of today's
+    assert sum(d["total"] for d in every["days"][:-1]) == 0
+    assert (await daily(playbook=deck["id"]))["days"][-1]["counts"] == {"success": 1, "skipped": 3}
+    assert (await daily(category="contracts"))["total"] == categories["contracts"]["total"]
+    assert len((await daily(window="7d"))["days"]) == 7
+    # Another org counts none of them, even naming this org's playbook.
+    other = f"{org}-other"
+    assert (await daily(other))["total"] == 0 and (await daily(other, playbook=deck["id"]))["total"] == 0
+    assert (await client.get("/api/insights/daily?window=1y", headers=infra.auth(org))).status_code == 422
+
     r = await client.delete(f"/api/playbooks/{deck['id']}", headers=infra.auth(org))
     assert r.status_code == 204
     assert (await client.get(f"/api/playbooks/{deck['id']}", headers=infra.auth(org))).status_code == 404

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from playbooks_contracts import Envelope
 from playbooks_contracts.policy import OrgPolicy
@@ -476,3 +477,43 @@ async def test_an_approval_over_http_keeps_the_requests_causation_chain(rt, infr
         timeout=30,
     )
     assert own and all(m.value["depth"] == 0 and m.value.get("causation_id") is None for m in own)
+
+
+async def test_runs_per_day_are_counted_by_the_service(rt, infra: Infra, org: str) -> None:
+    """The console's chart: every day of the window, runs by status, this org's only; older runs out."""
+    client, runtime = rt
+    gate = {
+        "apiVersion": "runbook/v0",
+        "meta": {"name": "daily-gate", "governance": {"allowed_commands": []}},
+        "steps": [{"id": "gate", "type": "manual", "title": "Decide", "approvals": {"min": 1, "roles": ["DRI"]}}],
+    }
+    auth = infra.auth(org, roles=["runner"])
+    started = []
+    for mode in ("real", "dry-run", "real", "real"):
+        r = await client.post("/v1/runs", json={"runbook": gate, "mode": mode, "start": mode == "real"}, headers=auth)
+        assert r.status_code == 201, r.text
+        started.append(r.json()["run_id"])
+    async with runtime.database.tenant_transaction(org) as session:  # one 3 days old, one past 30 days
+        for run_id, days in ((started[2], 3), (started[3], 40)):
+            await session.execute(
+                text(
+                    "UPDATE runbook_runtime.runs SET created_at = now() - make_interval(days => :d) WHERE run_id = :r"
+                ),
+                {"d": days, "r": run_id},
+            )
+
+    async def daily(who: str = org, **params: str) -> dict[str, Any]:
+        r = await client.get("/v1/insights/daily", params=params, headers=infra.auth(who))
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    week = await daily(window="7d")
+    assert [d["total"] for d in week["days"]] == [0, 0, 0, 1, 0, 0, 2] and week["total"] == 3
+    assert week["days"][-1]["counts"] == {"waiting": 1, "planned": 1}
+    month = await daily(window="30d")
+    assert len(month["days"]) == 30 and month["total"] == 3  # the 40-day-old run is out of both
+    assert (await daily(window="30d", runbook="daily-gate"))["total"] == 3
+    assert (await daily(window="30d", runbook="another"))["total"] == 0
+    assert (await daily(f"{org}-other", window="30d"))["total"] == 0
+    bad = await client.get("/v1/insights/daily", params={"window": "1y"}, headers=auth)
+    assert bad.status_code == 422

@@ -149,20 +149,3 @@ export function dayChart(days, statuses) {
       svg("text", { x: left + i * 110 + 14, y: height + 15, class: "axis" }, s))),
   );
 }
-
-// Per-day buckets (UTC days, oldest first, empty days included) of items with a time and a status.
-export function bucketByDay(items, { days, timeOf, statusOf, now = new Date() }) {
-  const out = [];
-  const end = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-  for (let i = days - 1; i >= 0; i -= 1) out.push({ day: new Date(end - i * 86400000).toISOString().slice(0, 10), counts: {} });
-  const index = new Map(out.map((d, i) => [d.day, i]));
-  for (const item of items) {
-    const t = timeOf(item);
-    if (!t) continue;
-    const i = index.get(new Date(t).toISOString().slice(0, 10));
-    if (i === undefined) continue;
-    const s = statusOf(item);
-    out[i].counts[s] = (out[i].counts[s] || 0) + 1;
-  }
-  return out;
-}
