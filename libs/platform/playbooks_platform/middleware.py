@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -128,7 +129,7 @@ class ObservedRequests:
         finally:
             otel_context.detach(token)
 
-    async def _traced(self, scope: Scope, receive: Receive, send: Send, method: str, status: Any) -> None:
+    async def _traced(self, scope: Scope, receive: Receive, send: Send, method: str, status: Callable[[], int]) -> None:
         parent = telemetry.context_from_headers(_trace_headers(scope))
         attributes: dict[str, Any] = {
             "http.request.method": method,
@@ -140,8 +141,8 @@ class ObservedRequests:
         if client:
             attributes["client.address"] = client[0]
         for name, value in scope["headers"]:
-            if name == b"user-agent":
-                attributes["user_agent.original"] = value.decode("latin-1")
+            if name == b"user-agent":  # the caller's text: a bounded share of the span
+                attributes["user_agent.original"] = value[:_USER_AGENT_CHARS].decode("latin-1")
         with telemetry.tracer().start_as_current_span(
             method, context=parent, kind=SpanKind.SERVER, attributes=attributes, record_exception=True
         ) as span:
@@ -157,6 +158,9 @@ class ObservedRequests:
                 if code >= 500:
                     span.set_attribute("error.type", str(code))
                     span.set_status(StatusCode.ERROR)
+
+
+_USER_AGENT_CHARS = 512
 
 
 def _trace_headers(scope: Scope) -> dict[str, str]:

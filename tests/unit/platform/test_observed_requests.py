@@ -65,6 +65,9 @@ async def test_one_server_span_named_by_the_route_continuing_the_callers_trace(c
     assert attrs["http.request.method"] == "GET" and attrs["http.response.status_code"] == 200
     assert attrs["url.path"] == "/api/things/t-1" and attrs["user_agent.original"] == "probe/1"
     assert "hunter2" not in repr(attrs)  # the query string is never recorded
+    r = await client.get("/api/things/t-1", headers={"user-agent": "x" * 60_000})
+    assert r.status_code == 200
+    assert len(server_spans(spans)[-1].attributes["user_agent.original"]) == 512  # a caller's text, bounded
     # Only the platform's span: no INTERNAL receive/send or framework operation spans beside it.
     assert [s.name for s in spans.get_finished_spans() if s.kind == SpanKind.INTERNAL] == []
 
