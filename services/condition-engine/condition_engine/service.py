@@ -7,7 +7,6 @@ status bumps the org's revision, which tells the worker to reload its compiled p
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import utcnow
 from playbooks_contracts.insights import DailyRuns, Window
+from playbooks_platform.cursors import decode_uuid_cursor, encode_cursor
 from playbooks_platform.db import rowcount
 from playbooks_platform.errors import Conflict, Invalid, NotFound
 from playbooks_platform.insights import daily_runs
@@ -192,19 +192,6 @@ _RUNS = select(
 )
 
 
-def encode_cursor(created_at: datetime, run_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{run_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, ident = raw.split("|")
-        return datetime.fromisoformat(when), uuid.UUID(ident)
-    except ValueError:
-        raise Invalid("the cursor is not one this API returned; start again without it") from None
-
-
 async def list_runs(
     *,
     session: AsyncSession,
@@ -225,7 +212,7 @@ async def list_runs(
     if since is not None:
         query = query.where(r.created_at >= since)
     if cursor is not None:
-        at, ident = decode_cursor(cursor)
+        at, ident = decode_uuid_cursor(cursor)
         query = query.where(or_(r.created_at < at, and_(r.created_at == at, r.id < ident)))
     rows = list((await session.execute(query.order_by(r.created_at.desc(), r.id.desc()).limit(limit + 1))).all())
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None

@@ -7,7 +7,6 @@ tells each process's cache of compiled candidates to reload.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import utcnow
+from playbooks_platform.cursors import decode_uuid_cursor, encode_cursor
 from playbooks_platform.errors import Conflict, Invalid, NotFound
 
 from .matching import CandidateIndex, MatchablePlaybook, compile_candidate
@@ -107,19 +107,6 @@ async def insert_exception(
         ) from None
 
 
-def encode_cursor(created_at: datetime, exception_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{exception_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, ident = raw.split("|")
-        return datetime.fromisoformat(when), uuid.UUID(ident)
-    except (ValueError, UnicodeDecodeError):
-        raise Invalid("the cursor is not one this API returned; start again without it") from None
-
-
 async def list_exceptions(
     *,
     session: AsyncSession,
@@ -138,7 +125,7 @@ async def list_exceptions(
     count = (await session.execute(select(func.count()).select_from(exceptions).where(*match))).scalar_one()
     query = select(exceptions).where(*match)
     if cursor is not None:
-        at, ident = decode_cursor(cursor)
+        at, ident = decode_uuid_cursor(cursor)
         query = query.where(
             or_(exceptions.c.created_at < at, and_(exceptions.c.created_at == at, exceptions.c.id < ident))
         )

@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from playbooks_platform.cursors import decode_cursor, encode_cursor
 from playbooks_platform.errors import Conflict, NotFound
 
 from .engine import runbook_digest
 from .models import published_runbooks
 from .redaction import SECRET_MASK
-from .service import check_runbook, decode_cursor, encode_cursor
+from .service import check_runbook
 
 
 def without_secret_defaults(document: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ trace and the messages announcing them commit together.
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextvars
 import json
@@ -31,6 +30,7 @@ from playbooks_contracts.messages import PlaybookExecuted, RunbookStepResult, re
 from playbooks_contracts.policy import ApprovalFloor, OrgPolicy
 from playbooks_contracts.runbook import Runbook, RunbookInvalid, parse_runbook
 from playbooks_contracts.topics import PLAYBOOK_EXECUTIONS, RUNBOOK_STEP_RESULTS
+from playbooks_platform.cursors import decode_cursor, encode_cursor
 from playbooks_platform.db import Database
 from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from playbooks_platform.insights import daily_runs
@@ -401,19 +401,6 @@ SUMMARY_COLUMNS = (
     "updated_at",
     "summary",
 )
-
-
-def encode_cursor(created_at: datetime, run_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{run_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, run_id = raw.split("|", 1)
-        return datetime.fromisoformat(when), run_id
-    except (ValueError, UnicodeDecodeError):
-        raise Invalid("the cursor is not one this API returned; start again without it") from None
 
 
 async def list_runs(
