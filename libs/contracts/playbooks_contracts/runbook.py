@@ -705,6 +705,21 @@ def _loc(parts: tuple[int | str, ...]) -> str:
     return out or "(document)"
 
 
+def secret_var_defaults(document: Any) -> dict[str, Any]:
+    """The secret vars of a runbook document as stored (a dict, any shape) that give a default, with
+    it: what a reader must not be shown (runbook-runtime masks them; recommendation-agent, whose
+    documents every reader gets whole, refuses a non-empty one)."""
+    meta = document.get("meta") if isinstance(document, dict) else None
+    vars_ = meta.get("vars") if isinstance(meta, dict) else None
+    if not isinstance(vars_, dict):
+        return {}
+    return {
+        name: spec["default"]
+        for name, spec in vars_.items()
+        if isinstance(spec, dict) and spec.get("secret") and spec.get("default") is not None
+    }
+
+
 def validate_runbook(data: Any) -> list[RunbookProblem]:
     """Every problem in a runbook document (already parsed from YAML/JSON), each with its location."""
     if not isinstance(data, dict):

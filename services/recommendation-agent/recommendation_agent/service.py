@@ -25,6 +25,7 @@ from playbooks_contracts.recommendation import (
     sha256_of,
     version_key,
 )
+from playbooks_contracts.runbook import secret_var_defaults
 from playbooks_platform.db import rowcount
 from playbooks_platform.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 
@@ -282,12 +283,8 @@ def _no_secret_defaults(document: PlaybookDocument) -> None:
     """Everyone in the org reads a playbook document whole (a version, a search result, a clone), so a
     secret var's value is given when a run starts, never stored here as its default. (runbook-runtime's
     published runbooks may keep one: they are started by id and show readers a mask.)"""
-    meta = (document.runbook or {}).get("meta")
-    vars_ = meta.get("vars") if isinstance(meta, dict) else None
-    if not isinstance(vars_, dict):
-        return
-    for name, spec in vars_.items():
-        if isinstance(spec, dict) and spec.get("secret") and spec.get("default") not in (None, ""):
+    for name, default in secret_var_defaults(document.runbook or {}).items():
+        if default != "":
             raise Invalid(
                 f"runbook.meta.vars.{name} is secret and has a default: everyone who can read this playbook "
                 "would read it; remove the default and give the value when a run starts"

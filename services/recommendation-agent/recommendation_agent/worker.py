@@ -19,13 +19,11 @@ from playbooks_platform.service import Runtime
 from . import lifecycle, service
 from .intent import rules_intent
 from .playbook_actions import runbook_actions
-from .search import SearchEngine
 from .settings import RecommendationSettings
 
 
 def executions_handler(runtime: Runtime[RecommendationSettings]) -> Handler:
     async def handle(deliveries: Sequence[Delivery]) -> None:
-        engine: SearchEngine = runtime.state["engine"]
         settings = runtime.settings
         for d in deliveries:
             env = d.message
@@ -50,9 +48,8 @@ def executions_handler(runtime: Runtime[RecommendationSettings]) -> Handler:
                     )
                 except NotFound as exc:
                     raise PoisonMessage(exc.detail) from None
-            async with runtime.database.tenant_transaction(env.org_id) as session:
                 # Library versions have no tenant point; refresh ignores keys without a row.
-                await engine.refresh(session, env.org_id, [*changed, (data.playbook_id, data.version)])
+                lifecycle.follow(session, runtime, env.org_id, [*changed, (data.playbook_id, data.version)])
 
     return handle
 

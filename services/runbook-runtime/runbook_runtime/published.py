@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from playbooks_contracts.runbook import secret_var_defaults
 from playbooks_platform.cursors import decode_cursor, encode_cursor
 from playbooks_platform.errors import Conflict, NotFound
 
@@ -29,18 +30,12 @@ def without_secret_defaults(document: dict[str, Any]) -> dict[str, Any]:
 
     A run started by id and version uses the stored document, default included, so nobody who
     only reads the org's runbooks (a viewer, the console's form) needs the value itself."""
-    meta = document.get("meta")
-    if not isinstance(meta, dict):
+    hidden = secret_var_defaults(document)
+    if not hidden:
         return document
-    vars_ = meta.get("vars")
-    if not isinstance(vars_, dict) or not any(_hides(spec) for spec in vars_.values()):
-        return document
-    shown = {name: spec | {"default": SECRET_MASK} if _hides(spec) else spec for name, spec in vars_.items()}
+    meta = document["meta"]
+    shown = {name: spec | {"default": SECRET_MASK} if name in hidden else spec for name, spec in meta["vars"].items()}
     return document | {"meta": meta | {"vars": shown}}
-
-
-def _hides(spec: object) -> bool:
-    return isinstance(spec, dict) and bool(spec.get("secret")) and spec.get("default") is not None
 
 
 def digest_of(document: dict[str, Any]) -> str:
