@@ -258,6 +258,6 @@ async def daily_insights(
     responses=_AUTH,
     summary="Runs by status and last run, per category (contracts, decks, accounts) and per playbook",
 )
-async def playbook_insights(principal: Reader, session: TenantSession, window: Literal["7d", "30d"] = "7d") -> Insights:
+async def playbook_insights(principal: Reader, session: TenantSession, window: Window = "7d") -> Insights:
     data = await service.insights(session=session, org_id=principal.org_id, window=window)
     return Insights.model_validate(data)

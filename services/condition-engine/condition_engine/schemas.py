@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic.alias_generators import to_camel
 
 from playbooks_contracts.base import JsonObject
+from playbooks_contracts.insights import Window
 from playbooks_contracts.templating import TemplateWarning, warnings_of
 
 from .actions import upgrade_actions
@@ -195,7 +196,7 @@ class PlaybookInsight(ApiModel):
 
 
 class Insights(ApiModel):
-    window: Literal["7d", "30d"]
+    window: Window
     since: datetime
     categories: list[CategoryInsight]
     playbooks: list[PlaybookInsight]

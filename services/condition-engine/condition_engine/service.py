@@ -15,7 +15,7 @@ from sqlalchemy import Row, and_, delete, func, insert, literal_column, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from playbooks_contracts import utcnow
-from playbooks_contracts.insights import DailyRuns, Window
+from playbooks_contracts.insights import WINDOW_DAYS, DailyRuns, Window
 from playbooks_platform.cursors import decode_uuid_cursor, encode_cursor
 from playbooks_platform.db import rowcount
 from playbooks_platform.errors import Conflict, Invalid, NotFound
@@ -230,7 +230,7 @@ async def get_run(*, session: AsyncSession, org_id: str, run_id: uuid.UUID) -> R
 
 # -- insights ---------------------------------------------------------------------------------
 
-WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30)}
+WINDOWS = {name: timedelta(days=days) for name, days in WINDOW_DAYS.items()}
 CATEGORIES = ("contracts", "decks", "accounts")
 
 
